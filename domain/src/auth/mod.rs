@@ -1,0 +1,10 @@
+//! Accounts and tokens: what a valid username, password and email are, and the JWTs the
+//! origin issues and the edge verifies (simplejwt's claims and error messages).
+
+mod credentials;
+mod tokens;
+
+pub use credentials::{Email, NewAccount, Username, password_problems};
+pub use tokens::{
+    Claims, TokenKeys, TokenLifetimes, TokenPair, TokenProblem, TokenSubject, TokenType,
+};

@@ -1,0 +1,335 @@
+//! JWTs as simplejwt shapes them: HS256, `token_type`, `exp`, `iat`, `jti`, `uid` (a string),
+//! plus the seed's `username` and `is_staff`.
+//!
+//! Expiry is checked here against a `now` the caller passes in (the edge reads the JS clock,
+//! the origin the system clock), so every rule is testable without waiting.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// `access` or `refresh`; one is never accepted where the other is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Access,
+    Refresh,
+}
+
+/// The claims both tokens carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub token_type: TokenType,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    /// The user's id as a string, as the contract has it.
+    pub uid: String,
+    pub username: String,
+    pub is_staff: bool,
+}
+
+impl Claims {
+    /// The numeric user id. Tokens we issue always carry one; a token without a numeric `uid`
+    /// never verifies.
+    pub fn user_id(&self) -> i64 {
+        self.uid.parse().unwrap_or(-1)
+    }
+}
+
+/// Why a token was refused, in simplejwt's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    Invalid,
+    Expired,
+    WrongType,
+    Blacklisted,
+}
+
+impl TokenProblem {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Invalid => "Token is invalid",
+            Self::Expired => "Token is expired",
+            Self::WrongType => "Token has wrong type",
+            Self::Blacklisted => "Token is blacklisted",
+        }
+    }
+}
+
+/// How long each token lives, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenLifetimes {
+    pub access_secs: i64,
+    pub refresh_secs: i64,
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        Self {
+            access_secs: 15 * 60,
+            refresh_secs: 7 * 24 * 60 * 60,
+        }
+    }
+}
+
+/// The response of `token/` and `token/refresh/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenPair {
+    pub refresh: String,
+    pub access: String,
+}
+
+/// The signing key in both its forms. Built once at start-up.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKeys(<redacted>)")
+    }
+}
+
+impl TokenKeys {
+    pub fn from_secret(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is ours to check, against the caller's clock; see `decode`.
+        validation.validate_exp = false;
+        validation.required_spec_claims = HashSet::new();
+        validation.leeway = 0;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// Signs claims into a compact JWT.
+    pub fn encode(&self, claims: &Claims) -> String {
+        // HS256 over a serialisable struct cannot fail; a failure here is a bug worth a loud
+        // crash in tests rather than a token-less login.
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .unwrap_or_else(|e| unreachable!("HS256 encoding failed: {e}"))
+    }
+
+    /// Verifies signature, algorithm, shape, expiry and (when given) type.
+    pub fn decode(
+        &self,
+        token: &str,
+        expected: Option<TokenType>,
+        now: i64,
+    ) -> Result<Claims, TokenProblem> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenProblem::Invalid)?;
+        let claims = data.claims;
+        if claims.exp <= now {
+            return Err(TokenProblem::Expired);
+        }
+        if claims.uid.parse::<i64>().is_err() || claims.jti.is_empty() {
+            return Err(TokenProblem::Invalid);
+        }
+        if expected.is_some_and(|wanted| wanted != claims.token_type) {
+            return Err(TokenProblem::WrongType);
+        }
+        Ok(claims)
+    }
+}
+
+/// Who a token is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSubject {
+    pub user_id: i64,
+    pub username: String,
+    pub is_staff: bool,
+}
+
+impl Claims {
+    /// A fresh refresh token's claims for `subject`.
+    pub fn refresh_for(
+        subject: &TokenSubject,
+        jti: String,
+        now: i64,
+        life: TokenLifetimes,
+    ) -> Self {
+        Self {
+            token_type: TokenType::Refresh,
+            exp: now + life.refresh_secs,
+            iat: now,
+            jti,
+            uid: subject.user_id.to_string(),
+            username: subject.username.clone(),
+            is_staff: subject.is_staff,
+        }
+    }
+
+    /// An access token derived from these (refresh) claims, as simplejwt's
+    /// `refresh.access_token` does: same subject, new type, id and lifetime.
+    pub fn access_from(&self, jti: String, now: i64, life: TokenLifetimes) -> Self {
+        Self {
+            token_type: TokenType::Access,
+            exp: now + life.access_secs,
+            iat: now,
+            jti,
+            ..self.clone()
+        }
+    }
+
+    /// The rotated successor of these (refresh) claims.
+    pub fn rotated(&self, jti: String, now: i64, life: TokenLifetimes) -> Self {
+        Self {
+            token_type: TokenType::Refresh,
+            exp: now + life.refresh_secs,
+            iat: now,
+            jti,
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    const NOW: i64 = 1_750_000_000;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::from_secret(b"0123456789abcdef0123456789abcdef")
+    }
+
+    fn subject() -> TokenSubject {
+        TokenSubject {
+            user_id: 7,
+            username: "alice".into(),
+            is_staff: false,
+        }
+    }
+
+    fn pair() -> (Claims, Claims) {
+        let refresh = Claims::refresh_for(&subject(), "r1".into(), NOW, TokenLifetimes::default());
+        let access = refresh.access_from("a1".into(), NOW, TokenLifetimes::default());
+        (refresh, access)
+    }
+
+    #[test]
+    fn a_token_round_trips_with_the_contract_claims() {
+        let (refresh, access) = pair();
+        let keys = keys();
+        let decoded = keys
+            .decode(&keys.encode(&access), Some(TokenType::Access), NOW)
+            .unwrap();
+        assert_eq!(decoded, access);
+        assert_eq!(decoded.uid, "7");
+        assert_eq!(decoded.exp - decoded.iat, 15 * 60);
+        assert_eq!(refresh.exp - refresh.iat, 7 * 24 * 3600);
+        let raw: serde_json::Value = serde_json::to_value(&access).unwrap();
+        let mut names: Vec<_> = raw.as_object().unwrap().keys().cloned().collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "exp",
+                "iat",
+                "is_staff",
+                "jti",
+                "token_type",
+                "uid",
+                "username"
+            ]
+        );
+    }
+
+    #[test]
+    fn tokens_are_refused_for_the_right_reason() {
+        let keys = keys();
+        let (refresh, access) = pair();
+        let other_key = TokenKeys::from_secret(b"another-key-another-key-another-k");
+        let unsigned = {
+            // alg: none, with the payload of a valid token.
+            let token = keys.encode(&access);
+            let payload = token.split('.').nth(1).unwrap().to_owned();
+            format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.")
+        };
+        let cases: Vec<(&str, String, Option<TokenType>, i64, TokenProblem)> = vec![
+            (
+                "garbage",
+                "not.a.token".into(),
+                None,
+                NOW,
+                TokenProblem::Invalid,
+            ),
+            ("alg none", unsigned, None, NOW, TokenProblem::Invalid),
+            (
+                "another key",
+                other_key.encode(&access),
+                None,
+                NOW,
+                TokenProblem::Invalid,
+            ),
+            (
+                "expired",
+                keys.encode(&access),
+                None,
+                access.exp,
+                TokenProblem::Expired,
+            ),
+            (
+                "refresh as access",
+                keys.encode(&refresh),
+                Some(TokenType::Access),
+                NOW,
+                TokenProblem::WrongType,
+            ),
+            (
+                "access as refresh",
+                keys.encode(&access),
+                Some(TokenType::Refresh),
+                NOW,
+                TokenProblem::WrongType,
+            ),
+        ];
+        for (name, token, expected, now, problem) in cases {
+            assert_eq!(
+                keys.decode(&token, expected, now),
+                Err(problem),
+                "case {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tampered_payload_is_invalid() {
+        let keys = keys();
+        let (_, access) = pair();
+        let token = keys.encode(&access);
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let forged = Claims {
+            is_staff: true,
+            ..access
+        };
+        let forged_token = keys.encode(&forged);
+        parts[1] = forged_token.split('.').nth(1).unwrap().to_owned();
+        assert_eq!(
+            keys.decode(&parts.join("."), None, NOW),
+            Err(TokenProblem::Invalid)
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_the_subject_and_renews_the_rest() {
+        let (refresh, _) = pair();
+        let later = NOW + 100;
+        let rotated = refresh.rotated("r2".into(), later, TokenLifetimes::default());
+        assert_eq!(
+            (rotated.uid.as_str(), rotated.username.as_str()),
+            ("7", "alice")
+        );
+        assert_eq!((rotated.jti.as_str(), rotated.iat), ("r2", later));
+        assert_eq!(rotated.token_type, TokenType::Refresh);
+    }
+}

@@ -1,0 +1,264 @@
+//! The one error type of the API and the envelope every error body wears.
+//!
+//! Bodies follow the seed's exception handler: `{"status_code": <int>, "errors": <DRF body>}`.
+//! [`ApiError::status`] documents the mapping to HTTP; the edge and the origin both render
+//! through [`ApiError::envelope`], so a client sees the same body whichever side refused.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::auth::TokenProblem;
+
+/// Field name → messages, DRF's validation error shape. `non_field_errors` is a field like any
+/// other.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One field, one message: the common case.
+    pub fn single(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, message);
+        errors
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, field: &str) -> Option<&[String]> {
+        self.0.get(field).map(Vec::as_slice)
+    }
+
+    /// `Ok(value)` when nothing was recorded, the errors otherwise.
+    pub fn into_result<T>(self, value: T) -> Result<T, ApiError> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(ApiError::Validation(self))
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!(self.0)
+    }
+}
+
+/// Every way a request can fail, with its HTTP status in the variant's doc.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// 400: fields failed validation.
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// 400: the body is not JSON. Carries the parser's message.
+    #[error("JSON parse error - {0}")]
+    MalformedJson(String),
+    /// 400: `verify` of a blacklisted token (simplejwt answers this one as a validation error).
+    #[error("token is blacklisted")]
+    VerifyBlacklisted,
+    /// 401: a user endpoint was called without credentials.
+    #[error("authentication credentials were not provided")]
+    NotAuthenticated,
+    /// 401: `Authorization: Bearer` without exactly one token after it.
+    #[error("malformed authorization header")]
+    BadAuthorizationHeader,
+    /// 401: the bearer token is not a valid access token.
+    #[error("bearer token not valid: {0:?}")]
+    InvalidBearer(TokenProblem),
+    /// 401: the bearer token is valid but its user no longer exists.
+    #[error("user not found")]
+    UserNotFound,
+    /// 401: login with a wrong username or password.
+    #[error("bad credentials")]
+    BadCredentials,
+    /// 401: a token endpoint (`refresh`, `verify`, `blacklist`) was given a bad token.
+    #[error("token not valid: {0:?}")]
+    TokenNotValid(TokenProblem),
+    /// 401: a refresh token whose user is gone.
+    #[error("no active account for token")]
+    NoActiveAccountForToken,
+    /// 404: the object does not exist or is not the caller's; `None` for an unknown path.
+    #[error("not found")]
+    NotFound(Option<&'static str>),
+    /// 405: the path exists, the method does not. Carries the `Allow` list.
+    #[error("method not allowed")]
+    MethodNotAllowed {
+        method: String,
+        allow: Vec<&'static str>,
+    },
+    /// 413: the body is over the limit (bytes).
+    #[error("payload too large")]
+    PayloadTooLarge { limit: usize },
+    /// 415: the body's content type cannot be parsed.
+    #[error("unsupported media type")]
+    UnsupportedMediaType(String),
+    /// 500: a fault of ours. The body says nothing more than the request id.
+    #[error("internal error")]
+    Internal,
+    /// 503: a dependency is down.
+    #[error("service unavailable")]
+    Unavailable,
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Validation(_) | Self::MalformedJson(_) | Self::VerifyBlacklisted => 400,
+            Self::NotAuthenticated
+            | Self::BadAuthorizationHeader
+            | Self::InvalidBearer(_)
+            | Self::UserNotFound
+            | Self::BadCredentials
+            | Self::TokenNotValid(_)
+            | Self::NoActiveAccountForToken => 401,
+            Self::NotFound(_) => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::Internal => 500,
+            Self::Unavailable => 503,
+        }
+    }
+
+    /// Headers this error adds to the response, beyond the ones every response gets.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::MethodNotAllowed { allow, .. } => vec![("Allow", allow.join(", "))],
+            _ if self.status() == 401 => {
+                vec![("WWW-Authenticate", r#"Bearer realm="api""#.to_owned())]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// DRF's body for this error (what the envelope carries under `errors`).
+    pub fn errors_body(&self, request_id: &str) -> Value {
+        match self {
+            Self::Validation(fields) => fields.to_json(),
+            Self::MalformedJson(message) => detail(&format!("JSON parse error - {message}")),
+            Self::VerifyBlacklisted => json!({"non_field_errors": ["Token is blacklisted"]}),
+            Self::NotAuthenticated => detail("Authentication credentials were not provided."),
+            Self::BadAuthorizationHeader => json!({
+                "detail": "Authorization header must contain two space-delimited values",
+                "code": "bad_authorization_header",
+            }),
+            Self::InvalidBearer(problem) => json!({
+                "detail": "Given token not valid for any token type",
+                "code": "token_not_valid",
+                "messages": [{
+                    "token_class": "AccessToken",
+                    "token_type": "access",
+                    "message": problem.message(),
+                }],
+            }),
+            Self::UserNotFound => json!({"detail": "User not found", "code": "user_not_found"}),
+            Self::BadCredentials => detail("No active account found with the given credentials"),
+            Self::TokenNotValid(problem) => {
+                json!({"detail": problem.message(), "code": "token_not_valid"})
+            }
+            Self::NoActiveAccountForToken => json!({
+                "detail": "No active account found for the given token.",
+                "code": "no_active_account",
+            }),
+            Self::NotFound(Some(resource)) => {
+                detail(&format!("No {resource} matches the given query."))
+            }
+            Self::NotFound(None) => detail("Not found."),
+            Self::MethodNotAllowed { method, .. } => {
+                detail(&format!("Method \"{method}\" not allowed."))
+            }
+            Self::PayloadTooLarge { limit } => {
+                detail(&format!("Request body exceeds the limit of {limit} bytes."))
+            }
+            Self::UnsupportedMediaType(content_type) => detail(&format!(
+                "Unsupported media type \"{content_type}\" in request."
+            )),
+            Self::Internal => json!({"detail": "Server error", "request_id": request_id}),
+            Self::Unavailable => {
+                json!({"detail": "Service temporarily unavailable.", "request_id": request_id})
+            }
+        }
+    }
+
+    /// The full body: `{"status_code": …, "errors": …}`.
+    pub fn envelope(&self, request_id: &str) -> Value {
+        json!({"status_code": self.status(), "errors": self.errors_body(request_id)})
+    }
+}
+
+fn detail(message: &str) -> Value {
+    json!({ "detail": message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    #[test]
+    fn every_401_carries_a_bearer_challenge() {
+        for error in [
+            ApiError::NotAuthenticated,
+            ApiError::BadCredentials,
+            ApiError::TokenNotValid(TokenProblem::Expired),
+            ApiError::InvalidBearer(TokenProblem::WrongType),
+        ] {
+            assert_eq!(error.status(), 401, "{error:?}");
+            assert_eq!(
+                error.headers(),
+                vec![("WWW-Authenticate", r#"Bearer realm="api""#.to_owned())],
+                "{error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn server_errors_say_nothing_but_the_request_id() {
+        assert_eq!(
+            ApiError::Internal.envelope("rid-1"),
+            json!({"status_code": 500, "errors": {"detail": "Server error", "request_id": "rid-1"}})
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_names_the_method_and_lists_allow() {
+        let error = ApiError::MethodNotAllowed {
+            method: "PUT".into(),
+            allow: vec!["GET", "HEAD", "OPTIONS"],
+        };
+        assert_eq!(error.status(), 405);
+        assert_eq!(
+            error.headers(),
+            vec![("Allow", "GET, HEAD, OPTIONS".to_owned())]
+        );
+        assert_eq!(
+            error.errors_body("x"),
+            json!({"detail": "Method \"PUT\" not allowed."})
+        );
+    }
+
+    #[test]
+    fn missing_objects_name_their_resource() {
+        assert_eq!(
+            ApiError::NotFound(Some("Project")).errors_body("x"),
+            json!({"detail": "No Project matches the given query."})
+        );
+        assert_eq!(
+            ApiError::NotFound(None).errors_body("x"),
+            json!({"detail": "Not found."})
+        );
+    }
+}

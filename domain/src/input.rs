@@ -1,0 +1,341 @@
+//! Request bodies become typed values here, once, with DRF's messages for every way they can be
+//! wrong. Handlers call [`JsonBody::parse`] and then read fields through [`Fields`], which
+//! collects every field's problems so a client sees all of them in one 400.
+
+use serde_json::{Map, Value};
+
+use crate::error::{ApiError, FieldErrors};
+use crate::limits::MAX_JSON_BODY_BYTES;
+
+/// DRF's messages, in one place so both sides spell them the same.
+pub mod messages {
+    pub const REQUIRED: &str = "This field is required.";
+    pub const NULL: &str = "This field may not be null.";
+    pub const BLANK: &str = "This field may not be blank.";
+    pub const NOT_A_STRING: &str = "Not a valid string.";
+    pub const NOT_A_BOOLEAN: &str = "Must be a valid boolean.";
+    pub const INVALID_EMAIL: &str = "Enter a valid email address.";
+
+    pub fn max_length(limit: usize) -> String {
+        format!("Ensure this field has no more than {limit} characters.")
+    }
+}
+
+/// A request body that parsed as a JSON object (or a flat form).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JsonBody(Map<String, Value>);
+
+impl JsonBody {
+    /// Parses a body by its `Content-Type`, as DRF's default parsers would: JSON, or a
+    /// url-encoded form (every value a string). An empty body is an empty object, so the
+    /// fields report "required" rather than the body "malformed".
+    pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Self, ApiError> {
+        if body.len() > MAX_JSON_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge {
+                limit: MAX_JSON_BODY_BYTES,
+            });
+        }
+        if body.is_empty() {
+            return Ok(Self::default());
+        }
+        let media_type = content_type
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match media_type.as_str() {
+            "application/json" => Self::from_json(body),
+            "application/x-www-form-urlencoded" => Ok(Self::from_form(body)),
+            _ => Err(ApiError::UnsupportedMediaType(
+                content_type.unwrap_or("").to_owned(),
+            )),
+        }
+    }
+
+    fn from_json(body: &[u8]) -> Result<Self, ApiError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        match value {
+            Value::Object(map) => Ok(Self(map)),
+            other => Err(ApiError::Validation(FieldErrors::single(
+                "non_field_errors",
+                format!(
+                    "Invalid data. Expected a dictionary, but got {}.",
+                    python_type_name(&other)
+                ),
+            ))),
+        }
+    }
+
+    fn from_form(body: &[u8]) -> Self {
+        let map = form_pairs(body)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        Self(map)
+    }
+
+    /// Starts reading fields; problems accumulate in the returned reader.
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            body: self,
+            errors: FieldErrors::new(),
+        }
+    }
+
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.0.get(field)
+    }
+}
+
+/// Decodes `a=1&b=two+words` without pulling a URL crate into the wasm.
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+        .collect()
+}
+
+/// `+` is a space and `%XX` a byte; a malformed escape is kept as written.
+pub fn percent_decode(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn python_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// How a string field is read: DRF's `CharField` options.
+#[derive(Debug, Clone, Copy)]
+pub struct Text {
+    pub required: bool,
+    pub allow_blank: bool,
+    pub max_chars: usize,
+    /// DRF trims surrounding whitespace by default.
+    pub trim: bool,
+}
+
+impl Text {
+    /// A required, non-blank, trimmed string of at most `max_chars`.
+    pub const fn required(max_chars: usize) -> Self {
+        Self {
+            required: true,
+            allow_blank: false,
+            max_chars,
+            trim: true,
+        }
+    }
+}
+
+/// Reads fields from a body, collecting every problem.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    body: &'a JsonBody,
+    errors: FieldErrors,
+}
+
+impl Fields<'_> {
+    /// A string field. `None` when absent (and not required) or invalid; the problem is
+    /// recorded.
+    pub fn text(&mut self, field: &str, rules: Text) -> Option<String> {
+        let raw = match self.body.get(field) {
+            None => {
+                if rules.required {
+                    self.errors.add(field, messages::REQUIRED);
+                }
+                return None;
+            }
+            Some(Value::Null) => {
+                self.errors.add(field, messages::NULL);
+                return None;
+            }
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => {
+                self.errors.add(field, messages::NOT_A_STRING);
+                return None;
+            }
+        };
+        let value = if rules.trim {
+            raw.trim().to_owned()
+        } else {
+            raw
+        };
+        if value.is_empty() && !rules.allow_blank {
+            self.errors.add(field, messages::BLANK);
+            return None;
+        }
+        if value.chars().count() > rules.max_chars {
+            self.errors
+                .add(field, messages::max_length(rules.max_chars));
+            return None;
+        }
+        Some(value)
+    }
+
+    /// Records a problem found by the caller's own check.
+    pub fn reject(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.add(field, message);
+    }
+
+    pub fn has_error(&self, field: &str) -> bool {
+        self.errors.get(field).is_some()
+    }
+
+    /// `Ok(value)` when every field read cleanly.
+    pub fn finish<T>(self, value: T) -> Result<T, ApiError> {
+        self.errors.into_result(value)
+    }
+
+    /// Like [`Fields::finish`], for when the value can only be built once every field is
+    /// known to be present.
+    pub fn finish_with<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        if self.errors.is_empty() {
+            build().ok_or(ApiError::Internal)
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    const JSON: Option<&str> = Some("application/json; charset=utf-8");
+
+    #[track_caller]
+    fn field_errors(result: Result<JsonBody, ApiError>) -> FieldErrors {
+        match result {
+            Err(ApiError::Validation(errors)) => errors,
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_empty_body_is_an_empty_object() {
+        assert_eq!(JsonBody::parse(None, b"").unwrap(), JsonBody::default());
+    }
+
+    #[test]
+    fn malformed_json_is_a_parse_error() {
+        let error = JsonBody::parse(JSON, b"{\"a\":").unwrap_err();
+        assert!(matches!(error, ApiError::MalformedJson(_)), "{error:?}");
+        assert_eq!(error.status(), 400);
+    }
+
+    #[test]
+    fn a_list_is_not_a_dictionary() {
+        let errors = field_errors(JsonBody::parse(JSON, b"[1]"));
+        assert_eq!(
+            errors.get("non_field_errors"),
+            Some(&["Invalid data. Expected a dictionary, but got list.".to_owned()][..])
+        );
+    }
+
+    #[test]
+    fn other_content_types_are_unsupported() {
+        let error = JsonBody::parse(Some("text/plain"), b"hi").unwrap_err();
+        assert_eq!(error.status(), 415);
+    }
+
+    #[test]
+    fn oversized_bodies_are_refused_before_parsing() {
+        let body = vec![b' '; MAX_JSON_BODY_BYTES + 1];
+        assert_eq!(JsonBody::parse(JSON, &body).unwrap_err().status(), 413);
+    }
+
+    #[test]
+    fn forms_are_read_as_strings() {
+        let body = JsonBody::parse(
+            Some("application/x-www-form-urlencoded"),
+            b"username=a+b&password=p%40ss",
+        )
+        .unwrap();
+        let mut fields = body.fields();
+        assert_eq!(
+            fields.text("username", Text::required(10)).as_deref(),
+            Some("a b")
+        );
+        assert_eq!(
+            fields.text("password", Text::required(10)).as_deref(),
+            Some("p@ss")
+        );
+    }
+
+    #[test]
+    fn text_fields_report_drf_messages() {
+        let cases: &[(&str, &str)] = &[
+            (r"{}", messages::REQUIRED),
+            (r#"{"f": null}"#, messages::NULL),
+            (r#"{"f": "  "}"#, messages::BLANK),
+            (r#"{"f": true}"#, messages::NOT_A_STRING),
+            (r#"{"f": [1]}"#, messages::NOT_A_STRING),
+            (
+                r#"{"f": "abcdef"}"#,
+                "Ensure this field has no more than 5 characters.",
+            ),
+        ];
+        for (body, expected) in cases {
+            let body = JsonBody::parse(JSON, body.as_bytes()).unwrap();
+            let mut fields = body.fields();
+            assert_eq!(fields.text("f", Text::required(5)), None, "{body:?}");
+            let errors = fields.finish(()).unwrap_err();
+            assert_eq!(
+                errors,
+                ApiError::Validation(FieldErrors::single("f", *expected)),
+                "body {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_are_accepted_as_text_and_whitespace_is_trimmed() {
+        let body = JsonBody::parse(JSON, br#"{"a": 42, "b": "  x "}"#).unwrap();
+        let mut fields = body.fields();
+        assert_eq!(fields.text("a", Text::required(5)).as_deref(), Some("42"));
+        assert_eq!(fields.text("b", Text::required(5)).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn percent_decoding_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%41%42"), "AB");
+    }
+}

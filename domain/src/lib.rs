@@ -1,0 +1,21 @@
+//! The pure centre of the service, shared by the wasm edge and the native origin.
+//!
+//! Nothing here does I/O or reads a clock: time comes in as arguments, storage lives behind the
+//! callers' adapters. The crate builds for `wasm32-unknown-unknown` and natively.
+//!
+//! Layout, one folder or file per concern:
+//! - [`error`]: the one error type and its DRF-compatible envelope;
+//! - [`input`]: turning a request body into typed values with DRF's field messages;
+//! - [`auth`]: credentials (username, password policy, email) and JWT claims/verification;
+//! - [`signing`]: the HMAC that authenticates edge ↔ origin calls;
+//! - [`replication`]: the versioned change records the origin sends and the edge applies;
+//! - [`limits`]: input size limits both sides enforce.
+
+pub mod auth;
+pub mod error;
+pub mod input;
+pub mod limits;
+pub mod replication;
+pub mod signing;
+
+pub use error::{ApiError, FieldErrors};
