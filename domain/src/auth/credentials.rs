@@ -152,6 +152,34 @@ impl NewAccount {
     }
 }
 
+/// The body of `POST /api/token/`: both fields required, nothing else judged (a wrong
+/// password is a 401, not a 400).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+impl Login {
+    pub fn from_body(body: &JsonBody) -> Result<Self, ApiError> {
+        let mut fields = body.fields();
+        let username = fields.text("username", Text::required(USERNAME_MAX));
+        let password = fields.text(
+            "password",
+            Text {
+                trim: false,
+                ..Text::required(MAX_PASSWORD_CHARS)
+            },
+        );
+        fields.finish_with(|| {
+            Some(Self {
+                username: username?,
+                password: password?,
+            })
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 mod credentials;
 mod tokens;
 
-pub use credentials::{Email, NewAccount, Username, password_problems};
+pub use credentials::{Email, Login, NewAccount, Username, password_problems};
 pub use tokens::{
     Claims, TokenKeys, TokenLifetimes, TokenPair, TokenProblem, TokenSubject, TokenType,
 };

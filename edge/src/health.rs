@@ -1,0 +1,45 @@
+//! Liveness and readiness.
+
+use domain::ApiError;
+use serde_json::json;
+
+use crate::app::Ctx;
+use crate::forward::signed_request;
+use crate::http::Response;
+use crate::ports::{Origin, Replica};
+use crate::replica;
+
+/// `GET /health/`: the isolate answers; nothing else is asked.
+pub fn health() -> Response {
+    Response::json(200, &json!({"status": "ok"}))
+}
+
+/// `GET /ready/`: D1 answers a query and the origin says it is ready (which means Postgres
+/// answers too). 503 names what is down.
+pub async fn ready<R: Replica, O: Origin>(ctx: &Ctx<'_, R, O>) -> Response {
+    let mut down = Vec::new();
+    if let Err(e) = replica::ping(ctx.replica).await {
+        ctx.log_error("readiness: D1", &e);
+        down.push("d1");
+    }
+    let probe = signed_request(ctx, "GET", "/ready/", None, Vec::new(), None);
+    match ctx.origin.send(probe).await {
+        Ok(answer) if answer.status == 200 => {}
+        Ok(answer) => {
+            ctx.log_error("readiness: origin", &format!("status {}", answer.status));
+            down.push("origin");
+        }
+        Err(e) => {
+            ctx.log_error("readiness: origin", &e);
+            down.push("origin");
+        }
+    }
+    if down.is_empty() {
+        Response::json(200, &json!({"status": "ready"}))
+    } else {
+        let error = ApiError::Unavailable;
+        let mut body = error.envelope(ctx.request_id);
+        body["errors"]["down"] = json!(down);
+        Response::json(503, &body)
+    }
+}

@@ -1,0 +1,141 @@
+//! The edge's side of the D1 replica: reads it serves from it, and applying the origin's
+//! change records to it.
+//!
+//! Applying is idempotent and version-guarded. Every replicated row carries the version of the
+//! record that last wrote it; a delete leaves a tombstone with its version. An upsert lands
+//! only when it is newer than both the row and any tombstone, so records may arrive twice or
+//! out of order (write-through and background push race) and D1 ends the same.
+
+use domain::replication::{Change, ChangeKind, UserReplica};
+use serde::{Deserialize, Deserializer};
+
+use crate::ports::{PortError, Replica, SqlValue, Statement};
+
+/// SQLite keeps booleans as 0/1; D1 hands them back as numbers.
+pub fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Number(f64),
+    }
+    Ok(match Flag::deserialize(deserializer)? {
+        Flag::Bool(b) => b,
+        Flag::Number(n) => n != 0.0,
+    })
+}
+
+/// D1 returns every number as a JS double; ids stay well inside 2^53.
+pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "ids and versions are < 2^53"
+    )]
+    Ok(value as i64)
+}
+
+#[derive(Deserialize)]
+struct UserRow {
+    #[serde(deserialize_with = "integer")]
+    id: i64,
+    username: String,
+    email: String,
+    #[serde(deserialize_with = "flag")]
+    is_staff: bool,
+    date_joined: String,
+}
+
+/// The user with this id, if the replica has them.
+pub async fn find_user(replica: &impl Replica, id: i64) -> Result<Option<UserReplica>, PortError> {
+    let rows: Vec<UserRow> = replica
+        .query(Statement::new(
+            "SELECT id, username, email, is_staff, date_joined FROM users WHERE id = ?1",
+            vec![id.into()],
+        ))
+        .await?;
+    Ok(rows.into_iter().next().map(|row| UserReplica {
+        id: row.id,
+        username: row.username,
+        email: row.email,
+        is_staff: row.is_staff,
+        date_joined: row.date_joined,
+    }))
+}
+
+#[derive(Deserialize)]
+struct Exists {
+    #[serde(deserialize_with = "integer")]
+    found: i64,
+}
+
+/// Whether a token id is on the denylist.
+pub async fn is_denied(replica: &impl Replica, jti: &str) -> Result<bool, PortError> {
+    let rows: Vec<Exists> = replica
+        .query(Statement::new(
+            "SELECT EXISTS (SELECT 1 FROM token_denylist WHERE jti = ?1) AS found",
+            vec![jti.into()],
+        ))
+        .await?;
+    Ok(rows.first().is_some_and(|row| row.found != 0))
+}
+
+/// Cheapest possible query, for `/ready/`.
+pub async fn ping(replica: &impl Replica) -> Result<(), PortError> {
+    let _: Vec<Exists> = replica
+        .query(Statement::new("SELECT 1 AS found", Vec::new()))
+        .await?;
+    Ok(())
+}
+
+/// Applies change records atomically.
+pub async fn apply(replica: &impl Replica, changes: &[Change]) -> Result<(), PortError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let statements = changes.iter().flat_map(statements_for).collect();
+    replica.batch(statements).await
+}
+
+const TOMBSTONE: &str = "INSERT INTO tombstones (entity, entity_id, version) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (entity, entity_id) DO UPDATE SET version = excluded.version \
+     WHERE excluded.version > tombstones.version";
+
+fn statements_for(change: &Change) -> Vec<Statement> {
+    let version = SqlValue::Integer(change.version);
+    match &change.kind {
+        ChangeKind::UserUpsert(user) => vec![Statement::new(
+            "INSERT INTO users (id, username, email, is_staff, date_joined, version) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+             WHERE NOT EXISTS (SELECT 1 FROM tombstones \
+                               WHERE entity = 'user' AND entity_id = ?1 AND version >= ?6) \
+             ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
+                 email = excluded.email, is_staff = excluded.is_staff, \
+                 date_joined = excluded.date_joined, version = excluded.version \
+             WHERE excluded.version > users.version",
+            vec![
+                user.id.into(),
+                user.username.clone().into(),
+                user.email.clone().into(),
+                user.is_staff.into(),
+                user.date_joined.clone().into(),
+                version,
+            ],
+        )],
+        ChangeKind::UserDelete { id } => vec![
+            Statement::new(
+                TOMBSTONE,
+                vec!["user".into(), (*id).into(), version.clone()],
+            ),
+            Statement::new(
+                "DELETE FROM users WHERE id = ?1 AND version < ?2",
+                vec![(*id).into(), version],
+            ),
+        ],
+        ChangeKind::TokenDeny { jti, expires_at } => vec![Statement::new(
+            "INSERT INTO token_denylist (jti, expires_at, version) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (jti) DO NOTHING",
+            vec![jti.clone().into(), (*expires_at).into(), version],
+        )],
+    }
+}

@@ -1,0 +1,241 @@
+//! The edge's configuration: read once per isolate from Workers vars and secrets, validated,
+//! and refused with a message naming the variable when anything is missing or malformed.
+
+use std::fmt;
+
+use domain::auth::{TokenKeys, TokenLifetimes};
+use domain::signing::DEFAULT_WINDOW_SECS;
+
+/// Shortest signing key accepted outside local development.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Development relaxes the key-length rule and allows every CORS origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// Which browser origins may call the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    pub fn allows(&self, origin: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::List(list) => list.iter().any(|allowed| allowed == origin),
+        }
+    }
+}
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Everything the edge is configured with.
+#[derive(Debug)]
+pub struct Settings {
+    pub environment: Environment,
+    /// Base URL of the origin worker, without a trailing slash.
+    pub origin_url: String,
+    /// Shared with the origin; signs calls both ways.
+    pub origin_secret: Secret,
+    pub token_keys: TokenKeys,
+    pub token_lifetimes: TokenLifetimes,
+    pub cors_origins: CorsOrigins,
+    pub signature_window_secs: i64,
+    pub origin_timeout_ms: u32,
+}
+
+/// A variable that stopped start-up, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration variable {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+fn problem(name: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Builds settings from a lookup (`env.var` / `env.secret` on Workers, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| problem(name, "is not set"))
+        };
+        let environment = match lookup("ENVIRONMENT").as_deref().map(str::trim) {
+            None | Some("production") => Environment::Production,
+            Some("development") => Environment::Development,
+            Some(other) => {
+                return Err(problem(
+                    "ENVIRONMENT",
+                    format!("must be `development` or `production`, not `{other}`"),
+                ));
+            }
+        };
+        let key = |name: &'static str| -> Result<Secret, ConfigError> {
+            let value = required(name)?;
+            if environment == Environment::Production && value.len() < MIN_KEY_BYTES {
+                return Err(problem(
+                    name,
+                    format!("must be at least {MIN_KEY_BYTES} bytes outside development"),
+                ));
+            }
+            Ok(Secret(value.into_bytes()))
+        };
+        let number =
+            |name: &'static str, default: i64, range: std::ops::RangeInclusive<i64>| match lookup(
+                name,
+            ) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| range.contains(n))
+                    .ok_or_else(|| {
+                        problem(
+                            name,
+                            format!(
+                                "must be a whole number from {} to {}, not `{raw}`",
+                                range.start(),
+                                range.end()
+                            ),
+                        )
+                    }),
+            };
+
+        let origin_url = required("ORIGIN_URL")?
+            .trim()
+            .trim_end_matches('/')
+            .to_owned();
+        if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) {
+            return Err(problem("ORIGIN_URL", "must start with http:// or https://"));
+        }
+        let signing_key = key("JWT_SIGNING_KEY")?;
+        let cors_origins = match lookup("CORS_ALLOWED_ORIGINS").as_deref().map(str::trim) {
+            None | Some("") if environment == Environment::Development => CorsOrigins::Any,
+            None | Some("") => CorsOrigins::List(Vec::new()),
+            Some("*") => CorsOrigins::Any,
+            Some(list) => CorsOrigins::List(
+                list.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_owned())
+                    .collect(),
+            ),
+        };
+        let day = 24 * 3600;
+        Ok(Self {
+            environment,
+            origin_url,
+            origin_secret: key("ORIGIN_SHARED_SECRET")?,
+            token_keys: TokenKeys::from_secret(signing_key.expose()),
+            token_lifetimes: TokenLifetimes {
+                access_secs: number("ACCESS_TOKEN_LIFETIME_SECS", 15 * 60, 1..=day)?,
+                refresh_secs: number("REFRESH_TOKEN_LIFETIME_SECS", 7 * day, 1..=365 * day)?,
+            },
+            cors_origins,
+            signature_window_secs: number("SIGNATURE_WINDOW_SECS", DEFAULT_WINDOW_SECS, 5..=600)?,
+            origin_timeout_ms: u32::try_from(number("ORIGIN_TIMEOUT_MS", 10_000, 100..=60_000)?)
+                .unwrap_or(10_000),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const GOOD: &[(&str, &str)] = &[
+        ("ORIGIN_URL", "http://127.0.0.1:8700/"),
+        ("ORIGIN_SHARED_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("JWT_SIGNING_KEY", "fedcba9876543210fedcba9876543210"),
+    ];
+
+    #[test]
+    fn good_settings_parse_with_defaults() {
+        let settings = Settings::from_lookup(lookup(GOOD)).unwrap();
+        assert_eq!(settings.origin_url, "http://127.0.0.1:8700");
+        assert_eq!(settings.environment, Environment::Production);
+        assert_eq!(settings.token_lifetimes, TokenLifetimes::default());
+        assert_eq!(settings.cors_origins, CorsOrigins::List(Vec::new()));
+        assert!(
+            !format!("{settings:?}").contains("0123456789abcdef"),
+            "secrets must not print"
+        );
+    }
+
+    #[test]
+    fn each_problem_names_its_variable() {
+        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+            ("missing origin", &[], "ORIGIN_URL"),
+            (
+                "short key",
+                &[("JWT_SIGNING_KEY", "short")],
+                "JWT_SIGNING_KEY",
+            ),
+            ("bad url", &[("ORIGIN_URL", "ftp://x")], "ORIGIN_URL"),
+            (
+                "bad number",
+                &[("ACCESS_TOKEN_LIFETIME_SECS", "soon")],
+                "ACCESS_TOKEN_LIFETIME_SECS",
+            ),
+            (
+                "bad environment",
+                &[("ENVIRONMENT", "staging")],
+                "ENVIRONMENT",
+            ),
+        ];
+        for (case, overrides, variable) in cases {
+            let mut pairs: Vec<(&str, &str)> = GOOD.to_vec();
+            if *case == "missing origin" {
+                pairs.retain(|(k, _)| *k != "ORIGIN_URL");
+            }
+            pairs.retain(|(k, _)| !overrides.iter().any(|(o, _)| o == k));
+            pairs.extend_from_slice(overrides);
+            let error = Settings::from_lookup(lookup(&pairs)).unwrap_err();
+            assert_eq!(error.name, *variable, "case {case}: {error}");
+        }
+    }
+
+    #[test]
+    fn development_accepts_short_keys_and_any_origin() {
+        let mut pairs = GOOD.to_vec();
+        pairs.retain(|(k, _)| *k != "JWT_SIGNING_KEY");
+        pairs.push(("JWT_SIGNING_KEY", "dev"));
+        pairs.push(("ENVIRONMENT", "development"));
+        let settings = Settings::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(settings.cors_origins, CorsOrigins::Any);
+    }
+}

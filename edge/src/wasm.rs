@@ -1,0 +1,1 @@
+//! Workers glue (filled in below).

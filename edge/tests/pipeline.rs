@@ -1,0 +1,437 @@
+//! The edge's request pipeline, natively: routing, errors, CORS, headers, authentication,
+//! forwarding and the replica, against SQLite and a scripted origin.
+
+mod support;
+
+use domain::replication::{Change, ChangeKind, UserReplica};
+use domain::signing::{self, Direction, SignedParts};
+use edge::http::Request;
+use pretty_assertions::assert_eq;
+use serde_json::json;
+use support::{NOW, ORIGIN_SECRET, TestEdge, body, settings};
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_a_json_404_with_every_standard_header() {
+    let edge = TestEdge::new();
+    let response = edge.send(Request::new("GET", "/nope/")).await;
+    assert_eq!(response.status, 404);
+    assert_eq!(
+        body(&response),
+        json!({"status_code": 404, "errors": {"detail": "Not found."}})
+    );
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("vary", "Origin"),
+        ("x-request-id", "generated-id"),
+        ("content-type", "application/json"),
+    ] {
+        assert_eq!(response.header(name), Some(value), "header {name}");
+    }
+    assert!(
+        response.header("strict-transport-security").is_some(),
+        "HSTS in production"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow() {
+    let edge = TestEdge::new();
+    let response = edge.send(Request::new("PUT", "/api/token/")).await;
+    assert_eq!(response.status, 405);
+    assert_eq!(response.header("allow"), Some("POST, OPTIONS"));
+    assert_eq!(
+        body(&response)["errors"],
+        json!({"detail": "Method \"PUT\" not allowed."})
+    );
+}
+
+#[tokio::test]
+async fn a_plain_client_request_id_is_kept_and_a_strange_one_replaced() {
+    let edge = TestEdge::new();
+    let kept = edge
+        .send(Request::new("GET", "/health").with_header("x-request-id", "abc-123"))
+        .await;
+    assert_eq!(kept.header("x-request-id"), Some("abc-123"));
+    let replaced = edge
+        .send(Request::new("GET", "/health").with_header("x-request-id", "a b\"<script>"))
+        .await;
+    assert_eq!(replaced.header("x-request-id"), Some("generated-id"));
+}
+
+#[tokio::test]
+async fn health_needs_nothing_and_ready_names_what_is_down() {
+    let edge = TestEdge::new();
+    let health = edge.send(Request::new("GET", "/health/")).await;
+    assert_eq!(
+        (health.status, body(&health)),
+        (200, json!({"status": "ok"}))
+    );
+
+    edge.origin.fail();
+    let ready = edge.send(Request::new("GET", "/ready/")).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(body(&ready)["errors"]["down"], json!(["origin"]));
+
+    edge.origin
+        .reply(200, Some(json!({"status": "ready"})), vec![]);
+    let ready = edge.send(Request::new("GET", "/ready/")).await;
+    assert_eq!(
+        (ready.status, body(&ready)),
+        (200, json!({"status": "ready"}))
+    );
+}
+
+#[tokio::test]
+async fn a_preflight_gets_the_contract_headers() {
+    let edge = TestEdge::with_settings(settings(&[(
+        "CORS_ALLOWED_ORIGINS",
+        "https://app.example.com",
+    )]));
+    let preflight = Request::new("OPTIONS", "/api/v1/auth/me/")
+        .with_header("origin", "https://app.example.com")
+        .with_header("access-control-request-method", "DELETE");
+    let response = edge.send(preflight).await;
+    assert_eq!(response.status, 200);
+    assert!(response.body.is_empty());
+    assert_eq!(
+        response.header("access-control-allow-origin"),
+        Some("https://app.example.com")
+    );
+    assert_eq!(response.header("access-control-max-age"), Some("86400"));
+    assert_eq!(
+        response.header("access-control-allow-methods"),
+        Some("DELETE, GET, OPTIONS, PATCH, POST, PUT")
+    );
+    assert!(
+        response
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("idempotency-key")
+    );
+    assert_eq!(response.header("vary"), Some("Origin"));
+}
+
+#[tokio::test]
+async fn a_foreign_origin_gets_no_allow_origin() {
+    let edge = TestEdge::with_settings(settings(&[(
+        "CORS_ALLOWED_ORIGINS",
+        "https://app.example.com",
+    )]));
+    let response = edge
+        .send(Request::new("GET", "/health/").with_header("origin", "https://evil.example"))
+        .await;
+    assert_eq!(response.header("access-control-allow-origin"), None);
+    assert_eq!(response.header("vary"), Some("Origin"));
+    let allowed = edge
+        .send(Request::new("GET", "/health/").with_header("origin", "https://app.example.com"))
+        .await;
+    assert!(
+        allowed
+            .header("access-control-expose-headers")
+            .unwrap()
+            .contains("X-Request-ID")
+    );
+}
+
+#[tokio::test]
+async fn me_without_credentials_is_401_with_a_challenge() {
+    let edge = TestEdge::new();
+    let response = edge.send(Request::new("GET", "/api/v1/auth/me/")).await;
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some(r#"Bearer realm="api""#)
+    );
+    assert_eq!(
+        body(&response)["errors"],
+        json!({"detail": "Authentication credentials were not provided."})
+    );
+}
+
+#[tokio::test]
+async fn me_answers_from_the_replica_without_the_origin() {
+    let edge = TestEdge::new();
+    let (user, access) = edge.user(7, "alice").await;
+    let response = edge
+        .send(
+            Request::new("GET", "/api/v1/auth/me/").with_header("authorization", &bearer(&access)),
+        )
+        .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(body(&response), json!(user));
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert!(
+        edge.origin.received.borrow().is_empty(),
+        "reads never touch the origin"
+    );
+}
+
+#[tokio::test]
+async fn bad_bearer_tokens_are_refused_with_simplejwt_messages() {
+    let edge = TestEdge::new();
+    let (_, access) = edge.user(7, "alice").await;
+    let (refresh, _) = edge.tokens(7, "alice");
+    let (_, ghost_access) = edge.tokens(99, "ghost");
+    let cases: Vec<(&str, String, i64, serde_json::Value)> = vec![
+        (
+            "expired",
+            bearer(&access),
+            NOW + 15 * 60,
+            json!("Token is expired"),
+        ),
+        ("garbage", bearer("x.y.z"), NOW, json!("Token is invalid")),
+        (
+            "refresh as access",
+            bearer(&refresh),
+            NOW,
+            json!("Token has wrong type"),
+        ),
+    ];
+    for (case, header, now, message) in cases {
+        let request = Request::new("GET", "/api/v1/auth/me/").with_header("authorization", &header);
+        let response = edge.send_at(request, now).await;
+        assert_eq!(response.status, 401, "{case}");
+        let errors = &body(&response)["errors"];
+        assert_eq!(errors["code"], json!("token_not_valid"), "{case}");
+        assert_eq!(errors["messages"][0]["message"], message, "{case}");
+        assert_eq!(
+            errors["messages"][0]["token_type"],
+            json!("access"),
+            "{case}"
+        );
+    }
+
+    let two_tokens =
+        Request::new("GET", "/api/v1/auth/me/").with_header("authorization", "Bearer a b");
+    let response = edge.send(two_tokens).await;
+    assert_eq!(
+        (response.status, body(&response)["errors"]["code"].clone()),
+        (401, json!("bad_authorization_header"))
+    );
+
+    let deleted = Request::new("GET", "/api/v1/auth/me/")
+        .with_header("authorization", &bearer(&ghost_access));
+    let response = edge.send(deleted).await;
+    assert_eq!(
+        body(&response)["errors"],
+        json!({"detail": "User not found", "code": "user_not_found"})
+    );
+
+    let other_scheme =
+        Request::new("GET", "/api/v1/auth/me/").with_header("authorization", "Basic abc");
+    let response = edge.send(other_scheme).await;
+    assert_eq!(
+        body(&response)["errors"]["detail"],
+        json!("Authentication credentials were not provided.")
+    );
+}
+
+#[tokio::test]
+async fn verify_checks_signature_expiry_and_the_denylist() {
+    let edge = TestEdge::new();
+    let (refresh, access) = edge.tokens(7, "alice");
+    let verify = |token: &str| {
+        Request::new("POST", "/api/token/verify/").with_json(&json!({"token": token}))
+    };
+
+    let ok = edge.send(verify(&access)).await;
+    assert_eq!((ok.status, body(&ok)), (200, json!({})));
+
+    let bad = edge.send(verify("nope")).await;
+    assert_eq!(
+        body(&bad)["errors"],
+        json!({"detail": "Token is invalid", "code": "token_not_valid"})
+    );
+
+    let missing = edge
+        .send(Request::new("POST", "/api/token/verify/").with_json(&json!({})))
+        .await;
+    assert_eq!(
+        body(&missing)["errors"],
+        json!({"token": ["This field is required."]})
+    );
+
+    edge::replica::apply(
+        &edge.replica,
+        &[Change {
+            version: 1,
+            kind: ChangeKind::TokenDeny {
+                jti: "r-7".into(),
+                expires_at: NOW + 10,
+            },
+        }],
+    )
+    .await
+    .unwrap();
+    let denied = edge.send(verify(&refresh)).await;
+    assert_eq!(denied.status, 400);
+    assert_eq!(
+        body(&denied)["errors"],
+        json!({"non_field_errors": ["Token is blacklisted"]})
+    );
+}
+
+#[tokio::test]
+async fn a_registration_is_checked_signed_forwarded_and_written_through() {
+    let edge = TestEdge::new();
+    let user = UserReplica {
+        id: 5,
+        username: "bob".into(),
+        email: "bob@example.com".into(),
+        is_staff: false,
+        date_joined: "2025-01-01T00:00:00.000000Z".into(),
+    };
+    edge.origin.reply(
+        201,
+        Some(json!({"id": 5, "username": "bob", "email": "bob@example.com"})),
+        vec![Change {
+            version: 3,
+            kind: ChangeKind::UserUpsert(user),
+        }],
+    );
+    let payload =
+        json!({"username": "bob", "email": "bob@example.com", "password": "a-long-password"});
+    let response = edge
+        .send(
+            Request::new("POST", "/api/v1/auth/register/?src=app")
+                .with_json(&payload)
+                .with_header("x-edge-user", "1"),
+        )
+        .await;
+    assert_eq!(response.status, 201);
+    assert_eq!(body(&response)["id"], json!(5));
+
+    let sent = edge.origin.received.borrow()[0].clone();
+    let header = |name: &str| {
+        sent.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(sent.path_and_query, "/api/v1/auth/register/?src=app");
+    assert_eq!(
+        header("x-edge-user"),
+        None,
+        "a client's identity header is never passed on"
+    );
+    let parts = SignedParts {
+        direction: Direction::EdgeToOrigin,
+        method: "POST",
+        path_and_query: &sent.path_and_query,
+        body: &sent.body,
+        timestamp: header("x-edge-timestamp").unwrap().parse().unwrap(),
+        user_id: None,
+        request_id: &header("x-request-id").unwrap(),
+    };
+    let signature = header("x-edge-signature").unwrap();
+    assert_eq!(
+        signing::verify(ORIGIN_SECRET.as_bytes(), &parts, &signature, NOW, 60),
+        Ok(())
+    );
+
+    let rows = edge.replica.rows("SELECT id, username, version FROM users");
+    assert_eq!(
+        rows,
+        vec![json!({"id": 5, "username": "bob", "version": 3})]
+    );
+}
+
+#[tokio::test]
+async fn bad_registrations_never_reach_the_origin() {
+    let edge = TestEdge::new();
+    let cases = [
+        (
+            "malformed",
+            Request::new("POST", "/api/v1/auth/register/")
+                .with_header("content-type", "application/json"),
+            b"{".to_vec(),
+            400,
+        ),
+        (
+            "wrong type",
+            Request::new("POST", "/api/v1/auth/register/")
+                .with_header("content-type", "text/plain"),
+            b"hi".to_vec(),
+            415,
+        ),
+        (
+            "too large",
+            Request::new("POST", "/api/v1/auth/register/")
+                .with_header("content-type", "application/json"),
+            vec![b' '; 70_000],
+            413,
+        ),
+        (
+            "weak",
+            Request::new("POST", "/api/v1/auth/register/")
+                .with_header("content-type", "application/json"),
+            br#"{"username":"u1","email":"u@example.com","password":"1234"}"#.to_vec(),
+            400,
+        ),
+    ];
+    for (case, mut request, payload, status) in cases {
+        request.body = payload;
+        let response = edge.send(request).await;
+        assert_eq!(response.status, status, "{case}: {:?}", body(&response));
+        assert_eq!(body(&response)["status_code"], json!(status), "{case}");
+    }
+    assert!(edge.origin.received.borrow().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_origin_is_503_and_an_unsigned_reply_is_500() {
+    let edge = TestEdge::new();
+    edge.origin.fail();
+    let login = || {
+        Request::new("POST", "/api/token/").with_json(&json!({"username": "a", "password": "b"}))
+    };
+    let response = edge.send(login()).await;
+    assert_eq!(response.status, 503);
+    assert_eq!(
+        body(&response)["errors"]["request_id"],
+        json!("generated-id")
+    );
+
+    edge.origin
+        .answers
+        .borrow_mut()
+        .push_back(Ok(edge::ports::OriginResponse {
+            status: 200,
+            headers: vec![],
+            body: b"<html>proxy error</html>".to_vec(),
+        }));
+    let response = edge.send(login()).await;
+    assert_eq!(response.status, 500);
+    assert_eq!(
+        body(&response)["errors"],
+        json!({"detail": "Server error", "request_id": "generated-id"})
+    );
+    assert!(
+        edge.logs
+            .borrow()
+            .iter()
+            .any(|line| line.contains("generated-id")),
+        "faults are logged with the id"
+    );
+}
+
+#[tokio::test]
+async fn refresh_with_a_bad_token_is_refused_at_the_edge() {
+    let edge = TestEdge::new();
+    let (_, access) = edge.tokens(7, "alice");
+    let response = edge
+        .send(Request::new("POST", "/api/token/refresh/").with_json(&json!({"refresh": access})))
+        .await;
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        body(&response)["errors"],
+        json!({"detail": "Token has wrong type", "code": "token_not_valid"})
+    );
+    assert!(edge.origin.received.borrow().is_empty());
+}

@@ -1,0 +1,258 @@
+//! Native stand-ins for the platform: D1 is SQLite running the real migrations and the very
+//! SQL the edge sends; the origin is a scripted fake that records what it was sent.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the support"
+)]
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use domain::auth::{Claims, TokenLifetimes, TokenSubject};
+use domain::replication::{Change, ChangeKind, UserReplica};
+use edge::app::{self, Ctx};
+use edge::http::{Request, Response};
+use edge::ports::{Origin, OriginRequest, OriginResponse, PortError, Replica, SqlValue, Statement};
+use edge::settings::Settings;
+use rusqlite::types::ValueRef;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+pub const NOW: i64 = 1_750_000_000;
+pub const ORIGIN_SECRET: &str = "origin-secret-origin-secret-0123";
+pub const SIGNING_KEY: &str = "signing-key-signing-key-signing-";
+
+/// SQLite with the D1 migrations applied.
+pub struct SqliteReplica {
+    pub conn: RefCell<rusqlite::Connection>,
+}
+
+impl SqliteReplica {
+    pub fn new() -> Self {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/d1");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for file in files {
+            conn.execute_batch(&std::fs::read_to_string(&file).unwrap())
+                .unwrap_or_else(|e| panic!("migration {file:?}: {e}"));
+        }
+        Self {
+            conn: RefCell::new(conn),
+        }
+    }
+
+    /// A raw query for assertions.
+    pub fn rows(&self, sql: &str) -> Vec<Value> {
+        let conn = self.conn.borrow();
+        let mut stmt = conn.prepare(sql).unwrap();
+        query_json(&mut stmt, &[]).unwrap()
+    }
+}
+
+fn bind(params: &[SqlValue]) -> Vec<rusqlite::types::Value> {
+    params
+        .iter()
+        .map(|p| match p {
+            SqlValue::Null => rusqlite::types::Value::Null,
+            SqlValue::Integer(i) => rusqlite::types::Value::Integer(*i),
+            SqlValue::Real(f) => rusqlite::types::Value::Real(*f),
+            SqlValue::Text(t) => rusqlite::types::Value::Text(t.clone()),
+        })
+        .collect()
+}
+
+fn query_json(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: &[SqlValue],
+) -> rusqlite::Result<Vec<Value>> {
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let values = bind(params);
+    let mut rows = stmt.query(rusqlite::params_from_iter(values.iter()))?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let mut object = Map::new();
+        for (i, name) in names.iter().enumerate() {
+            let value = match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) => json!(n),
+                ValueRef::Real(f) => json!(f),
+                ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+                ValueRef::Blob(_) => Value::Null,
+            };
+            object.insert(name.clone(), value);
+        }
+        out.push(Value::Object(object));
+    }
+    Ok(out)
+}
+
+impl Replica for SqliteReplica {
+    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError> {
+        let conn = self.conn.borrow();
+        let mut stmt = conn
+            .prepare(statement.sql)
+            .map_err(|e| PortError(e.to_string()))?;
+        let rows =
+            query_json(&mut stmt, &statement.params).map_err(|e| PortError(e.to_string()))?;
+        rows.into_iter()
+            .map(|row| serde_json::from_value(row).map_err(|e| PortError(e.to_string())))
+            .collect()
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<(), PortError> {
+        let mut conn = self.conn.borrow_mut();
+        let tx = conn.transaction().map_err(|e| PortError(e.to_string()))?;
+        for statement in statements {
+            let values = bind(&statement.params);
+            tx.execute(statement.sql, rusqlite::params_from_iter(values.iter()))
+                .map_err(|e| PortError(format!("{e}: {}", statement.sql)))?;
+        }
+        tx.commit().map_err(|e| PortError(e.to_string()))
+    }
+}
+
+/// An origin that answers from a script and remembers every request.
+#[derive(Default)]
+pub struct FakeOrigin {
+    pub answers: RefCell<VecDeque<Result<OriginResponse, PortError>>>,
+    pub received: RefCell<Vec<OriginRequest>>,
+}
+
+impl FakeOrigin {
+    /// Queues a well-formed origin reply.
+    pub fn reply(&self, status: u16, body: Option<Value>, changes: Vec<Change>) {
+        let body = json!({"body": body, "changes": changes});
+        self.answers.borrow_mut().push_back(Ok(OriginResponse {
+            status,
+            headers: vec![("x-origin-reply".into(), "1".into())],
+            body: body.to_string().into_bytes(),
+        }));
+    }
+
+    pub fn fail(&self) {
+        self.answers
+            .borrow_mut()
+            .push_back(Err(PortError("connection refused".into())));
+    }
+}
+
+impl Origin for FakeOrigin {
+    async fn send(&self, request: OriginRequest) -> Result<OriginResponse, PortError> {
+        self.received.borrow_mut().push(request);
+        self.answers
+            .borrow_mut()
+            .pop_front()
+            .unwrap_or_else(|| Err(PortError("no scripted answer".into())))
+    }
+}
+
+pub fn settings(extra: &[(&str, &str)]) -> Settings {
+    let mut pairs = vec![
+        ("ORIGIN_URL", "http://127.0.0.1:9"),
+        ("ORIGIN_SHARED_SECRET", ORIGIN_SECRET),
+        ("JWT_SIGNING_KEY", SIGNING_KEY),
+    ];
+    pairs.extend_from_slice(extra);
+    Settings::from_lookup(|name| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
+    .unwrap()
+}
+
+/// One edge with its stand-ins, and the log lines it wrote.
+pub struct TestEdge {
+    pub replica: SqliteReplica,
+    pub origin: FakeOrigin,
+    pub settings: Settings,
+    pub logs: RefCell<Vec<String>>,
+}
+
+impl TestEdge {
+    pub fn new() -> Self {
+        Self::with_settings(settings(&[]))
+    }
+
+    pub fn with_settings(settings: Settings) -> Self {
+        Self {
+            replica: SqliteReplica::new(),
+            origin: FakeOrigin::default(),
+            settings,
+            logs: RefCell::default(),
+        }
+    }
+
+    pub async fn send(&self, request: Request) -> Response {
+        self.send_at(request, NOW).await
+    }
+
+    pub async fn send_at(&self, request: Request, now: i64) -> Response {
+        let log = |line: &str| self.logs.borrow_mut().push(line.to_owned());
+        let request_id = app::request_id(&request, || "generated-id".to_owned());
+        let ctx = Ctx {
+            replica: &self.replica,
+            origin: &self.origin,
+            settings: &self.settings,
+            now,
+            request_id: &request_id,
+            log: &log,
+        };
+        app::handle(&ctx, request).await
+    }
+
+    /// A user present in the replica, and an access token for them.
+    pub async fn user(&self, id: i64, username: &str) -> (UserReplica, String) {
+        let user = UserReplica {
+            id,
+            username: username.into(),
+            email: format!("{username}@example.com"),
+            is_staff: false,
+            date_joined: "2025-01-01T00:00:00.000000Z".into(),
+        };
+        edge::replica::apply(
+            &self.replica,
+            &[Change {
+                version: id,
+                kind: ChangeKind::UserUpsert(user.clone()),
+            }],
+        )
+        .await
+        .unwrap();
+        let (_, access) = self.tokens(id, username);
+        (user, access)
+    }
+
+    /// A refresh and an access token for a user id.
+    pub fn tokens(&self, id: i64, username: &str) -> (String, String) {
+        let subject = TokenSubject {
+            user_id: id,
+            username: username.into(),
+            is_staff: false,
+        };
+        let refresh =
+            Claims::refresh_for(&subject, format!("r-{id}"), NOW, TokenLifetimes::default());
+        let access = refresh.access_from(format!("a-{id}"), NOW, TokenLifetimes::default());
+        (
+            self.settings.token_keys.encode(&refresh),
+            self.settings.token_keys.encode(&access),
+        )
+    }
+}
+
+#[track_caller]
+pub fn body(response: &Response) -> Value {
+    serde_json::from_slice(&response.body).unwrap_or_else(|e| {
+        panic!(
+            "body is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&response.body)
+        )
+    })
+}
