@@ -6,12 +6,14 @@
 //! Layout, one folder or file per concern:
 //! - [`error`]: the one error type and its DRF-compatible envelope;
 //! - [`input`]: turning a request body into typed values with DRF's field messages;
+//! - [`config`]: reading and validating configuration variables;
 //! - [`auth`]: credentials (username, password policy, email) and JWT claims/verification;
 //! - [`signing`]: the HMAC that authenticates edge ↔ origin calls;
 //! - [`replication`]: the versioned change records the origin sends and the edge applies;
 //! - [`limits`]: input size limits both sides enforce.
 
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod input;
 pub mod limits;

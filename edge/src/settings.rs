@@ -1,20 +1,10 @@
 //! The edge's configuration: read once per isolate from Workers vars and secrets, validated,
 //! and refused with a message naming the variable when anything is missing or malformed.
 
-use std::fmt;
-
 use domain::auth::{TokenKeys, TokenLifetimes};
+use domain::config::Vars;
+pub use domain::config::{ConfigError, Environment, Secret};
 use domain::signing::DEFAULT_WINDOW_SECS;
-
-/// Shortest signing key accepted outside local development.
-pub const MIN_KEY_BYTES: usize = 32;
-
-/// Development relaxes the key-length rule and allows every CORS origin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Environment {
-    Development,
-    Production,
-}
 
 /// Which browser origins may call the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,22 +19,6 @@ impl CorsOrigins {
             Self::Any => true,
             Self::List(list) => list.iter().any(|allowed| allowed == origin),
         }
-    }
-}
-
-/// A secret that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
     }
 }
 
@@ -63,82 +37,14 @@ pub struct Settings {
     pub origin_timeout_ms: u32,
 }
 
-/// A variable that stopped start-up, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("configuration variable {name}: {problem}")]
-pub struct ConfigError {
-    pub name: &'static str,
-    pub problem: String,
-}
-
-fn problem(name: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        name,
-        problem: problem.into(),
-    }
-}
-
 impl Settings {
     /// Builds settings from a lookup (`env.var` / `env.secret` on Workers, a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let required = |name: &'static str| {
-            lookup(name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| problem(name, "is not set"))
-        };
-        let environment = match lookup("ENVIRONMENT").as_deref().map(str::trim) {
-            None | Some("production") => Environment::Production,
-            Some("development") => Environment::Development,
-            Some(other) => {
-                return Err(problem(
-                    "ENVIRONMENT",
-                    format!("must be `development` or `production`, not `{other}`"),
-                ));
-            }
-        };
-        let key = |name: &'static str| -> Result<Secret, ConfigError> {
-            let value = required(name)?;
-            if environment == Environment::Production && value.len() < MIN_KEY_BYTES {
-                return Err(problem(
-                    name,
-                    format!("must be at least {MIN_KEY_BYTES} bytes outside development"),
-                ));
-            }
-            Ok(Secret(value.into_bytes()))
-        };
-        let number =
-            |name: &'static str, default: i64, range: std::ops::RangeInclusive<i64>| match lookup(
-                name,
-            ) {
-                None => Ok(default),
-                Some(raw) => raw
-                    .trim()
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| range.contains(n))
-                    .ok_or_else(|| {
-                        problem(
-                            name,
-                            format!(
-                                "must be a whole number from {} to {}, not `{raw}`",
-                                range.start(),
-                                range.end()
-                            ),
-                        )
-                    }),
-            };
-
-        let origin_url = required("ORIGIN_URL")?
-            .trim()
-            .trim_end_matches('/')
-            .to_owned();
-        if !(origin_url.starts_with("http://") || origin_url.starts_with("https://")) {
-            return Err(problem("ORIGIN_URL", "must start with http:// or https://"));
-        }
-        let signing_key = key("JWT_SIGNING_KEY")?;
-        let cors_origins = match lookup("CORS_ALLOWED_ORIGINS").as_deref().map(str::trim) {
-            None | Some("") if environment == Environment::Development => CorsOrigins::Any,
-            None | Some("") => CorsOrigins::List(Vec::new()),
+        let vars = Vars::new(lookup)?;
+        let environment = vars.environment();
+        let cors_origins = match vars.optional("CORS_ALLOWED_ORIGINS").as_deref() {
+            None if environment == Environment::Development => CorsOrigins::Any,
+            None => CorsOrigins::List(Vec::new()),
             Some("*") => CorsOrigins::Any,
             Some(list) => CorsOrigins::List(
                 list.split(',')
@@ -149,17 +55,25 @@ impl Settings {
         let day = 24 * 3600;
         Ok(Self {
             environment,
-            origin_url,
-            origin_secret: key("ORIGIN_SHARED_SECRET")?,
-            token_keys: TokenKeys::from_secret(signing_key.expose()),
+            origin_url: vars.url("ORIGIN_URL")?,
+            origin_secret: vars.key("ORIGIN_SHARED_SECRET")?,
+            token_keys: TokenKeys::from_secret(vars.key("JWT_SIGNING_KEY")?.expose()),
             token_lifetimes: TokenLifetimes {
-                access_secs: number("ACCESS_TOKEN_LIFETIME_SECS", 15 * 60, 1..=day)?,
-                refresh_secs: number("REFRESH_TOKEN_LIFETIME_SECS", 7 * day, 1..=365 * day)?,
+                access_secs: vars.number("ACCESS_TOKEN_LIFETIME_SECS", 15 * 60, 1..=day)?,
+                refresh_secs: vars.number("REFRESH_TOKEN_LIFETIME_SECS", 7 * day, 1..=365 * day)?,
             },
             cors_origins,
-            signature_window_secs: number("SIGNATURE_WINDOW_SECS", DEFAULT_WINDOW_SECS, 5..=600)?,
-            origin_timeout_ms: u32::try_from(number("ORIGIN_TIMEOUT_MS", 10_000, 100..=60_000)?)
-                .unwrap_or(10_000),
+            signature_window_secs: vars.number(
+                "SIGNATURE_WINDOW_SECS",
+                DEFAULT_WINDOW_SECS,
+                5..=600,
+            )?,
+            origin_timeout_ms: u32::try_from(vars.number(
+                "ORIGIN_TIMEOUT_MS",
+                10_000,
+                100..=60_000,
+            )?)
+            .unwrap_or(10_000),
         })
     }
 }

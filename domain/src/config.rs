@@ -1,0 +1,198 @@
+//! Reading configuration variables, once, with errors that name the variable. Both deployables
+//! build their typed settings on [`Vars`]: the edge over Workers vars and secrets, the origin
+//! over the process environment.
+
+use std::fmt;
+use std::ops::RangeInclusive;
+
+/// Shortest signing key accepted outside local development.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Development relaxes the key-length rule and allows every CORS origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A variable that stopped start-up, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration variable {name}: {problem}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(name: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            name,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A source of variables plus the environment they were declared for.
+pub struct Vars<F> {
+    lookup: F,
+    environment: Environment,
+}
+
+impl<F> fmt::Debug for Vars<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vars")
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    /// Reads `ENVIRONMENT` (`development` or `production`, the default) first.
+    pub fn new(lookup: F) -> Result<Self, ConfigError> {
+        let environment = match lookup("ENVIRONMENT").as_deref().map(str::trim) {
+            None | Some("" | "production") => Environment::Production,
+            Some("development") => Environment::Development,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "ENVIRONMENT",
+                    format!("must be `development` or `production`, not `{other}`"),
+                ));
+            }
+        };
+        Ok(Self {
+            lookup,
+            environment,
+        })
+    }
+
+    pub fn environment(&self) -> Environment {
+        self.environment
+    }
+
+    /// The trimmed value, or `None` when unset or blank.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name)
+            .ok_or_else(|| ConfigError::new(name, "is not set"))
+    }
+
+    /// A secret key: required, and at least [`MIN_KEY_BYTES`] long outside development.
+    pub fn key(&self, name: &'static str) -> Result<Secret, ConfigError> {
+        let value = self.required(name)?;
+        if self.environment == Environment::Production && value.len() < MIN_KEY_BYTES {
+            return Err(ConfigError::new(
+                name,
+                format!("must be at least {MIN_KEY_BYTES} bytes outside development"),
+            ));
+        }
+        Ok(Secret(value.into_bytes()))
+    }
+
+    /// A whole number within `range`, or `default` when unset.
+    pub fn number(
+        &self,
+        name: &'static str,
+        default: i64,
+        range: RangeInclusive<i64>,
+    ) -> Result<i64, ConfigError> {
+        let Some(raw) = self.optional(name) else {
+            return Ok(default);
+        };
+        raw.parse::<i64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    name,
+                    format!(
+                        "must be a whole number from {} to {}, not `{raw}`",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            })
+    }
+
+    /// A URL starting with `http://` or `https://`, without a trailing slash.
+    pub fn url(&self, name: &'static str) -> Result<String, ConfigError> {
+        let value = self.required(name)?;
+        if !(value.starts_with("http://") || value.starts_with("https://")) {
+            return Err(ConfigError::new(
+                name,
+                "must start with http:// or https://",
+            ));
+        }
+        Ok(value.trim_end_matches('/').to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> Vars<impl Fn(&str) -> Option<String>> {
+        Vars::new(move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn short_keys_are_refused_outside_development() {
+        let production = vars(&[("K", "short")]);
+        assert_eq!(production.key("K").unwrap_err().name, "K");
+        let development = vars(&[("K", "short"), ("ENVIRONMENT", "development")]);
+        assert_eq!(development.key("K").unwrap().expose(), b"short");
+    }
+
+    #[test]
+    fn numbers_outside_their_range_name_the_variable() {
+        let v = vars(&[("N", "0"), ("M", "x")]);
+        assert!(
+            v.number("N", 5, 1..=10)
+                .unwrap_err()
+                .problem
+                .contains("from 1 to 10")
+        );
+        assert_eq!(v.number("M", 5, 1..=10).unwrap_err().name, "M");
+        assert_eq!(v.number("UNSET", 5, 1..=10), Ok(5));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(
+            format!("{:?}", Secret::new("hunter2")),
+            "Secret(<redacted>)"
+        );
+    }
+}
