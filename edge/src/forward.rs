@@ -73,10 +73,19 @@ pub async fn forward<R: Replica, O: Origin>(
     user_id: Option<i64>,
 ) -> Result<Response, ApiError> {
     let user = user_id.map(|id| id.to_string());
+    // The origin routes canonical paths only: the trailing slash the client may have left off
+    // is put back.
+    let mut path_and_query = request.path.clone();
+    if !path_and_query.ends_with('/') {
+        path_and_query.push('/');
+    }
+    if let Some(query) = &request.query {
+        path_and_query = format!("{path_and_query}?{query}");
+    }
     let outgoing = signed_request(
         ctx,
         &request.method,
-        &request.path_and_query(),
+        &path_and_query,
         request.header("content-type"),
         request.body.clone(),
         user.as_deref(),

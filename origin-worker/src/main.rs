@@ -1,1 +1,6 @@
-fn main() {}
+//! The origin worker binary; everything lives in the library.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    origin_worker::cli::main().await
+}

@@ -1,0 +1,213 @@
+//! The account and token endpoints, as simplejwt and the seed's account app answer them.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use domain::ApiError;
+use domain::FieldErrors;
+use domain::auth::{Claims, Login, NewAccount, TokenPair, TokenProblem, TokenSubject, TokenType};
+use domain::input::{JsonBody, Text};
+use domain::limits::{MAX_PASSWORD_CHARS, MAX_TOKEN_CHARS};
+use domain::replication::ChangeKind;
+use serde_json::json;
+
+use super::{passwords, store};
+use crate::http::reply::{Failure, Reply};
+use crate::http::signed::Signed;
+use crate::jobs;
+use crate::replication::outbox;
+use crate::state::AppState;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// simplejwt's `jti`: 32 hex digits of a random UUID.
+fn new_jti() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+const USERNAME_TAKEN: &str = "A user with that username already exists.";
+
+/// `POST /api/v1/auth/register/` → 201 `{id, username, email}`.
+pub async fn register(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
+    let account = NewAccount::from_body(&signed.json()?)?;
+    let mut conn = state.db.acquire().await?;
+    // Checked before hashing so a taken name costs no Argon2 work; the unique key still
+    // decides races.
+    if store::username_taken(&mut conn, account.username.as_str()).await? {
+        return Err(taken());
+    }
+    drop(conn);
+    let hash = passwords::hash(account.password).await?;
+    let mut tx = state.db.begin().await?;
+    let user = match store::insert_user(
+        &mut tx,
+        account.username.as_str(),
+        account.email.as_str(),
+        &hash,
+    )
+    .await
+    {
+        Err(sqlx::Error::Database(e)) if e.constraint() == Some("users_username_key") => {
+            return Err(taken());
+        }
+        other => other?,
+    };
+    let change = outbox::record(&mut tx, ChangeKind::UserUpsert(user.replica())).await?;
+    jobs::replicate_soon(&mut tx).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = user.id, "registered");
+    Ok(Reply::new(
+        StatusCode::CREATED,
+        json!({"id": user.id, "username": user.username, "email": user.email}),
+    )
+    .with_changes(vec![change]))
+}
+
+fn taken() -> Failure {
+    Failure::Api(ApiError::Validation(FieldErrors::single(
+        "username",
+        USERNAME_TAKEN,
+    )))
+}
+
+/// `POST /api/token/` → 200 `{refresh, access}`.
+pub async fn obtain(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
+    let login = Login::from_body(&signed.json()?)?;
+    let mut conn = state.db.acquire().await?;
+    let user = store::user_by_username(&mut conn, &login.username).await?;
+    drop(conn);
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    if !passwords::verify(login.password, stored).await? {
+        return Err(Failure::Api(ApiError::BadCredentials));
+    }
+    let Some(user) = user else {
+        return Err(Failure::Api(ApiError::BadCredentials));
+    };
+    let now = now();
+    let life = state.settings.token_lifetimes;
+    let subject = TokenSubject {
+        user_id: user.id,
+        username: user.username.clone(),
+        is_staff: user.is_staff,
+    };
+    let refresh = Claims::refresh_for(&subject, new_jti(), now, life);
+    let access = refresh.access_from(new_jti(), now, life);
+    let mut tx = state.db.begin().await?;
+    store::insert_outstanding(&mut tx, &refresh.jti, user.id, refresh.exp).await?;
+    store::touch_last_login(&mut tx, user.id).await?;
+    tx.commit().await?;
+    Ok(pair(&state, &refresh, &access))
+}
+
+fn pair(state: &AppState, refresh: &Claims, access: &Claims) -> Reply {
+    let tokens = TokenPair {
+        refresh: state.tokens.encode(refresh),
+        access: state.tokens.encode(access),
+    };
+    Reply::new(StatusCode::OK, json!(tokens))
+}
+
+/// Reads and verifies the `refresh` field as a refresh token.
+fn refresh_claims(state: &AppState, body: &JsonBody) -> Result<Claims, Failure> {
+    let mut fields = body.fields();
+    let token = fields.text("refresh", Text::required(MAX_TOKEN_CHARS));
+    let token = fields.finish_with(|| token)?;
+    state
+        .tokens
+        .decode(&token, Some(TokenType::Refresh), now())
+        .map_err(|problem| Failure::Api(ApiError::TokenNotValid(problem)))
+}
+
+fn blacklisted() -> Failure {
+    Failure::Api(ApiError::TokenNotValid(TokenProblem::Blacklisted))
+}
+
+/// `POST /api/token/refresh/` → 200 `{access, refresh}`; the presented token is blacklisted.
+pub async fn refresh(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
+    let old = refresh_claims(&state, &signed.json()?)?;
+    let mut tx = state.db.begin().await?;
+    if store::is_blacklisted(&mut tx, &old.jti).await? {
+        return Err(blacklisted());
+    }
+    if !store::user_exists(&mut tx, old.user_id()).await? {
+        return Err(Failure::Api(ApiError::NoActiveAccountForToken));
+    }
+    // Of two concurrent refreshes of one token, the primary key lets exactly one through.
+    if !store::blacklist(&mut tx, &old.jti, old.user_id(), old.exp).await? {
+        return Err(blacklisted());
+    }
+    let now = now();
+    let life = state.settings.token_lifetimes;
+    let refresh = old.rotated(new_jti(), now, life);
+    let access = refresh.access_from(new_jti(), now, life);
+    store::insert_outstanding(&mut tx, &refresh.jti, refresh.user_id(), refresh.exp).await?;
+    let change = outbox::record(
+        &mut tx,
+        ChangeKind::TokenDeny {
+            jti: old.jti.clone(),
+            expires_at: old.exp,
+        },
+    )
+    .await?;
+    jobs::replicate_soon(&mut tx).await?;
+    tx.commit().await?;
+    Ok(pair(&state, &refresh, &access).with_changes(vec![change]))
+}
+
+/// `POST /api/token/blacklist/` → 200 `{}` (logout).
+pub async fn blacklist(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
+    let token = refresh_claims(&state, &signed.json()?)?;
+    let mut tx = state.db.begin().await?;
+    if !store::blacklist(&mut tx, &token.jti, token.user_id(), token.exp).await? {
+        return Err(blacklisted());
+    }
+    let change = outbox::record(
+        &mut tx,
+        ChangeKind::TokenDeny {
+            jti: token.jti.clone(),
+            expires_at: token.exp,
+        },
+    )
+    .await?;
+    jobs::replicate_soon(&mut tx).await?;
+    tx.commit().await?;
+    Ok(Reply::new(StatusCode::OK, json!({})).with_changes(vec![change]))
+}
+
+/// `DELETE /api/v1/auth/me/` with `{password}` → 204. Revokes every refresh token of the user
+/// and removes the account (and, through the schema, everything it owns).
+pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
+    let user_id = signed.user()?;
+    let body = signed.json()?;
+    let mut fields = body.fields();
+    let password = fields.text(
+        "password",
+        Text {
+            trim: false,
+            ..Text::required(MAX_PASSWORD_CHARS)
+        },
+    );
+    let password = fields.finish_with(|| password)?;
+
+    let mut tx = state.db.begin().await?;
+    let user = store::user_for_update(&mut tx, user_id)
+        .await?
+        .ok_or(Failure::Api(ApiError::UserNotFound))?;
+    if !passwords::verify(password, Some(user.password_hash.clone())).await? {
+        return Err(Failure::Api(ApiError::Validation(FieldErrors::single(
+            "password",
+            "Password is incorrect.",
+        ))));
+    }
+    let mut changes = Vec::new();
+    for (jti, expires_at) in store::blacklist_all_for_user(&mut tx, user_id).await? {
+        changes.push(outbox::record(&mut tx, ChangeKind::TokenDeny { jti, expires_at }).await?);
+    }
+    store::delete_user(&mut tx, user_id).await?;
+    changes.push(outbox::record(&mut tx, ChangeKind::UserDelete { id: user_id }).await?);
+    jobs::replicate_soon(&mut tx).await?;
+    tx.commit().await?;
+    tracing::info!(user_id, revoked = changes.len() - 1, "account deleted");
+    Ok(Reply::no_content().with_changes(changes))
+}

@@ -1,0 +1,37 @@
+//! The Postgres pool and migrations.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::settings::Settings;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// A pool that waits for Postgres at start-up (it may still be starting, or restarting) for up
+/// to `patience`, logging each failed attempt.
+pub async fn connect(settings: &Settings, patience: Duration) -> anyhow::Result<PgPool> {
+    let options = PgPoolOptions::new()
+        .max_connections(settings.database_pool_size)
+        .acquire_timeout(Duration::from_secs(5));
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match options.clone().connect(settings.database_url()).await {
+            Ok(pool) => return Ok(pool),
+            Err(e) if started.elapsed() < patience => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis(), "Postgres is not answering yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(anyhow::anyhow!("connecting to Postgres: {e}")),
+        }
+    }
+}
+
+/// Applies the application's migrations, then the job queue's (in its own `apalis` schema).
+pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(db).await?;
+    crate::jobs::setup(db).await
+}

@@ -1,0 +1,139 @@
+//! What the origin answers the edge: the public status and body plus the change records the
+//! request produced, marked with the reply header the edge insists on.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use domain::ApiError;
+use domain::replication::Change;
+use serde_json::{Value, json};
+
+/// Header that marks a reply as the origin's own.
+pub const REPLY_HEADER: &str = "x-origin-reply";
+
+/// A successful (or deliberately refused) answer for the edge.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+    pub changes: Vec<Change>,
+}
+
+impl Reply {
+    pub fn new(status: StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            body: Some(body),
+            changes: Vec::new(),
+        }
+    }
+
+    pub fn no_content() -> Self {
+        Self {
+            status: StatusCode::NO_CONTENT,
+            body: None,
+            changes: Vec::new(),
+        }
+    }
+
+    pub fn with_changes(mut self, changes: Vec<Change>) -> Self {
+        self.changes = changes;
+        self
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let body = json!({"body": self.body, "changes": self.changes});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(REPLY_HEADER, HeaderValue::from_static("1"));
+        response
+    }
+}
+
+/// Why a request failed at the origin.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// An answer the contract defines (validation, bad token, not found…).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The request was not signed by the edge (or not recently). Answered without the reply
+    /// header, so the edge treats it as the fault it is.
+    #[error("unsigned or stale internal request: {0}")]
+    Unsigned(#[from] domain::signing::SignatureProblem),
+    /// Postgres failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Anything else that is our fault.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// The failure, parked in the response so the request layer (which knows the request id) can
+/// log it once and render the envelope.
+#[derive(Debug, Clone)]
+pub struct ParkedFailure {
+    pub error: ApiError,
+    pub detail: Option<String>,
+    /// Refused before it was known to come from the edge: answered without the reply header.
+    pub unsigned: bool,
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let (error, detail) = match self {
+            Self::Api(error) => (error, None),
+            Self::Unsigned(problem) => {
+                let mut response = (
+                    StatusCode::UNAUTHORIZED,
+                    axum::Json(json!({"detail": "internal requests must be signed"})),
+                )
+                    .into_response();
+                response.extensions_mut().insert(ParkedFailure {
+                    error: ApiError::NotAuthenticated,
+                    detail: Some(problem.to_string()),
+                    unsigned: true,
+                });
+                return response;
+            }
+            Self::Database(e) if is_unavailable(&e) => (ApiError::Unavailable, Some(chain(&e))),
+            Self::Database(e) => (ApiError::Internal, Some(chain(&e))),
+            Self::Internal(e) => (ApiError::Internal, Some(format!("{e:#}"))),
+        };
+        let mut response = StatusCode::from_u16(error.status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response();
+        response.extensions_mut().insert(ParkedFailure {
+            error,
+            detail,
+            unsigned: false,
+        });
+        response
+    }
+}
+
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+    )
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Renders a parked failure as an origin reply carrying the public error envelope.
+pub fn render(failure: &ParkedFailure, request_id: &str) -> Response {
+    let status =
+        StatusCode::from_u16(failure.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Reply::new(status, failure.error.envelope(request_id)).into_response()
+}

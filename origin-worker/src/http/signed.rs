@@ -1,0 +1,87 @@
+//! The extractor every forwarded endpoint takes: the body, read under a limit, accepted only
+//! with a valid, fresh edge signature. The user id comes from the signed header and nowhere
+//! else.
+
+use axum::body::{Bytes, to_bytes};
+use axum::extract::{FromRequest, Request};
+use domain::ApiError;
+use domain::input::JsonBody;
+use domain::limits::MAX_JSON_BODY_BYTES;
+use domain::signing::{self, Direction, SignatureProblem, SignedParts};
+
+use crate::http::reply::Failure;
+use crate::state::AppState;
+
+/// A request the edge signed.
+#[derive(Debug)]
+pub struct Signed {
+    /// The user the edge verified, when the endpoint is a user's.
+    pub caller: Option<i64>,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+impl Signed {
+    /// The body as fields, parsed as the edge did.
+    pub fn json(&self) -> Result<JsonBody, Failure> {
+        Ok(JsonBody::parse(self.content_type.as_deref(), &self.body)?)
+    }
+
+    /// The caller, for endpoints that need one.
+    pub fn user(&self) -> Result<i64, Failure> {
+        self.caller.ok_or(Failure::Api(ApiError::NotAuthenticated))
+    }
+}
+
+impl FromRequest<AppState> for Signed {
+    type Rejection = Failure;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = request.into_parts();
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let signature = header(signing::SIGNATURE_HEADER).ok_or(SignatureProblem::Missing)?;
+        let timestamp: i64 = header(signing::TIMESTAMP_HEADER)
+            .and_then(|t| t.parse().ok())
+            .ok_or(SignatureProblem::Missing)?;
+        let body =
+            to_bytes(body, MAX_JSON_BODY_BYTES)
+                .await
+                .map_err(|_| ApiError::PayloadTooLarge {
+                    limit: MAX_JSON_BODY_BYTES,
+                })?;
+        let user = header(signing::USER_HEADER);
+        let request_id = header(signing::REQUEST_ID_HEADER).unwrap_or_default();
+        let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let signed = SignedParts {
+            direction: Direction::EdgeToOrigin,
+            method: parts.method.as_str(),
+            path_and_query,
+            body: &body,
+            timestamp,
+            user_id: user.as_deref(),
+            request_id: &request_id,
+        };
+        signing::verify(
+            state.settings.origin_secret.expose(),
+            &signed,
+            &signature,
+            chrono::Utc::now().timestamp(),
+            state.settings.signature_window_secs,
+        )?;
+        let caller = match user {
+            None => None,
+            Some(id) => Some(id.parse().map_err(|_| SignatureProblem::Mismatch)?),
+        };
+        Ok(Self {
+            caller,
+            content_type: header("content-type"),
+            body,
+        })
+    }
+}

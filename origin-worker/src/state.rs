@@ -1,0 +1,27 @@
+//! What every handler and job shares.
+
+use std::sync::Arc;
+
+use domain::auth::TokenKeys;
+use sqlx::PgPool;
+
+use crate::settings::Settings;
+
+/// Cheap to clone: everything inside is shared.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub settings: Arc<Settings>,
+    pub tokens: Arc<TokenKeys>,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, settings: Settings) -> Self {
+        let tokens = TokenKeys::from_secret(settings.jwt_signing_key.expose());
+        Self {
+            db,
+            settings: Arc::new(settings),
+            tokens: Arc::new(tokens),
+        }
+    }
+}
