@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the edge's wasm with worker-build, offline: the three tools worker-build would download
+# come from cargo and npm instead (see ../shared/docs/TOOLCHAIN.md).
+# SKIP_WORKER_BUILD=1 keeps an existing build (./dev builds once before starting wrangler).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [[ -n "${SKIP_WORKER_BUILD:-}" && -f "$root/edge/build/index.js" ]]; then
+  echo "build-edge: using the existing edge/build"
+  exit 0
+fi
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/esbuild/bin/esbuild}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
+cd "$root/edge"
+exec "${WORKER_BUILD:-$HOME/.cargo/bin/worker-build}" --release
