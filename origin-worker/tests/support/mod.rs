@@ -1,0 +1,215 @@
+//! Each test gets its own Postgres database (created on the cluster `./dev test` starts, named
+//! at random, fully migrated), the origin's router, and helpers to sign requests as the edge.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the support"
+)]
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use domain::auth::{Claims, TokenType};
+use domain::signing::{self, Direction, SignedParts};
+use origin_worker::settings::Settings;
+use origin_worker::state::AppState;
+use serde_json::Value;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tower::ServiceExt;
+
+pub const ORIGIN_SECRET: &str = "test-origin-secret-test-origin-s";
+pub const SIGNING_KEY: &str = "test-signing-key-test-signing-ke";
+
+/// A fresh, migrated database.
+pub async fn fresh_db() -> PgPool {
+    let admin_url = std::env::var("ORIGIN_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("ORIGIN_TEST_DATABASE_URL is not set: run the tests with `./dev test`, which starts Postgres")
+    });
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin_url)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let url = match admin_url.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => unreachable!("a database URL has a path"),
+    };
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&url)
+        .await
+        .unwrap();
+    origin_worker::db::migrate(&pool).await.unwrap();
+    pool
+}
+
+pub fn settings(edge_url: &str) -> Settings {
+    let pairs = [
+        (
+            "DATABASE_URL",
+            "postgres://unused@127.0.0.1:1/unused".to_owned(),
+        ),
+        ("EDGE_URL", edge_url.to_owned()),
+        ("ORIGIN_SHARED_SECRET", ORIGIN_SECRET.to_owned()),
+        ("JWT_SIGNING_KEY", SIGNING_KEY.to_owned()),
+    ];
+    Settings::from_lookup(|name| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap()
+}
+
+/// The origin under test.
+pub struct TestOrigin {
+    pub db: PgPool,
+    pub state: AppState,
+    pub router: Router,
+}
+
+impl TestOrigin {
+    pub async fn new() -> Self {
+        Self::with_edge("http://127.0.0.1:9").await
+    }
+
+    pub async fn with_edge(edge_url: &str) -> Self {
+        let db = fresh_db().await;
+        let state = AppState::new(db.clone(), settings(edge_url));
+        let router = origin_worker::http::router(state.clone());
+        Self { db, state, router }
+    }
+
+    /// Sends a request the edge signed now, for `user` (if any).
+    pub async fn signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        user: Option<i64>,
+    ) -> Answer {
+        self.send(signed_request(
+            method,
+            path,
+            body.to_string().as_bytes(),
+            user,
+            now(),
+        ))
+        .await
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let reply_header = response.headers().contains_key("x-origin-reply");
+        let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            reply_header,
+            json,
+        }
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.db).await.unwrap()
+    }
+
+    /// Registers a user and logs in; returns (user id, refresh, access).
+    pub async fn user(&self, username: &str) -> (i64, String, String) {
+        let password = "a-fine-password";
+        let created = self
+            .signed(
+                "POST",
+                "/api/v1/auth/register/",
+                &serde_json::json!({"username": username, "password": password, "email": format!("{username}@example.com")}),
+                None,
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
+        let tokens = self
+            .signed(
+                "POST",
+                "/api/token/",
+                &serde_json::json!({"username": username, "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.json);
+        (
+            created.body()["id"].as_i64().unwrap(),
+            tokens.body()["refresh"].as_str().unwrap().to_owned(),
+            tokens.body()["access"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub fn claims(&self, token: &str) -> Claims {
+        self.state
+            .tokens
+            .decode(token, None::<TokenType>, now())
+            .unwrap()
+    }
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A request signed as the edge signs it.
+pub fn signed_request(
+    method: &str,
+    path: &str,
+    body: &[u8],
+    user: Option<i64>,
+    timestamp: i64,
+) -> Request<Body> {
+    let user = user.map(|id| id.to_string());
+    let parts = SignedParts {
+        direction: Direction::EdgeToOrigin,
+        method,
+        path_and_query: path,
+        body,
+        timestamp,
+        user_id: user.as_deref(),
+        request_id: "test-request",
+    };
+    let signature = signing::sign(ORIGIN_SECRET.as_bytes(), &parts);
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json")
+        .header("x-edge-signature", signature)
+        .header("x-edge-timestamp", timestamp.to_string())
+        .header("x-request-id", "test-request");
+    if let Some(user) = user {
+        builder = builder.header("x-edge-user", user);
+    }
+    builder.body(Body::from(body.to_vec())).unwrap()
+}
+
+/// What the origin answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub reply_header: bool,
+    pub json: Value,
+}
+
+impl Answer {
+    /// The public body inside the origin's reply.
+    pub fn body(&self) -> &Value {
+        &self.json["body"]
+    }
+
+    pub fn changes(&self) -> &Vec<Value> {
+        self.json["changes"].as_array().unwrap()
+    }
+}
