@@ -156,6 +156,11 @@ wait_http() {
   note "$name ready after $((SECONDS - started)) s ($url)"
 }
 
+# free_port: a TCP port nothing listens on right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # local_secrets DIR: generated once per data folder, never committed.
 local_secrets() {
   local file="$1/secrets.env"

@@ -31,8 +31,8 @@ pub async fn authenticate<R: Replica, O: Origin>(
     };
     let parts: Vec<&str> = header.split_whitespace().collect();
     match parts.as_slice() {
-        [] => return Ok(None),
-        [scheme, ..] if *scheme != "Bearer" => return Ok(None),
+        [] => Ok(None),
+        [scheme, ..] if *scheme != "Bearer" => Ok(None),
         [_, token] if token.len() <= MAX_TOKEN_CHARS => {
             let claims = ctx
                 .settings

@@ -19,6 +19,8 @@ pub const REPLY_HEADER: &str = "x-origin-reply";
 /// What the origin answers: the public body, and the change records the write produced.
 #[derive(Debug, Deserialize)]
 pub struct OriginReply {
+    /// The public status (the transport status differs where HTTP forbids a body, e.g. 204).
+    pub status: u16,
     #[serde(default)]
     pub body: Option<Value>,
     #[serde(default)]
@@ -110,7 +112,7 @@ pub async fn forward<R: Replica, O: Origin>(
         ctx.log_error("applying write-through changes", &e);
     }
     Ok(match reply.body {
-        Some(body) => Response::json(answer.status, &body),
-        None => Response::empty(answer.status),
+        Some(body) => Response::json(reply.status, &body),
+        None => Response::empty(reply.status),
     })
 }

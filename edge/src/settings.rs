@@ -112,7 +112,12 @@ mod tests {
 
     #[test]
     fn each_problem_names_its_variable() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case = (
+            &'static str,
+            &'static [(&'static str, &'static str)],
+            &'static str,
+        );
+        let cases: &[Case] = &[
             ("missing origin", &[], "ORIGIN_URL"),
             (
                 "short key",

@@ -46,7 +46,7 @@ fn random_id() -> String {
         // Request ids need uniqueness, not secrecy; the clock will do if crypto is absent.
         return format!("t{}", Date::now().as_millis());
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 #[event(start)]

@@ -1,6 +1,13 @@
 //! The edge's request pipeline, natively: routing, errors, CORS, headers, authentication,
 //! forwarding and the replica, against SQLite and a scripted origin.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    clippy::needless_pass_by_value,
+    reason = "tests fail loudly and read top to bottom"
+)]
+
 mod support;
 
 use domain::replication::{Change, ChangeKind, UserReplica};

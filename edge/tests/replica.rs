@@ -1,5 +1,12 @@
 //! Applying change records to the replica: idempotent, version-guarded, tombstoned.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    clippy::needless_pass_by_value,
+    reason = "tests fail loudly and read top to bottom"
+)]
+
 mod support;
 
 use domain::replication::{Change, ChangeBatch, ChangeKind, UserReplica};

@@ -92,10 +92,10 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
     let sweep_every = Duration::from_secs(state.settings.replication_sweep_secs);
     let workers = jobs::run(ctx, sweep_every, stopped(stop_rx));
 
-    let (served, worked) =
+    let (http_result, jobs_result) =
         tokio::join!(async { server.await.map_err(anyhow::Error::from) }, workers);
-    served?;
-    worked
+    http_result?;
+    jobs_result
 }
 
 async fn shutdown_signal() {

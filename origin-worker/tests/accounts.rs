@@ -1,5 +1,12 @@
 //! Registration, login, refresh rotation, blacklist and account deletion against Postgres.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    clippy::needless_pass_by_value,
+    reason = "tests fail loudly and read top to bottom"
+)]
+
 mod support;
 
 use axum::http::StatusCode;

@@ -1,6 +1,13 @@
 //! The push of change records to the edge: in order, marked only once acknowledged, and safe
 //! to repeat.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    clippy::needless_pass_by_value,
+    reason = "tests fail loudly and read top to bottom"
+)]
+
 mod support;
 
 use std::sync::{Arc, Mutex};

@@ -1,5 +1,12 @@
 //! The origin trusts the edge's signature and nothing else.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    clippy::needless_pass_by_value,
+    reason = "tests fail loudly and read top to bottom"
+)]
+
 mod support;
 
 use axum::http::StatusCode;

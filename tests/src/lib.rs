@@ -1,1 +1,354 @@
-//! placeholder
+//! The end-to-end harness. `./dev test` starts the whole stack on fresh state (Postgres, the
+//! origin, MailDev and `wrangler dev` running the real wasm in workerd) and passes its
+//! addresses in `E2E_*` variables; the tests speak HTTP only, except where they check that
+//! nothing was written (Postgres) or that a request id reached the logs.
+
+use std::time::Duration;
+
+pub use domain::auth::TokenLifetimes;
+use domain::auth::{Claims, TokenKeys, TokenSubject};
+use domain::signing::{self, Direction, SignedParts};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: the end-to-end tests run under `./dev test`, which starts the stack"
+        )
+    })
+}
+
+/// The running stack.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub edge: String,
+    pub origin: String,
+    pub logs: String,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    pub fn new() -> Self {
+        Self {
+            edge: var("E2E_EDGE_URL"),
+            origin: var("E2E_ORIGIN_URL"),
+            logs: var("E2E_LOG_DIR"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A request to the edge.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.edge))
+    }
+
+    /// Sends and reads the answer.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
+        Answer::read(response).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut request = self.request(Method::GET, path);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Answer {
+        let mut request = self.request(Method::POST, path).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn delete(&self, path: &str, body: &Value, token: &str) -> Answer {
+        self.send(
+            self.request(Method::DELETE, path)
+                .json(body)
+                .bearer_auth(token),
+        )
+        .await
+    }
+
+    /// A direct call to the origin, signed as the edge would sign it (to make writes the edge
+    /// never sees).
+    pub async fn origin_signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        user: Option<i64>,
+    ) -> Answer {
+        let body = body.to_string().into_bytes();
+        let user = user.map(|u| u.to_string());
+        let timestamp = chrono_now();
+        let parts = SignedParts {
+            direction: Direction::EdgeToOrigin,
+            method,
+            path_and_query: path,
+            body: &body,
+            timestamp,
+            user_id: user.as_deref(),
+            request_id: "e2e-direct",
+        };
+        let signature = signing::sign(var("E2E_ORIGIN_SECRET").as_bytes(), &parts);
+        let mut request = self
+            .http
+            .request(
+                method.parse().unwrap_or(Method::POST),
+                format!("{}{path}", self.origin),
+            )
+            .header("content-type", "application/json")
+            .header(signing::SIGNATURE_HEADER, signature)
+            .header(signing::TIMESTAMP_HEADER, timestamp.to_string())
+            .header(signing::REQUEST_ID_HEADER, "e2e-direct")
+            .body(body);
+        if let Some(user) = user {
+            request = request.header(signing::USER_HEADER, user);
+        }
+        self.send(request).await
+    }
+
+    /// A change batch pushed to the edge as the origin pushes it.
+    pub async fn push_to_edge(&self, batch: &Value) -> Answer {
+        let body = batch.to_string().into_bytes();
+        let timestamp = chrono_now();
+        let parts = SignedParts {
+            direction: Direction::OriginToEdge,
+            method: "POST",
+            path_and_query: "/internal/replicate/",
+            body: &body,
+            timestamp,
+            user_id: None,
+            request_id: "e2e-push",
+        };
+        let signature = signing::sign(var("E2E_ORIGIN_SECRET").as_bytes(), &parts);
+        self.send(
+            self.request(Method::POST, "/internal/replicate/")
+                .header("content-type", "application/json")
+                .header(signing::SIGNATURE_HEADER, signature)
+                .header(signing::TIMESTAMP_HEADER, timestamp.to_string())
+                .header(signing::REQUEST_ID_HEADER, "e2e-push")
+                .body(body),
+        )
+        .await
+    }
+
+    /// Registers a fresh user (random name) and logs in.
+    pub async fn user(&self) -> User {
+        let username = unique("user");
+        let password = "a-fine-password".to_owned();
+        let created = self
+            .post(
+                "/api/v1/auth/register/",
+                &json!({"username": username, "password": password, "email": format!("{username}@example.com")}),
+                None,
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let tokens = self
+            .post(
+                "/api/token/",
+                &json!({"username": username, "password": password}),
+                None,
+            )
+            .await;
+        assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+        User {
+            id: created.body["id"].as_i64().unwrap_or_default(),
+            username,
+            password,
+            access: tokens.body["access"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            refresh: tokens.body["refresh"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    /// Reads a Postgres count (to prove nothing was written).
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        let pool = sqlx::PgPool::connect(&var("E2E_DATABASE_URL"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let n = sqlx::query_scalar(sql)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        pool.close().await;
+        n
+    }
+
+    /// How many users Postgres holds with this name.
+    pub async fn users_named(&self, username: &str) -> i64 {
+        let pool = sqlx::PgPool::connect(&var("E2E_DATABASE_URL"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let n = sqlx::query_scalar("SELECT count(*) FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        pool.close().await;
+        n
+    }
+
+    /// Both services' log text.
+    pub fn log_text(&self) -> (String, String) {
+        let read = |name: &str| {
+            std::fs::read_to_string(format!("{}/{name}", self.logs)).unwrap_or_default()
+        };
+        (read("edge.log"), read("origin.log"))
+    }
+
+    /// Polls `check` until it holds or `limit` passes.
+    pub async fn eventually<F, Fut>(&self, limit: Duration, mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if check().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    }
+}
+
+impl Default for Stack {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A registered, logged-in user.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `errors` part of an error envelope.
+    pub fn errors(&self) -> &Value {
+        &self.body["errors"]
+    }
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+pub fn chrono_now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default()
+}
+
+/// Tokens signed with the stack's key, for cases a client could not get from the API (expired).
+pub fn forge(user: &User, issued_at: i64, lifetimes: TokenLifetimes) -> (String, String) {
+    let keys = TokenKeys::from_secret(var("E2E_JWT_SIGNING_KEY").as_bytes());
+    let subject = TokenSubject {
+        user_id: user.id,
+        username: user.username.clone(),
+        is_staff: false,
+    };
+    let refresh = Claims::refresh_for(&subject, unique("r"), issued_at, lifetimes);
+    let access = refresh.access_from(unique("a"), issued_at, lifetimes);
+    (keys.encode(&refresh), keys.encode(&access))
+}
+
+/// Base64url without padding (JWT segments).
+pub fn base64url(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// Decodes a base64url JWT segment.
+pub fn base64url_decode(segment: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'-' => 62,
+        _ => 63,
+    };
+    let mut out = Vec::new();
+    for chunk in segment.as_bytes().chunks(4) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, c)| {
+            acc | (u32::from(value(*c)) << (18 - 6 * i))
+        });
+        for i in 0..chunk.len().saturating_sub(1) {
+            #[expect(clippy::cast_possible_truncation, reason = "one byte at a time")]
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}

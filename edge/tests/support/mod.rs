@@ -39,7 +39,7 @@ impl SqliteReplica {
         files.sort();
         for file in files {
             conn.execute_batch(&std::fs::read_to_string(&file).unwrap())
-                .unwrap_or_else(|e| panic!("migration {file:?}: {e}"));
+                .unwrap_or_else(|e| panic!("migration {}: {e}", file.display()));
         }
         Self {
             conn: RefCell::new(conn),
@@ -78,11 +78,10 @@ fn query_json(
         let mut object = Map::new();
         for (i, name) in names.iter().enumerate() {
             let value = match row.get_ref(i)? {
-                ValueRef::Null => Value::Null,
+                ValueRef::Null | ValueRef::Blob(_) => Value::Null,
                 ValueRef::Integer(n) => json!(n),
                 ValueRef::Real(f) => json!(f),
                 ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
-                ValueRef::Blob(_) => Value::Null,
             };
             object.insert(name.clone(), value);
         }
@@ -126,7 +125,7 @@ pub struct FakeOrigin {
 impl FakeOrigin {
     /// Queues a well-formed origin reply.
     pub fn reply(&self, status: u16, body: Option<Value>, changes: Vec<Change>) {
-        let body = json!({"body": body, "changes": changes});
+        let body = json!({"status": status, "body": body, "changes": changes});
         self.answers.borrow_mut().push_back(Ok(OriginResponse {
             status,
             headers: vec![("x-origin-reply".into(), "1".into())],

@@ -123,11 +123,11 @@ pub async fn insert_outstanding(
     expires_at: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO outstanding_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3))",
+        "INSERT INTO outstanding_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3::bigint))",
     )
     .bind(jti)
     .bind(user_id)
-    .bind(expires_at as f64)
+    .bind(expires_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -149,12 +149,12 @@ pub async fn blacklist(
     expires_at: i64,
 ) -> sqlx::Result<bool> {
     let inserted: Option<String> = sqlx::query_scalar(
-        "INSERT INTO blacklisted_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3)) \
+        "INSERT INTO blacklisted_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3::bigint)) \
          ON CONFLICT (jti) DO NOTHING RETURNING jti",
     )
     .bind(jti)
     .bind(user_id)
-    .bind(expires_at as f64)
+    .bind(expires_at)
     .fetch_optional(conn)
     .await?;
     Ok(inserted.is_some())

@@ -43,8 +43,16 @@ impl Reply {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        let body = json!({"body": self.body, "changes": self.changes});
-        let mut response = (self.status, axum::Json(body)).into_response();
+        let body =
+            json!({"status": self.status.as_u16(), "body": self.body, "changes": self.changes});
+        // A 204 cannot carry the change records; the public status travels in the body, and the
+        // transport says 200.
+        let transport = if self.status == StatusCode::NO_CONTENT {
+            StatusCode::OK
+        } else {
+            self.status
+        };
+        let mut response = (transport, axum::Json(body)).into_response();
         response
             .headers_mut()
             .insert(REPLY_HEADER, HeaderValue::from_static("1"));

@@ -12,7 +12,7 @@ use sqlx::Row;
 use crate::state::AppState;
 
 /// Key of the advisory lock that serialises pushers.
-const PUSH_LOCK: i64 = 0x5245_504c_4943_41; // "REPLICA"
+const PUSH_LOCK: i64 = 0x0052_4550_4c49_4341; // "REPLICA"
 
 /// The edge path that accepts pushes.
 pub const PUSH_PATH: &str = "/internal/replicate/";
