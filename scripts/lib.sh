@@ -33,7 +33,10 @@ ensure_npm_packages() {
   local stamp="$root/node_modules/.package-lock.json"
   if [[ ! -f "$stamp" || "$root/package-lock.json" -nt "$stamp" ]]; then
     say "Installing npm packages from package-lock.json"
-    (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+    # `npm install`, not `npm ci`: the registry mirror here lacks the macOS/Windows builds of
+    # workerd, so the lock has no entries for them and `npm ci` refuses it as out of sync.
+    # With the lock present, `npm install` installs exactly the locked versions.
+    (cd "$root" && npm install --no-audit --no-fund --loglevel=error)
   fi
 }
 

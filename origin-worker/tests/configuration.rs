@@ -1,0 +1,50 @@
+//! The binary refuses to start on bad configuration, naming the variable.
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+use std::process::Command;
+
+fn start_with(vars: &[(&str, &str)]) -> (i32, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_origin-worker"));
+    command.arg("migrate").env_clear();
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+const GOOD: &[(&str, &str)] = &[
+    ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+    ("EDGE_URL", "http://127.0.0.1:8787"),
+    ("ORIGIN_SHARED_SECRET", "0123456789abcdef0123456789abcdef"),
+    ("JWT_SIGNING_KEY", "fedcba9876543210fedcba9876543210"),
+];
+
+#[test]
+fn a_missing_or_malformed_variable_stops_start_up_with_its_name() {
+    let cases: &[(&str, Option<&str>)] = &[
+        ("DATABASE_URL", None),
+        ("EDGE_URL", Some("not a url")),
+        ("JWT_SIGNING_KEY", Some("too-short")),
+        ("ORIGIN_SHARED_SECRET", None),
+        ("LISTEN_ADDR", Some("everywhere")),
+    ];
+    for (name, value) in cases {
+        let mut vars: Vec<(&str, &str)> = GOOD.iter().copied().filter(|(k, _)| k != name).collect();
+        if let Some(value) = value {
+            vars.push((name, value));
+        }
+        let (code, stderr) = start_with(&vars);
+        assert_eq!(code, 2, "{name}: {stderr}");
+        assert!(stderr.contains(name), "the message names {name}: {stderr}");
+        assert!(!stderr.contains("0123456789abcdef"), "secrets never printed: {stderr}");
+    }
+}
+
+#[test]
+fn an_unknown_command_prints_usage() {
+    let output = Command::new(env!("CARGO_BIN_EXE_origin-worker")).arg("frobnicate").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("usage: origin-worker"));
+}
