@@ -11,7 +11,10 @@ fn start_with(vars: &[(&str, &str)]) -> (i32, String) {
         command.env(name, value);
     }
     let output = command.output().unwrap();
-    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 const GOOD: &[(&str, &str)] = &[
@@ -38,13 +41,19 @@ fn a_missing_or_malformed_variable_stops_start_up_with_its_name() {
         let (code, stderr) = start_with(&vars);
         assert_eq!(code, 2, "{name}: {stderr}");
         assert!(stderr.contains(name), "the message names {name}: {stderr}");
-        assert!(!stderr.contains("0123456789abcdef"), "secrets never printed: {stderr}");
+        assert!(
+            !stderr.contains("0123456789abcdef"),
+            "secrets never printed: {stderr}"
+        );
     }
 }
 
 #[test]
 fn an_unknown_command_prints_usage() {
-    let output = Command::new(env!("CARGO_BIN_EXE_origin-worker")).arg("frobnicate").output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_origin-worker"))
+        .arg("frobnicate")
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage: origin-worker"));
 }
