@@ -92,6 +92,9 @@ pub enum ApiError {
     /// 404: the object does not exist or is not the caller's; `None` for an unknown path.
     #[error("not found")]
     NotFound(Option<&'static str>),
+    /// 404: a page number that is not an integer or past the last page.
+    #[error("invalid page")]
+    InvalidPage,
     /// 405: the path exists, the method does not. Carries the `Allow` list.
     #[error("method not allowed")]
     MethodNotAllowed {
@@ -124,7 +127,7 @@ impl ApiError {
             | Self::BadCredentials
             | Self::TokenNotValid(_)
             | Self::NoActiveAccountForToken => 401,
-            Self::NotFound(_) => 404,
+            Self::NotFound(_) | Self::InvalidPage => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
@@ -177,6 +180,7 @@ impl ApiError {
                 detail(&format!("No {resource} matches the given query."))
             }
             Self::NotFound(None) => detail("Not found."),
+            Self::InvalidPage => detail("Invalid page."),
             Self::MethodNotAllowed { method, .. } => {
                 detail(&format!("Method \"{method}\" not allowed."))
             }

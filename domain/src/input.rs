@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldErrors};
 use crate::limits::MAX_JSON_BODY_BYTES;
+use crate::query::Date;
 
 /// DRF's messages, in one place so both sides spell them the same.
 pub mod messages {
@@ -15,6 +16,12 @@ pub mod messages {
     pub const NOT_A_STRING: &str = "Not a valid string.";
     pub const NOT_A_BOOLEAN: &str = "Must be a valid boolean.";
     pub const INVALID_EMAIL: &str = "Enter a valid email address.";
+    pub const DATE_FORMAT: &str =
+        "Date has wrong format. Use one of these formats instead: YYYY-MM-DD.";
+
+    pub fn incorrect_pk_type(python_type: &str) -> String {
+        format!("Incorrect type. Expected pk value, received {python_type}.")
+    }
 
     pub fn max_length(limit: usize) -> String {
         format!("Ensure this field has no more than {limit} characters.")
@@ -205,6 +212,76 @@ impl Fields<'_> {
             return None;
         }
         Some(value)
+    }
+
+    /// DRF's `BooleanField`: its exact true/false spellings, nothing else. Never required.
+    pub fn boolean(&mut self, field: &str) -> Option<bool> {
+        const TRUE: &[&str] = &[
+            "t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON", "1",
+        ];
+        const FALSE: &[&str] = &[
+            "f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF",
+            "0",
+        ];
+        let value = match self.body.get(field)? {
+            Value::Null => {
+                self.errors.add(field, messages::NULL);
+                return None;
+            }
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) if n.as_f64() == Some(1.0) => Some(true),
+            Value::Number(n) if n.as_f64() == Some(0.0) => Some(false),
+            Value::String(s) if TRUE.contains(&s.as_str()) => Some(true),
+            Value::String(s) if FALSE.contains(&s.as_str()) => Some(false),
+            _ => None,
+        };
+        if value.is_none() {
+            self.errors.add(field, messages::NOT_A_BOOLEAN);
+        }
+        value
+    }
+
+    /// DRF's `DateField(allow_null=True)`: `Some(None)` for an explicit null. Never required.
+    pub fn nullable_date(&mut self, field: &str) -> Option<Option<Date>> {
+        match self.body.get(field)? {
+            Value::Null => Some(None),
+            Value::String(s) => {
+                let date = Date::parse(s.trim());
+                if date.is_none() {
+                    self.errors.add(field, messages::DATE_FORMAT);
+                }
+                date.map(Some)
+            }
+            _ => {
+                self.errors.add(field, messages::DATE_FORMAT);
+                None
+            }
+        }
+    }
+
+    /// DRF's `PrimaryKeyRelatedField`: an integer, or a string of digits. Whether the object
+    /// exists (and is the caller's) is for the caller to check.
+    pub fn primary_key(&mut self, field: &str, required: bool) -> Option<i64> {
+        let Some(value) = self.body.get(field) else {
+            if required {
+                self.errors.add(field, messages::REQUIRED);
+            }
+            return None;
+        };
+        let id = match value {
+            Value::Null => {
+                self.errors.add(field, messages::NULL);
+                return None;
+            }
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        if id.is_none() {
+            self.errors
+                .add(field, messages::incorrect_pk_type(python_type_name(value)));
+        }
+        id
     }
 
     /// Records a problem found by the caller's own check.

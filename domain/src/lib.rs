@@ -10,6 +10,8 @@
 //! - [`auth`]: credentials (username, password policy, email) and JWT claims/verification;
 //! - [`signing`]: the HMAC that authenticates edge ↔ origin calls;
 //! - [`replication`]: the versioned change records the origin sends and the edge applies;
+//! - [`projects`]: projects and tasks, their representations and change bodies;
+//! - [`query`]: query strings (pagination, ordering, search, filters);
 //! - [`limits`]: input size limits both sides enforce.
 
 pub mod auth;
@@ -17,6 +19,8 @@ pub mod config;
 pub mod error;
 pub mod input;
 pub mod limits;
+pub mod projects;
+pub mod query;
 pub mod replication;
 pub mod signing;
 

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::projects::{Project, Task};
+
 /// One versioned change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
@@ -30,6 +32,26 @@ pub enum ChangeKind {
     /// A refresh token was blacklisted; the edge refuses it on `verify` until it expires.
     #[serde(rename = "token.deny")]
     TokenDeny { jti: String, expires_at: i64 },
+    /// A project was created or changed.
+    #[serde(rename = "project.upsert")]
+    ProjectUpsert(Project),
+    /// A project was deleted, and its tasks with it.
+    #[serde(rename = "project.delete")]
+    ProjectDelete { id: i64 },
+    /// A task was created or changed (or moved to another project of the same owner).
+    #[serde(rename = "task.upsert")]
+    TaskUpsert(TaskReplica),
+    /// A task was deleted.
+    #[serde(rename = "task.delete")]
+    TaskDelete { id: i64 },
+}
+
+/// A task with its project's owner, so the edge filters by owner without a join.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskReplica {
+    #[serde(flatten)]
+    pub task: Task,
+    pub owner: i64,
 }
 
 /// A user as the edge may know them: exactly the public `me` representation.

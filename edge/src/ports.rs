@@ -2,6 +2,8 @@
 //! build implements them over `worker`; native tests implement them over SQLite (running the
 //! very same SQL) and an in-process origin.
 
+use std::borrow::Cow;
+
 use serde::de::DeserializeOwned;
 
 /// A value bound to a SQL parameter. Never formatted into SQL text.
@@ -37,16 +39,26 @@ impl From<String> for SqlValue {
     }
 }
 
-/// One SQL statement with its bound parameters (`?1`, `?2`, …).
+impl From<Option<String>> for SqlValue {
+    fn from(value: Option<String>) -> Self {
+        value.map_or(Self::Null, Self::Text)
+    }
+}
+
+/// One SQL statement with its bound parameters (`?1`, `?2`, …). The text is either static or
+/// assembled from whitelisted column names; values are always bound.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
-    pub sql: &'static str,
+    pub sql: Cow<'static, str>,
     pub params: Vec<SqlValue>,
 }
 
 impl Statement {
-    pub fn new(sql: &'static str, params: Vec<SqlValue>) -> Self {
-        Self { sql, params }
+    pub fn new(sql: impl Into<Cow<'static, str>>, params: Vec<SqlValue>) -> Self {
+        Self {
+            sql: sql.into(),
+            params,
+        }
     }
 }
 

@@ -179,7 +179,7 @@ impl Replica for D1 {
     async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError> {
         let prepared = self
             .0
-            .prepare(statement.sql)
+            .prepare(&*statement.sql)
             .bind(&bind_values(&statement.params))
             .map_err(d1_error)?;
         prepared
@@ -193,7 +193,7 @@ impl Replica for D1 {
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), PortError> {
         let prepared = statements
             .iter()
-            .map(|s| self.0.prepare(s.sql).bind(&bind_values(&s.params)))
+            .map(|s| self.0.prepare(&*s.sql).bind(&bind_values(&s.params)))
             .collect::<worker::Result<Vec<_>>>()
             .map_err(d1_error)?;
         self.0.batch(prepared).await.map_err(d1_error)?;

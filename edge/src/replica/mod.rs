@@ -9,7 +9,7 @@
 use domain::replication::{Change, ChangeKind, UserReplica};
 use serde::{Deserialize, Deserializer};
 
-use crate::ports::{PortError, Replica, SqlValue, Statement};
+use crate::ports::{PortError, Replica, Statement};
 
 /// SQLite keeps booleans as 0/1; D1 hands them back as numbers.
 pub fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
@@ -101,8 +101,17 @@ const TOMBSTONE: &str = "INSERT INTO tombstones (entity, entity_id, version) VAL
      ON CONFLICT (entity, entity_id) DO UPDATE SET version = excluded.version \
      WHERE excluded.version > tombstones.version";
 
+fn tombstone(entity: &'static str, id: i64, version: i64) -> Statement {
+    Statement::new(TOMBSTONE, vec![entity.into(), id.into(), version.into()])
+}
+
+/// Search matches lower-cased text; SQLite's `lower()` folds ASCII only, so the edge folds.
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
 fn statements_for(change: &Change) -> Vec<Statement> {
-    let version = SqlValue::Integer(change.version);
+    let v = change.version;
     match &change.kind {
         ChangeKind::UserUpsert(user) => vec![Statement::new(
             "INSERT INTO users (id, username, email, is_staff, date_joined, version) \
@@ -119,23 +128,100 @@ fn statements_for(change: &Change) -> Vec<Statement> {
                 user.email.clone().into(),
                 user.is_staff.into(),
                 user.date_joined.clone().into(),
-                version,
+                v.into(),
             ],
         )],
+        // A user's deletion takes everything they own with it.
         ChangeKind::UserDelete { id } => vec![
+            tombstone("user", *id, v),
             Statement::new(
-                TOMBSTONE,
-                vec!["user".into(), (*id).into(), version.clone()],
+                "DELETE FROM tasks WHERE owner_id = ?1 AND version < ?2",
+                vec![(*id).into(), v.into()],
+            ),
+            Statement::new(
+                "DELETE FROM projects WHERE owner_id = ?1 AND version < ?2",
+                vec![(*id).into(), v.into()],
             ),
             Statement::new(
                 "DELETE FROM users WHERE id = ?1 AND version < ?2",
-                vec![(*id).into(), version],
+                vec![(*id).into(), v.into()],
             ),
         ],
         ChangeKind::TokenDeny { jti, expires_at } => vec![Statement::new(
             "INSERT INTO token_denylist (jti, expires_at, version) VALUES (?1, ?2, ?3) \
              ON CONFLICT (jti) DO NOTHING",
-            vec![jti.clone().into(), (*expires_at).into(), version],
+            vec![jti.clone().into(), (*expires_at).into(), v.into()],
         )],
+        ChangeKind::ProjectUpsert(project) => vec![Statement::new(
+            "INSERT INTO projects (id, owner_id, name, description, is_archived, created_at, \
+                                   name_folded, description_folded, version) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+             WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE version >= ?9 AND \
+                 ((entity = 'project' AND entity_id = ?1) OR (entity = 'user' AND entity_id = ?2))) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+                 description = excluded.description, is_archived = excluded.is_archived, \
+                 name_folded = excluded.name_folded, \
+                 description_folded = excluded.description_folded, version = excluded.version \
+             WHERE excluded.version > projects.version",
+            vec![
+                project.id.into(),
+                project.owner.into(),
+                project.name.clone().into(),
+                project.description.clone().into(),
+                project.is_archived.into(),
+                project.created_at.clone().into(),
+                fold(&project.name).into(),
+                fold(&project.description).into(),
+                v.into(),
+            ],
+        )],
+        // A project's deletion takes its tasks with it.
+        ChangeKind::ProjectDelete { id } => vec![
+            tombstone("project", *id, v),
+            Statement::new(
+                "DELETE FROM tasks WHERE project_id = ?1 AND version < ?2",
+                vec![(*id).into(), v.into()],
+            ),
+            Statement::new(
+                "DELETE FROM projects WHERE id = ?1 AND version < ?2",
+                vec![(*id).into(), v.into()],
+            ),
+        ],
+        ChangeKind::TaskUpsert(replica) => {
+            let task = &replica.task;
+            vec![Statement::new(
+                "INSERT INTO tasks (id, project_id, owner_id, title, detail, done, due_date, \
+                                    created_at, title_folded, detail_folded, version) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+                 WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE version >= ?11 AND \
+                     ((entity = 'task' AND entity_id = ?1) OR (entity = 'project' AND entity_id = ?2) \
+                      OR (entity = 'user' AND entity_id = ?3))) \
+                 ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id, \
+                     title = excluded.title, detail = excluded.detail, done = excluded.done, \
+                     due_date = excluded.due_date, title_folded = excluded.title_folded, \
+                     detail_folded = excluded.detail_folded, version = excluded.version \
+                 WHERE excluded.version > tasks.version",
+                vec![
+                    task.id.into(),
+                    task.project.into(),
+                    replica.owner.into(),
+                    task.title.clone().into(),
+                    task.detail.clone().into(),
+                    task.done.into(),
+                    task.due_date.clone().into(),
+                    task.created_at.clone().into(),
+                    fold(&task.title).into(),
+                    fold(&task.detail).into(),
+                    v.into(),
+                ],
+            )]
+        }
+        ChangeKind::TaskDelete { id } => vec![
+            tombstone("task", *id, v),
+            Statement::new(
+                "DELETE FROM tasks WHERE id = ?1 AND version < ?2",
+                vec![(*id).into(), v.into()],
+            ),
+        ],
     }
 }

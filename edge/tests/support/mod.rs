@@ -94,7 +94,7 @@ impl Replica for SqliteReplica {
     async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError> {
         let conn = self.conn.borrow();
         let mut stmt = conn
-            .prepare(statement.sql)
+            .prepare(&statement.sql)
             .map_err(|e| PortError(e.to_string()))?;
         let rows =
             query_json(&mut stmt, &statement.params).map_err(|e| PortError(e.to_string()))?;
@@ -108,7 +108,7 @@ impl Replica for SqliteReplica {
         let tx = conn.transaction().map_err(|e| PortError(e.to_string()))?;
         for statement in statements {
             let values = bind(&statement.params);
-            tx.execute(statement.sql, rusqlite::params_from_iter(values.iter()))
+            tx.execute(&statement.sql, rusqlite::params_from_iter(values.iter()))
                 .map_err(|e| PortError(format!("{e}: {}", statement.sql)))?;
         }
         tx.commit().map_err(|e| PortError(e.to_string()))

@@ -1,0 +1,160 @@
+//! A project.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::input::{JsonBody, Text};
+use crate::projects::task::Task;
+use crate::projects::{NAME_MAX, TEXT_MAX};
+use crate::query::SortKey;
+
+/// A project as stored and replicated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Project {
+    pub id: i64,
+    pub owner: i64,
+    pub name: String,
+    pub description: String,
+    pub is_archived: bool,
+    /// RFC 3339, UTC, microseconds.
+    pub created_at: String,
+}
+
+/// A project as the API shows it: with its tasks nested and counted, as the seed's serializer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectView {
+    #[serde(flatten)]
+    pub project: Project,
+    pub task_count: usize,
+    pub tasks: Vec<Task>,
+}
+
+impl ProjectView {
+    pub fn new(project: Project, tasks: Vec<Task>) -> Self {
+        Self {
+            project,
+            task_count: tasks.len(),
+            tasks,
+        }
+    }
+}
+
+/// Fields `search` looks in.
+pub const PROJECT_SEARCH: &[&str] = &["name", "description"];
+/// Fields `ordering` accepts.
+pub const PROJECT_ORDERING: &[&str] = &["created_at", "name"];
+
+impl Project {
+    /// `-created_at`, as the view's queryset orders.
+    pub const DEFAULT_ORDERING: &'static [SortKey] = &[SortKey {
+        field: "created_at",
+        descending: true,
+    }];
+}
+
+/// What a create, `PUT` or `PATCH` may change: `name` and `description` (the seed's
+/// `ProjectCreateSerializer`). `owner`, `id`, `created_at` and anything else are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+impl ProjectChanges {
+    /// `partial` is `PATCH`: nothing is required.
+    pub fn from_body(body: &JsonBody, partial: bool) -> Result<Self, ApiError> {
+        let mut fields = body.fields();
+        let name = fields.text(
+            "name",
+            Text {
+                required: !partial,
+                ..Text::required(NAME_MAX)
+            },
+        );
+        let description = fields.text(
+            "description",
+            Text {
+                required: false,
+                allow_blank: true,
+                max_chars: TEXT_MAX,
+                trim: true,
+            },
+        );
+        fields.finish(Self { name, description })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FieldErrors;
+    use serde_json::json;
+
+    fn body(value: &serde_json::Value) -> JsonBody {
+        JsonBody::parse(Some("application/json"), value.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_create_needs_a_name_and_ignores_read_only_fields() {
+        let changes = ProjectChanges::from_body(
+            &body(&json!({"name": " Demo ", "owner": 99, "id": 5, "created_at": "x", "is_archived": true})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            changes,
+            ProjectChanges {
+                name: Some("Demo".into()),
+                description: None
+            }
+        );
+        let missing = ProjectChanges::from_body(&body(&json!({"description": "d"})), false);
+        assert_eq!(
+            missing,
+            Err(ApiError::Validation(FieldErrors::single(
+                "name",
+                "This field is required."
+            )))
+        );
+    }
+
+    #[test]
+    fn a_patch_needs_nothing_but_checks_what_it_gets() {
+        assert_eq!(
+            ProjectChanges::from_body(&body(&json!({})), true),
+            Ok(ProjectChanges::default())
+        );
+        let long = ProjectChanges::from_body(&body(&json!({"name": "x".repeat(121)})), true);
+        assert_eq!(
+            long,
+            Err(ApiError::Validation(FieldErrors::single(
+                "name",
+                "Ensure this field has no more than 120 characters."
+            )))
+        );
+        let blank = ProjectChanges::from_body(&body(&json!({"name": ""})), true);
+        assert_eq!(
+            blank,
+            Err(ApiError::Validation(FieldErrors::single(
+                "name",
+                "This field may not be blank."
+            )))
+        );
+    }
+
+    #[test]
+    fn the_view_counts_and_nests_tasks() {
+        let project = Project {
+            id: 1,
+            owner: 2,
+            name: "n".into(),
+            description: String::new(),
+            is_archived: false,
+            created_at: "2025-01-01T00:00:00.000000Z".into(),
+        };
+        let view = serde_json::to_value(ProjectView::new(project, Vec::new())).unwrap();
+        assert_eq!(view["task_count"], json!(0));
+        assert_eq!(view["tasks"], json!([]));
+        assert_eq!(view["owner"], json!(2));
+    }
+}

@@ -1,0 +1,169 @@
+//! A task.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::input::{JsonBody, Text};
+use crate::projects::{TEXT_MAX, TITLE_MAX};
+use crate::query::{Date, SortKey};
+
+/// A task as stored, replicated and shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: i64,
+    pub project: i64,
+    pub title: String,
+    pub detail: String,
+    pub done: bool,
+    /// `YYYY-MM-DD` or null.
+    pub due_date: Option<String>,
+    /// RFC 3339, UTC, microseconds.
+    pub created_at: String,
+}
+
+/// Fields `search` looks in.
+pub const TASK_SEARCH: &[&str] = &["title", "detail"];
+/// Fields `ordering` accepts.
+pub const TASK_ORDERING: &[&str] = &["created_at", "due_date", "title"];
+
+impl Task {
+    /// `-created_at`, as the view's queryset orders.
+    pub const DEFAULT_ORDERING: &'static [SortKey] = &[SortKey {
+        field: "created_at",
+        descending: true,
+    }];
+}
+
+/// What a create, `PUT` or `PATCH` may set. `due_date` is `Some(None)` when explicitly null.
+/// Whether `project` is the caller's is the origin's to decide (404 if not).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskChanges {
+    pub project: Option<i64>,
+    pub title: Option<String>,
+    pub detail: Option<String>,
+    pub done: Option<bool>,
+    pub due_date: Option<Option<Date>>,
+}
+
+impl TaskChanges {
+    /// `partial` is `PATCH`: nothing is required.
+    pub fn from_body(body: &JsonBody, partial: bool) -> Result<Self, ApiError> {
+        let mut fields = body.fields();
+        let project = fields.primary_key("project", !partial);
+        let title = fields.text(
+            "title",
+            Text {
+                required: !partial,
+                ..Text::required(TITLE_MAX)
+            },
+        );
+        let detail = fields.text(
+            "detail",
+            Text {
+                required: false,
+                allow_blank: true,
+                max_chars: TEXT_MAX,
+                trim: true,
+            },
+        );
+        let done = fields.boolean("done");
+        let due_date = fields.nullable_date("due_date");
+        fields.finish(Self {
+            project,
+            title,
+            detail,
+            done,
+            due_date,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: &serde_json::Value, partial: bool) -> Result<TaskChanges, ApiError> {
+        TaskChanges::from_body(
+            &JsonBody::parse(Some("application/json"), value.to_string().as_bytes()).unwrap(),
+            partial,
+        )
+    }
+
+    #[track_caller]
+    fn error_of(value: &serde_json::Value, field: &str) -> String {
+        match parse(value, true) {
+            Err(ApiError::Validation(errors)) => errors
+                .get(field)
+                .unwrap_or_else(|| panic!("no error on {field}"))[0]
+                .clone(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_create_needs_project_and_title() {
+        let Err(ApiError::Validation(errors)) = parse(&json!({}), false) else {
+            panic!()
+        };
+        assert_eq!(
+            errors.get("project"),
+            Some(&["This field is required.".to_owned()][..])
+        );
+        assert_eq!(
+            errors.get("title"),
+            Some(&["This field is required.".to_owned()][..])
+        );
+    }
+
+    #[test]
+    fn fields_are_read_with_drf_rules() {
+        let changes = parse(
+            &json!({"project": "7", "title": "T1", "done": "yes", "due_date": "2025-3-9", "id": 1}),
+            false,
+        )
+        .unwrap();
+        assert_eq!(changes.project, Some(7));
+        assert_eq!(changes.done, Some(true));
+        assert_eq!(
+            changes.due_date.unwrap().map(|d| d.to_string()).as_deref(),
+            Some("2025-03-09")
+        );
+        assert_eq!(
+            parse(&json!({"due_date": null}), true).unwrap().due_date,
+            Some(None)
+        );
+    }
+
+    #[test]
+    fn bad_fields_get_drf_messages() {
+        assert_eq!(
+            error_of(&json!({"done": "maybe"}), "done"),
+            "Must be a valid boolean."
+        );
+        assert_eq!(
+            error_of(&json!({"done": null}), "done"),
+            "This field may not be null."
+        );
+        assert_eq!(
+            error_of(&json!({"due_date": "tomorrow"}), "due_date"),
+            "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
+        );
+        assert_eq!(
+            error_of(&json!({"project": "abc"}), "project"),
+            "Incorrect type. Expected pk value, received str."
+        );
+        assert_eq!(
+            error_of(&json!({"project": true}), "project"),
+            "Incorrect type. Expected pk value, received bool."
+        );
+        assert_eq!(
+            error_of(&json!({"project": null}), "project"),
+            "This field may not be null."
+        );
+        assert_eq!(
+            error_of(&json!({"title": "x".repeat(181)}), "title"),
+            "Ensure this field has no more than 180 characters."
+        );
+    }
+}
