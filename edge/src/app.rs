@@ -15,7 +15,9 @@ use crate::health;
 use crate::http::{Request, Response};
 use crate::internal;
 use crate::ports::{Origin, Replica};
-use crate::routes::{self, Endpoint};
+use crate::projects::reads;
+use crate::projects::writes::{self, Body};
+use crate::routes::{self, Endpoint, Matched};
 use crate::settings::Settings;
 
 /// Everything one request is handled with.
@@ -147,21 +149,67 @@ async fn dispatch<R: Replica, O: Origin>(
             let check = |request: &Request| auth::precheck_token_body(ctx, request, "refresh");
             (precheck_then_forward(ctx, request, check).await, false)
         }
-        Endpoint::Me => match auth::require_user(ctx, request).await {
+        Endpoint::Me
+        | Endpoint::Projects
+        | Endpoint::Project
+        | Endpoint::ProjectArchive
+        | Endpoint::Tasks
+        | Endpoint::Task => match auth::require_user(ctx, request).await {
             Err(error) => (Err(error), false),
-            Ok(user) => (user_endpoint(ctx, request, &user).await, true),
+            Ok(user) => (user_endpoint(ctx, request, &user, &matched).await, true),
         },
     }
+}
+
+/// The id in a detail path.
+fn id_param(matched: &Matched, resource: &'static str) -> Result<i64, ApiError> {
+    let raw = matched
+        .params
+        .iter()
+        .find(|(k, _)| k == "id")
+        .map_or("", |(_, v)| v.as_str());
+    reads::path_id(raw, resource)
 }
 
 async fn user_endpoint<R: Replica, O: Origin>(
     ctx: &Ctx<'_, R, O>,
     request: &Request,
     user: &AuthUser,
+    matched: &Matched,
 ) -> Result<Response, ApiError> {
-    match request.method.as_str() {
-        "DELETE" => forward(ctx, request, Some(user.user.id)).await,
-        _ => Ok(auth::me(user)),
+    let owner = user.user.id;
+    let reading = matches!(request.method.as_str(), "GET" | "HEAD");
+    match (matched.endpoint, reading) {
+        (Endpoint::Me, true) => Ok(auth::me(user)),
+        (Endpoint::Me, false) => forward(ctx, request, Some(owner)).await,
+        (Endpoint::Projects, true) => reads::list_projects(ctx, request, owner).await,
+        (Endpoint::Projects, false) => writes::write(ctx, request, owner, Body::Project).await,
+        (Endpoint::Project, true) => {
+            reads::project(ctx, owner, id_param(matched, "Project")?).await
+        }
+        (Endpoint::Project | Endpoint::ProjectArchive, false) => {
+            id_param(matched, "Project")?;
+            let body = if request.method == "DELETE" || matched.endpoint == Endpoint::ProjectArchive
+            {
+                Body::None
+            } else {
+                Body::Project
+            };
+            writes::write(ctx, request, owner, body).await
+        }
+        (Endpoint::Tasks, true) => reads::list_tasks(ctx, request, owner).await,
+        (Endpoint::Tasks, false) => writes::write(ctx, request, owner, Body::Task).await,
+        (Endpoint::Task, true) => reads::task(ctx, owner, id_param(matched, "Task")?).await,
+        (Endpoint::Task, false) => {
+            id_param(matched, "Task")?;
+            let body = if request.method == "DELETE" {
+                Body::None
+            } else {
+                Body::Task
+            };
+            writes::write(ctx, request, owner, body).await
+        }
+        _ => Err(ApiError::NotFound(None)),
     }
 }
 

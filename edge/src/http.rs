@@ -7,6 +7,8 @@ use serde_json::Value;
 /// An incoming request, with header names lower-cased.
 #[derive(Debug, Clone, Default)]
 pub struct Request {
+    /// Scheme, host and port the client used (`https://api.example.com`), for absolute links.
+    pub base_url: String,
     pub method: String,
     pub path: String,
     pub query: Option<String>,
@@ -21,6 +23,7 @@ impl Request {
             None => (path_and_query.to_owned(), None),
         };
         Self {
+            base_url: "http://edge.test".to_owned(),
             method: method.to_ascii_uppercase(),
             path,
             query,

@@ -9,6 +9,7 @@
 //! - [`routes`]: the path table;
 //! - [`auth`]: bearer tokens, `me`, `token/verify/`;
 //! - [`forward`]: signed calls to the origin and write-through of its changes;
+//! - [`projects`]: projects and tasks, reads from D1 and forwarded writes;
 //! - [`replica`]: D1 reads and version-guarded change application;
 //! - [`internal`]: the origin's signed replication push;
 //! - [`cors`], [`health`], [`settings`], [`http`], [`ports`].
@@ -21,6 +22,7 @@ pub mod health;
 pub mod http;
 pub mod internal;
 pub mod ports;
+pub mod projects;
 pub mod replica;
 pub mod routes;
 pub mod settings;

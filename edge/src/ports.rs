@@ -67,14 +67,25 @@ impl Statement {
 #[error("{0}")]
 pub struct PortError(pub String);
 
+/// The rows one statement of a batch returned, decoded on demand (each statement of a batch
+/// has its own row type).
+pub trait Rows {
+    fn decode<T: DeserializeOwned>(self) -> Result<Vec<T>, PortError>;
+}
+
 /// The D1 replica: SQLite semantics.
 #[expect(
     async_fn_in_trait,
     reason = "the edge is single-threaded wasm; no Send bound is wanted"
 )]
 pub trait Replica {
+    type Rows: Rows;
+
     /// Runs one query and decodes each row into `T` (by column name).
     async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError>;
+
+    /// Runs several reads in one round trip, answering one set of rows per statement.
+    async fn read_batch(&self, statements: Vec<Statement>) -> Result<Vec<Self::Rows>, PortError>;
 
     /// Runs statements atomically, in order.
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), PortError>;

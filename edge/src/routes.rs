@@ -17,6 +17,11 @@ pub enum Endpoint {
     TokenBlacklist,
     /// Signed by the origin: a batch of change records to apply to D1.
     InternalReplicate,
+    Projects,
+    Project,
+    ProjectArchive,
+    Tasks,
+    Task,
 }
 
 impl Endpoint {
@@ -25,7 +30,10 @@ impl Endpoint {
         match self {
             Self::Health | Self::Ready => &["GET"],
             Self::Me => &["GET", "DELETE"],
+            Self::Projects | Self::Tasks => &["GET", "POST"],
+            Self::Project | Self::Task => &["GET", "PUT", "PATCH", "DELETE"],
             Self::Register
+            | Self::ProjectArchive
             | Self::TokenObtain
             | Self::TokenRefresh
             | Self::TokenVerify
@@ -61,6 +69,11 @@ fn router() -> &'static Router<Endpoint> {
             ("/api/token/verify/", Endpoint::TokenVerify),
             ("/api/token/blacklist/", Endpoint::TokenBlacklist),
             ("/internal/replicate/", Endpoint::InternalReplicate),
+            ("/api/v1/projects/", Endpoint::Projects),
+            ("/api/v1/projects/{id}/", Endpoint::Project),
+            ("/api/v1/projects/{id}/archive/", Endpoint::ProjectArchive),
+            ("/api/v1/tasks/", Endpoint::Tasks),
+            ("/api/v1/tasks/{id}/", Endpoint::Task),
         ];
         let mut router = Router::new();
         for (path, endpoint) in table {

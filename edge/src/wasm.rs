@@ -15,7 +15,7 @@ use crate::app::{self, Ctx};
 use crate::http::{Request, Response};
 use crate::internal::MAX_PUSH_BYTES;
 use crate::ports::{
-    Origin, OriginRequest, OriginResponse, PortError, Replica, SqlValue, Statement,
+    Origin, OriginRequest, OriginResponse, PortError, Replica, Rows, SqlValue, Statement,
 };
 use crate::settings::{ConfigError, Settings};
 use domain::ApiError;
@@ -127,6 +127,7 @@ async fn handle(env: &Env, request: Request, request_id: &str) -> Response {
 fn plain_request(incoming: &worker::Request) -> worker::Result<Request> {
     let url = incoming.url()?;
     Ok(Request {
+        base_url: url.origin().ascii_serialization(),
         method: incoming.method().to_string().to_ascii_uppercase(),
         path: url.path().to_owned(),
         query: url.query().map(str::to_owned),
@@ -175,7 +176,43 @@ fn d1_error(error: worker::Error) -> PortError {
     })
 }
 
+/// One statement's result of a D1 batch.
+struct D1Rows(worker::D1Result);
+
+impl Rows for D1Rows {
+    fn decode<T: DeserializeOwned>(self) -> Result<Vec<T>, PortError> {
+        self.0.results::<T>().map_err(d1_error)
+    }
+}
+
+impl D1 {
+    fn prepare_all(
+        &self,
+        statements: &[Statement],
+    ) -> Result<Vec<worker::D1PreparedStatement>, PortError> {
+        statements
+            .iter()
+            .map(|s| self.0.prepare(&*s.sql).bind(&bind_values(&s.params)))
+            .collect::<worker::Result<Vec<_>>>()
+            .map_err(d1_error)
+    }
+}
+
 impl Replica for D1 {
+    type Rows = D1Rows;
+
+    async fn read_batch(&self, statements: Vec<Statement>) -> Result<Vec<D1Rows>, PortError> {
+        let prepared = self.prepare_all(&statements)?;
+        Ok(self
+            .0
+            .batch(prepared)
+            .await
+            .map_err(d1_error)?
+            .into_iter()
+            .map(D1Rows)
+            .collect())
+    }
+
     async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError> {
         let prepared = self
             .0
@@ -191,11 +228,7 @@ impl Replica for D1 {
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), PortError> {
-        let prepared = statements
-            .iter()
-            .map(|s| self.0.prepare(&*s.sql).bind(&bind_values(&s.params)))
-            .collect::<worker::Result<Vec<_>>>()
-            .map_err(d1_error)?;
+        let prepared = self.prepare_all(&statements)?;
         self.0.batch(prepared).await.map_err(d1_error)?;
         Ok(())
     }

@@ -125,6 +125,14 @@ impl PageRequest {
         Self { page, page_size }
     }
 
+    /// The page number asked for, when it is a number (not `last`, not garbage).
+    pub fn requested_number(&self) -> Option<u64> {
+        match self.page {
+            Requested::Number(n) => Some(n),
+            Requested::Last | Requested::Invalid => None,
+        }
+    }
+
     /// The page for `count` rows, or 404 `Invalid page.` (an empty list still has page 1).
     pub fn resolve(&self, count: u64) -> Result<Page, ApiError> {
         let size = u64::from(self.page_size);

@@ -6,7 +6,8 @@
 //! only when it is newer than both the row and any tombstone, so records may arrive twice or
 //! out of order (write-through and background push race) and D1 ends the same.
 
-use domain::replication::{Change, ChangeKind, UserReplica};
+use domain::projects::Project;
+use domain::replication::{Change, ChangeKind, TaskReplica, UserReplica};
 use serde::{Deserialize, Deserializer};
 
 use crate::ports::{PortError, Replica, Statement};
@@ -113,115 +114,129 @@ pub fn fold(text: &str) -> String {
 fn statements_for(change: &Change) -> Vec<Statement> {
     let v = change.version;
     match &change.kind {
-        ChangeKind::UserUpsert(user) => vec![Statement::new(
-            "INSERT INTO users (id, username, email, is_staff, date_joined, version) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
-             WHERE NOT EXISTS (SELECT 1 FROM tombstones \
-                               WHERE entity = 'user' AND entity_id = ?1 AND version >= ?6) \
-             ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
-                 email = excluded.email, is_staff = excluded.is_staff, \
-                 date_joined = excluded.date_joined, version = excluded.version \
-             WHERE excluded.version > users.version",
-            vec![
-                user.id.into(),
-                user.username.clone().into(),
-                user.email.clone().into(),
-                user.is_staff.into(),
-                user.date_joined.clone().into(),
-                v.into(),
-            ],
-        )],
+        ChangeKind::UserUpsert(user) => vec![upsert_user(user, v)],
         // A user's deletion takes everything they own with it.
         ChangeKind::UserDelete { id } => vec![
             tombstone("user", *id, v),
-            Statement::new(
+            delete_where(
                 "DELETE FROM tasks WHERE owner_id = ?1 AND version < ?2",
-                vec![(*id).into(), v.into()],
+                *id,
+                v,
             ),
-            Statement::new(
+            delete_where(
                 "DELETE FROM projects WHERE owner_id = ?1 AND version < ?2",
-                vec![(*id).into(), v.into()],
+                *id,
+                v,
             ),
-            Statement::new(
-                "DELETE FROM users WHERE id = ?1 AND version < ?2",
-                vec![(*id).into(), v.into()],
-            ),
+            delete_where("DELETE FROM users WHERE id = ?1 AND version < ?2", *id, v),
         ],
         ChangeKind::TokenDeny { jti, expires_at } => vec![Statement::new(
             "INSERT INTO token_denylist (jti, expires_at, version) VALUES (?1, ?2, ?3) \
              ON CONFLICT (jti) DO NOTHING",
             vec![jti.clone().into(), (*expires_at).into(), v.into()],
         )],
-        ChangeKind::ProjectUpsert(project) => vec![Statement::new(
-            "INSERT INTO projects (id, owner_id, name, description, is_archived, created_at, \
-                                   name_folded, description_folded, version) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
-             WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE version >= ?9 AND \
-                 ((entity = 'project' AND entity_id = ?1) OR (entity = 'user' AND entity_id = ?2))) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-                 description = excluded.description, is_archived = excluded.is_archived, \
-                 name_folded = excluded.name_folded, \
-                 description_folded = excluded.description_folded, version = excluded.version \
-             WHERE excluded.version > projects.version",
-            vec![
-                project.id.into(),
-                project.owner.into(),
-                project.name.clone().into(),
-                project.description.clone().into(),
-                project.is_archived.into(),
-                project.created_at.clone().into(),
-                fold(&project.name).into(),
-                fold(&project.description).into(),
-                v.into(),
-            ],
-        )],
+        ChangeKind::ProjectUpsert(project) => vec![upsert_project(project, v)],
         // A project's deletion takes its tasks with it.
         ChangeKind::ProjectDelete { id } => vec![
             tombstone("project", *id, v),
-            Statement::new(
+            delete_where(
                 "DELETE FROM tasks WHERE project_id = ?1 AND version < ?2",
-                vec![(*id).into(), v.into()],
+                *id,
+                v,
             ),
-            Statement::new(
+            delete_where(
                 "DELETE FROM projects WHERE id = ?1 AND version < ?2",
-                vec![(*id).into(), v.into()],
+                *id,
+                v,
             ),
         ],
-        ChangeKind::TaskUpsert(replica) => {
-            let task = &replica.task;
-            vec![Statement::new(
-                "INSERT INTO tasks (id, project_id, owner_id, title, detail, done, due_date, \
-                                    created_at, title_folded, detail_folded, version) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
-                 WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE version >= ?11 AND \
-                     ((entity = 'task' AND entity_id = ?1) OR (entity = 'project' AND entity_id = ?2) \
-                      OR (entity = 'user' AND entity_id = ?3))) \
-                 ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id, \
-                     title = excluded.title, detail = excluded.detail, done = excluded.done, \
-                     due_date = excluded.due_date, title_folded = excluded.title_folded, \
-                     detail_folded = excluded.detail_folded, version = excluded.version \
-                 WHERE excluded.version > tasks.version",
-                vec![
-                    task.id.into(),
-                    task.project.into(),
-                    replica.owner.into(),
-                    task.title.clone().into(),
-                    task.detail.clone().into(),
-                    task.done.into(),
-                    task.due_date.clone().into(),
-                    task.created_at.clone().into(),
-                    fold(&task.title).into(),
-                    fold(&task.detail).into(),
-                    v.into(),
-                ],
-            )]
-        }
+        ChangeKind::TaskUpsert(task) => vec![upsert_task(task, v)],
         ChangeKind::TaskDelete { id } => vec![
             tombstone("task", *id, v),
-            Statement::new(
-                "DELETE FROM tasks WHERE id = ?1 AND version < ?2",
-                vec![(*id).into(), v.into()],
-            ),
+            delete_where("DELETE FROM tasks WHERE id = ?1 AND version < ?2", *id, v),
         ],
     }
+}
+
+fn delete_where(sql: &'static str, id: i64, version: i64) -> Statement {
+    Statement::new(sql, vec![id.into(), version.into()])
+}
+
+fn upsert_user(user: &UserReplica, v: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO users (id, username, email, is_staff, date_joined, version) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+         WHERE NOT EXISTS (SELECT 1 FROM tombstones \
+                           WHERE entity = 'user' AND entity_id = ?1 AND version >= ?6) \
+         ON CONFLICT (id) DO UPDATE SET username = excluded.username, \
+             email = excluded.email, is_staff = excluded.is_staff, \
+             date_joined = excluded.date_joined, version = excluded.version \
+         WHERE excluded.version > users.version",
+        vec![
+            user.id.into(),
+            user.username.clone().into(),
+            user.email.clone().into(),
+            user.is_staff.into(),
+            user.date_joined.clone().into(),
+            v.into(),
+        ],
+    )
+}
+
+/// Lands unless the project, or its owner, was deleted at a later version.
+fn upsert_project(project: &Project, v: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO projects (id, owner_id, name, description, is_archived, created_at, \
+                               name_folded, description_folded, version) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 \
+         WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE version >= ?9 AND \
+             ((entity = 'project' AND entity_id = ?1) OR (entity = 'user' AND entity_id = ?2))) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+             description = excluded.description, is_archived = excluded.is_archived, \
+             name_folded = excluded.name_folded, \
+             description_folded = excluded.description_folded, version = excluded.version \
+         WHERE excluded.version > projects.version",
+        vec![
+            project.id.into(),
+            project.owner.into(),
+            project.name.clone().into(),
+            project.description.clone().into(),
+            project.is_archived.into(),
+            project.created_at.clone().into(),
+            fold(&project.name).into(),
+            fold(&project.description).into(),
+            v.into(),
+        ],
+    )
+}
+
+/// Lands unless the task, its project or its owner was deleted at a later version.
+fn upsert_task(replica: &TaskReplica, v: i64) -> Statement {
+    let task = &replica.task;
+    Statement::new(
+        "INSERT INTO tasks (id, project_id, owner_id, title, detail, done, due_date, \
+                            created_at, title_folded, detail_folded, version) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+         WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE version >= ?11 AND \
+             ((entity = 'task' AND entity_id = ?1) OR (entity = 'project' AND entity_id = ?2) \
+              OR (entity = 'user' AND entity_id = ?3))) \
+         ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id, \
+             title = excluded.title, detail = excluded.detail, done = excluded.done, \
+             due_date = excluded.due_date, title_folded = excluded.title_folded, \
+             detail_folded = excluded.detail_folded, version = excluded.version \
+         WHERE excluded.version > tasks.version",
+        vec![
+            task.id.into(),
+            task.project.into(),
+            replica.owner.into(),
+            task.title.clone().into(),
+            task.detail.clone().into(),
+            task.done.into(),
+            task.due_date.clone().into(),
+            task.created_at.clone().into(),
+            fold(&task.title).into(),
+            fold(&task.detail).into(),
+            v.into(),
+        ],
+    )
 }

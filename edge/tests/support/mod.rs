@@ -13,7 +13,9 @@ use domain::auth::{Claims, TokenLifetimes, TokenSubject};
 use domain::replication::{Change, ChangeKind, UserReplica};
 use edge::app::{self, Ctx};
 use edge::http::{Request, Response};
-use edge::ports::{Origin, OriginRequest, OriginResponse, PortError, Replica, SqlValue, Statement};
+use edge::ports::{
+    Origin, OriginRequest, OriginResponse, PortError, Replica, Rows, SqlValue, Statement,
+};
 use edge::settings::Settings;
 use rusqlite::types::ValueRef;
 use serde::de::DeserializeOwned;
@@ -90,7 +92,36 @@ fn query_json(
     Ok(out)
 }
 
+/// Rows already read, as JSON objects.
+pub struct JsonRows(Vec<Value>);
+
+impl Rows for JsonRows {
+    fn decode<T: DeserializeOwned>(self) -> Result<Vec<T>, PortError> {
+        self.0
+            .into_iter()
+            .map(|row| serde_json::from_value(row).map_err(|e| PortError(e.to_string())))
+            .collect()
+    }
+}
+
 impl Replica for SqliteReplica {
+    type Rows = JsonRows;
+
+    async fn read_batch(&self, statements: Vec<Statement>) -> Result<Vec<JsonRows>, PortError> {
+        let conn = self.conn.borrow();
+        statements
+            .iter()
+            .map(|statement| {
+                let mut stmt = conn
+                    .prepare(&statement.sql)
+                    .map_err(|e| PortError(format!("{e}: {}", statement.sql)))?;
+                query_json(&mut stmt, &statement.params)
+                    .map(JsonRows)
+                    .map_err(|e| PortError(e.to_string()))
+            })
+            .collect()
+    }
+
     async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError> {
         let conn = self.conn.borrow();
         let mut stmt = conn
