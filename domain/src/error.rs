@@ -95,6 +95,15 @@ pub enum ApiError {
     /// 404: a page number that is not an integer or past the last page.
     #[error("invalid page")]
     InvalidPage,
+    /// 400: an `Idempotency-Key` header that is empty, too long or not printable ASCII.
+    #[error("bad idempotency key")]
+    BadIdempotencyKey,
+    /// 409: a request with the same `Idempotency-Key` is still being processed.
+    #[error("idempotency key in flight")]
+    IdempotencyInFlight,
+    /// 422: the `Idempotency-Key` was used before with a different request.
+    #[error("idempotency key reused")]
+    IdempotencyMismatch,
     /// 405: the path exists, the method does not. Carries the `Allow` list.
     #[error("method not allowed")]
     MethodNotAllowed {
@@ -119,7 +128,10 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> u16 {
         match self {
-            Self::Validation(_) | Self::MalformedJson(_) | Self::VerifyBlacklisted => 400,
+            Self::Validation(_)
+            | Self::MalformedJson(_)
+            | Self::VerifyBlacklisted
+            | Self::BadIdempotencyKey => 400,
             Self::NotAuthenticated
             | Self::BadAuthorizationHeader
             | Self::InvalidBearer(_)
@@ -129,6 +141,8 @@ impl ApiError {
             | Self::NoActiveAccountForToken => 401,
             Self::NotFound(_) | Self::InvalidPage => 404,
             Self::MethodNotAllowed { .. } => 405,
+            Self::IdempotencyInFlight => 409,
+            Self::IdempotencyMismatch => 422,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::Internal => 500,
@@ -181,6 +195,15 @@ impl ApiError {
             }
             Self::NotFound(None) => detail("Not found."),
             Self::InvalidPage => detail("Invalid page."),
+            Self::BadIdempotencyKey => {
+                detail("The Idempotency-Key header must be 1 to 255 printable ASCII characters.")
+            }
+            Self::IdempotencyInFlight => {
+                detail("A request with this Idempotency-Key is still being processed. Retry later.")
+            }
+            Self::IdempotencyMismatch => {
+                detail("This Idempotency-Key was already used with a different request.")
+            }
             Self::MethodNotAllowed { method, .. } => {
                 detail(&format!("Method \"{method}\" not allowed."))
             }

@@ -18,6 +18,8 @@ pub const TIMESTAMP_HEADER: &str = "x-edge-timestamp";
 pub const USER_HEADER: &str = "x-edge-user";
 /// Header carrying the request id, shared by both services' logs.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The client's `Idempotency-Key`, passed through and covered by the signature.
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// Default tolerance between the signer's and the verifier's clocks, and the replay window.
 pub const DEFAULT_WINDOW_SECS: i64 = 60;
@@ -49,13 +51,14 @@ pub struct SignedParts<'a> {
     pub timestamp: i64,
     pub user_id: Option<&'a str>,
     pub request_id: &'a str,
+    pub idempotency_key: Option<&'a str>,
 }
 
 impl SignedParts<'_> {
     fn canonical(&self) -> String {
         let body_digest = hex::encode(Sha256::digest(self.body));
         format!(
-            "v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            "v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.direction.label(),
             self.method.to_ascii_uppercase(),
             self.path_and_query,
@@ -63,6 +66,7 @@ impl SignedParts<'_> {
             self.timestamp,
             self.user_id.unwrap_or("-"),
             self.request_id,
+            self.idempotency_key.unwrap_or("-"),
         )
     }
 }
@@ -125,6 +129,7 @@ mod tests {
             timestamp: NOW,
             user_id: Some("7"),
             request_id: "req-1",
+            idempotency_key: Some("key-1"),
         }
     }
 

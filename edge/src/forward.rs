@@ -27,23 +27,32 @@ pub struct OriginReply {
     pub changes: Vec<Change>,
 }
 
-/// Signs a request for the origin on behalf of `user_id` (the verified caller, if any).
+/// A call to the origin before it is signed.
+#[derive(Debug, Clone, Default)]
+pub struct Outgoing<'a> {
+    pub method: &'a str,
+    pub path_and_query: &'a str,
+    pub content_type: Option<&'a str>,
+    pub body: Vec<u8>,
+    /// The verified caller, if any.
+    pub user_id: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Signs a call for the origin.
 pub fn signed_request<R: Replica, O: Origin>(
     ctx: &Ctx<'_, R, O>,
-    method: &str,
-    path_and_query: &str,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-    user_id: Option<&str>,
+    call: Outgoing<'_>,
 ) -> OriginRequest {
     let parts = SignedParts {
         direction: Direction::EdgeToOrigin,
-        method,
-        path_and_query,
-        body: &body,
+        method: call.method,
+        path_and_query: call.path_and_query,
+        body: &call.body,
         timestamp: ctx.now,
-        user_id,
+        user_id: call.user_id,
         request_id: ctx.request_id,
+        idempotency_key: call.idempotency_key,
     };
     let signature = signing::sign(ctx.settings.origin_secret.expose(), &parts);
     let mut headers = vec![
@@ -54,17 +63,34 @@ pub fn signed_request<R: Replica, O: Origin>(
             ctx.request_id.to_owned(),
         ),
     ];
-    if let Some(user_id) = user_id {
-        headers.push((signing::USER_HEADER.to_owned(), user_id.to_owned()));
-    }
-    if let Some(content_type) = content_type {
-        headers.push(("content-type".to_owned(), content_type.to_owned()));
+    let optional = [
+        (signing::USER_HEADER, call.user_id),
+        (signing::IDEMPOTENCY_HEADER, call.idempotency_key),
+        ("content-type", call.content_type),
+    ];
+    for (name, value) in optional {
+        if let Some(value) = value {
+            headers.push((name.to_owned(), value.to_owned()));
+        }
     }
     OriginRequest {
-        method: method.to_owned(),
-        path_and_query: path_and_query.to_owned(),
+        method: call.method.to_owned(),
+        path_and_query: call.path_and_query.to_owned(),
         headers,
-        body,
+        body: call.body,
+    }
+}
+
+/// The client's `Idempotency-Key`, if it sent a usable one.
+fn idempotency_key(request: &Request) -> Result<Option<&str>, ApiError> {
+    match request.header(signing::IDEMPOTENCY_HEADER) {
+        None => Ok(None),
+        Some(key)
+            if (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
+        {
+            Ok(Some(key))
+        }
+        Some(_) => Err(ApiError::BadIdempotencyKey),
     }
 }
 
@@ -86,11 +112,14 @@ pub async fn forward<R: Replica, O: Origin>(
     }
     let outgoing = signed_request(
         ctx,
-        &request.method,
-        &path_and_query,
-        request.header("content-type"),
-        request.body.clone(),
-        user.as_deref(),
+        Outgoing {
+            method: &request.method,
+            path_and_query: &path_and_query,
+            content_type: request.header("content-type"),
+            body: request.body.clone(),
+            user_id: user.as_deref(),
+            idempotency_key: idempotency_key(request)?,
+        },
     );
     let answer = ctx.origin.send(outgoing).await.map_err(|e| {
         ctx.log_error("origin unreachable", &e);

@@ -4,7 +4,7 @@ use domain::ApiError;
 use serde_json::json;
 
 use crate::app::Ctx;
-use crate::forward::signed_request;
+use crate::forward::{Outgoing, signed_request};
 use crate::http::Response;
 use crate::ports::{Origin, Replica};
 use crate::replica;
@@ -22,7 +22,14 @@ pub async fn ready<R: Replica, O: Origin>(ctx: &Ctx<'_, R, O>) -> Response {
         ctx.log_error("readiness: D1", &e);
         down.push("d1");
     }
-    let probe = signed_request(ctx, "GET", "/ready/", None, Vec::new(), None);
+    let probe = signed_request(
+        ctx,
+        Outgoing {
+            method: "GET",
+            path_and_query: "/ready/",
+            ..Outgoing::default()
+        },
+    );
     match ctx.origin.send(probe).await {
         Ok(answer) if answer.status == 200 => {}
         Ok(answer) => {

@@ -59,6 +59,7 @@ fn verify_origin_signature<R: Replica, O: Origin>(
         timestamp,
         user_id: None,
         request_id: request.header(signing::REQUEST_ID_HEADER).unwrap_or(""),
+        idempotency_key: None,
     };
     signing::verify(
         ctx.settings.origin_secret.expose(),

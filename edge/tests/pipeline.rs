@@ -335,6 +335,7 @@ async fn a_registration_is_checked_signed_forwarded_and_written_through() {
         timestamp: header("x-edge-timestamp").unwrap().parse().unwrap(),
         user_id: None,
         request_id: &header("x-request-id").unwrap(),
+        idempotency_key: None,
     };
     let signature = header("x-edge-signature").unwrap();
     assert_eq!(

@@ -115,6 +115,7 @@ fn push(batch: &ChangeBatch, timestamp: i64, key: &str) -> Request {
         timestamp,
         user_id: None,
         request_id: "job-1",
+        idempotency_key: None,
     };
     let signature = signing::sign(key.as_bytes(), &parts);
     let mut request = Request::new("POST", "/internal/replicate/")

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -34,4 +35,10 @@ pub async fn connect(settings: &Settings, patience: Duration) -> anyhow::Result<
 pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(db).await?;
     crate::jobs::setup(db).await
+}
+
+/// RFC 3339 in UTC with microseconds, as DRF renders a `DateTimeField`; fixed width, so the
+/// text sorts like the time.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }

@@ -7,6 +7,7 @@
 //! - [`settings`]: configuration, read once;
 //! - [`http`]: the internal API, its signature check and its reply format;
 //! - [`auth`]: accounts and tokens;
+//! - [`projects`]: projects and tasks;
 //! - [`replication`]: the outbox and its push to the edge;
 //! - [`jobs`]: apalis workers and schedules;
 //! - [`db`]: the pool and migrations;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod db;
 pub mod http;
 pub mod jobs;
+pub mod projects;
 pub mod replication;
 pub mod settings;
 pub mod state;

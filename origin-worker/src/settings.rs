@@ -22,6 +22,8 @@ pub struct Settings {
     pub signature_window_secs: i64,
     /// How often the replication sweep runs even without new writes.
     pub replication_sweep_secs: u64,
+    /// How long an `Idempotency-Key` outcome is kept.
+    pub idempotency_ttl_secs: i32,
 }
 
 impl Settings {
@@ -67,6 +69,12 @@ impl Settings {
                 DEFAULT_WINDOW_SECS,
                 5..=600,
             )?,
+            idempotency_ttl_secs: i32::try_from(vars.number(
+                "IDEMPOTENCY_TTL_SECS",
+                day,
+                60..=30 * day,
+            )?)
+            .unwrap_or(86_400),
             replication_sweep_secs: u64::try_from(vars.number(
                 "REPLICATION_SWEEP_SECS",
                 30,

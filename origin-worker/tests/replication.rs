@@ -40,6 +40,7 @@ async fn fake_edge(status: StatusCode) -> (String, Arc<Mutex<Vec<ChangeBatch>>>)
                     timestamp: header("x-edge-timestamp").parse().unwrap(),
                     user_id: None,
                     request_id: &header("x-request-id"),
+                    idempotency_key: None,
                 };
                 if signing::verify(
                     ORIGIN_SECRET.as_bytes(),

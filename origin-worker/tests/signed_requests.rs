@@ -32,13 +32,13 @@ async fn unsigned_stale_or_tampered_requests_are_401_and_write_nothing() {
         .header("content-type", "application/json")
         .body(axum::body::Body::from(body.clone()))
         .unwrap();
-    let stale = signed_request("POST", REGISTER, &body, None, now() - 3600);
-    let mut tampered = signed_request("POST", REGISTER, &body, None, now());
+    let stale = signed_request("POST", REGISTER, &body, None, now() - 3600, None);
+    let mut tampered = signed_request("POST", REGISTER, &body, None, now(), None);
     *tampered.body_mut() = axum::body::Body::from(
         json!({"username": "mallory2", "password": "a-fine-password", "email": "m@example.com"})
             .to_string(),
     );
-    let mut other_path = signed_request("POST", REGISTER, &body, None, now());
+    let mut other_path = signed_request("POST", REGISTER, &body, None, now(), None);
     *other_path.uri_mut() = "/api/token/".parse().unwrap();
 
     for (case, request) in [
@@ -70,6 +70,7 @@ async fn a_client_supplied_identity_header_is_never_trusted() {
         body.as_bytes(),
         Some(alice),
         now(),
+        None,
     );
     request
         .headers_mut()

@@ -100,6 +100,7 @@ impl Stack {
             timestamp,
             user_id: user.as_deref(),
             request_id: "e2e-direct",
+            idempotency_key: None,
         };
         let signature = signing::sign(var("E2E_ORIGIN_SECRET").as_bytes(), &parts);
         let mut request = self
@@ -131,6 +132,7 @@ impl Stack {
             timestamp,
             user_id: None,
             request_id: "e2e-push",
+            idempotency_key: None,
         };
         let signature = signing::sign(var("E2E_ORIGIN_SECRET").as_bytes(), &parts);
         self.send(

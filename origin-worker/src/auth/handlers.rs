@@ -11,6 +11,7 @@ use domain::replication::ChangeKind;
 use serde_json::json;
 
 use super::{passwords, store};
+use crate::begin_write;
 use crate::http::reply::{Failure, Reply};
 use crate::http::signed::Signed;
 use crate::jobs;
@@ -31,37 +32,35 @@ const USERNAME_TAKEN: &str = "A user with that username already exists.";
 /// `POST /api/v1/auth/register/` → 201 `{id, username, email}`.
 pub async fn register(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
     let account = NewAccount::from_body(&signed.json()?)?;
-    let mut conn = state.db.acquire().await?;
+    let mut write = begin_write!(&state, &signed);
     // Checked before hashing so a taken name costs no Argon2 work; the unique key still
     // decides races.
-    if store::username_taken(&mut conn, account.username.as_str()).await? {
+    if store::username_taken(&mut write.tx, account.username.as_str()).await? {
         return Err(taken());
     }
-    drop(conn);
     let hash = passwords::hash(account.password).await?;
-    let mut tx = state.db.begin().await?;
-    let user = match store::insert_user(
-        &mut tx,
+    let inserted = store::insert_user(
+        &mut write.tx,
         account.username.as_str(),
         account.email.as_str(),
         &hash,
     )
-    .await
-    {
+    .await;
+    let user = match inserted {
         Err(sqlx::Error::Database(e)) if e.constraint() == Some("users_username_key") => {
             return Err(taken());
         }
         other => other?,
     };
-    let change = outbox::record(&mut tx, ChangeKind::UserUpsert(user.replica())).await?;
-    jobs::replicate_soon(&mut tx).await?;
-    tx.commit().await?;
+    let change = outbox::record(&mut write.tx, ChangeKind::UserUpsert(user.replica())).await?;
+    jobs::replicate_soon(&mut write.tx).await?;
     tracing::info!(user_id = user.id, "registered");
-    Ok(Reply::new(
+    let reply = Reply::new(
         StatusCode::CREATED,
         json!({"id": user.id, "username": user.username, "email": user.email}),
     )
-    .with_changes(vec![change]))
+    .with_changes(vec![change]);
+    write.commit(reply).await
 }
 
 fn taken() -> Failure {
@@ -93,11 +92,10 @@ pub async fn obtain(State(state): State<AppState>, signed: Signed) -> Result<Rep
     };
     let refresh = Claims::refresh_for(&subject, new_jti(), now, life);
     let access = refresh.access_from(new_jti(), now, life);
-    let mut tx = state.db.begin().await?;
-    store::insert_outstanding(&mut tx, &refresh.jti, user.id, refresh.exp).await?;
-    store::touch_last_login(&mut tx, user.id).await?;
-    tx.commit().await?;
-    Ok(pair(&state, &refresh, &access))
+    let mut write = begin_write!(&state, &signed);
+    store::insert_outstanding(&mut write.tx, &refresh.jti, user.id, refresh.exp).await?;
+    store::touch_last_login(&mut write.tx, user.id).await?;
+    write.commit(pair(&state, &refresh, &access)).await
 }
 
 fn pair(state: &AppState, refresh: &Claims, access: &Claims) -> Reply {
@@ -126,53 +124,49 @@ fn blacklisted() -> Failure {
 /// `POST /api/token/refresh/` → 200 `{access, refresh}`; the presented token is blacklisted.
 pub async fn refresh(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
     let old = refresh_claims(&state, &signed.json()?)?;
-    let mut tx = state.db.begin().await?;
-    if store::is_blacklisted(&mut tx, &old.jti).await? {
+    let mut write = begin_write!(&state, &signed);
+    if store::is_blacklisted(&mut write.tx, &old.jti).await? {
         return Err(blacklisted());
     }
-    if !store::user_exists(&mut tx, old.user_id()).await? {
+    if !store::user_exists(&mut write.tx, old.user_id()).await? {
         return Err(Failure::Api(ApiError::NoActiveAccountForToken));
     }
     // Of two concurrent refreshes of one token, the primary key lets exactly one through.
-    if !store::blacklist(&mut tx, &old.jti, old.user_id(), old.exp).await? {
+    if !store::blacklist(&mut write.tx, &old.jti, old.user_id(), old.exp).await? {
         return Err(blacklisted());
     }
     let now = now();
     let life = state.settings.token_lifetimes;
     let refresh = old.rotated(new_jti(), now, life);
     let access = refresh.access_from(new_jti(), now, life);
-    store::insert_outstanding(&mut tx, &refresh.jti, refresh.user_id(), refresh.exp).await?;
-    let change = outbox::record(
-        &mut tx,
-        ChangeKind::TokenDeny {
-            jti: old.jti.clone(),
-            expires_at: old.exp,
-        },
-    )
-    .await?;
-    jobs::replicate_soon(&mut tx).await?;
-    tx.commit().await?;
-    Ok(pair(&state, &refresh, &access).with_changes(vec![change]))
+    store::insert_outstanding(&mut write.tx, &refresh.jti, refresh.user_id(), refresh.exp).await?;
+    let deny = ChangeKind::TokenDeny {
+        jti: old.jti.clone(),
+        expires_at: old.exp,
+    };
+    let change = outbox::record(&mut write.tx, deny).await?;
+    jobs::replicate_soon(&mut write.tx).await?;
+    write
+        .commit(pair(&state, &refresh, &access).with_changes(vec![change]))
+        .await
 }
 
 /// `POST /api/token/blacklist/` → 200 `{}` (logout).
 pub async fn blacklist(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
     let token = refresh_claims(&state, &signed.json()?)?;
-    let mut tx = state.db.begin().await?;
-    if !store::blacklist(&mut tx, &token.jti, token.user_id(), token.exp).await? {
+    let mut write = begin_write!(&state, &signed);
+    if !store::blacklist(&mut write.tx, &token.jti, token.user_id(), token.exp).await? {
         return Err(blacklisted());
     }
-    let change = outbox::record(
-        &mut tx,
-        ChangeKind::TokenDeny {
-            jti: token.jti.clone(),
-            expires_at: token.exp,
-        },
-    )
-    .await?;
-    jobs::replicate_soon(&mut tx).await?;
-    tx.commit().await?;
-    Ok(Reply::new(StatusCode::OK, json!({})).with_changes(vec![change]))
+    let deny = ChangeKind::TokenDeny {
+        jti: token.jti.clone(),
+        expires_at: token.exp,
+    };
+    let change = outbox::record(&mut write.tx, deny).await?;
+    jobs::replicate_soon(&mut write.tx).await?;
+    write
+        .commit(Reply::new(StatusCode::OK, json!({})).with_changes(vec![change]))
+        .await
 }
 
 /// `DELETE /api/v1/auth/me/` with `{password}` → 204. Revokes every refresh token of the user
@@ -190,8 +184,8 @@ pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<
     );
     let password = fields.finish_with(|| password)?;
 
-    let mut tx = state.db.begin().await?;
-    let user = store::user_for_update(&mut tx, user_id)
+    let mut write = begin_write!(&state, &signed);
+    let user = store::user_for_update(&mut write.tx, user_id)
         .await?
         .ok_or(Failure::Api(ApiError::UserNotFound))?;
     if !passwords::verify(password, Some(user.password_hash.clone())).await? {
@@ -201,13 +195,17 @@ pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<
         ))));
     }
     let mut changes = Vec::new();
-    for (jti, expires_at) in store::blacklist_all_for_user(&mut tx, user_id).await? {
-        changes.push(outbox::record(&mut tx, ChangeKind::TokenDeny { jti, expires_at }).await?);
+    for (jti, expires_at) in store::blacklist_all_for_user(&mut write.tx, user_id).await? {
+        changes
+            .push(outbox::record(&mut write.tx, ChangeKind::TokenDeny { jti, expires_at }).await?);
     }
-    store::delete_user(&mut tx, user_id).await?;
-    changes.push(outbox::record(&mut tx, ChangeKind::UserDelete { id: user_id }).await?);
-    jobs::replicate_soon(&mut tx).await?;
-    tx.commit().await?;
+    // Projects and tasks go with the user (foreign keys cascade); the edge cascades the same
+    // way when it applies the user's deletion.
+    store::delete_user(&mut write.tx, user_id).await?;
+    changes.push(outbox::record(&mut write.tx, ChangeKind::UserDelete { id: user_id }).await?);
+    jobs::replicate_soon(&mut write.tx).await?;
     tracing::info!(user_id, revoked = changes.len() - 1, "account deleted");
-    Ok(Reply::no_content().with_changes(changes))
+    write
+        .commit(Reply::no_content().with_changes(changes))
+        .await
 }

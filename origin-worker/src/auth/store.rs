@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use domain::replication::UserReplica;
+
+use crate::db::timestamp;
 use sqlx::PgConnection;
 
 /// A user row, password hash included: it never leaves the origin.
@@ -27,12 +29,6 @@ impl UserRow {
             date_joined: timestamp(self.date_joined),
         }
     }
-}
-
-/// RFC 3339 in UTC with microseconds, as DRF renders a `DateTimeField`; fixed width, so the
-/// text sorts like the time.
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 macro_rules! user_columns {

@@ -4,6 +4,7 @@
 
 pub mod reply;
 pub mod signed;
+pub mod write;
 
 use std::time::Instant;
 
@@ -11,13 +12,13 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use domain::ApiError;
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::auth;
 use crate::state::AppState;
+use crate::{auth, projects};
 use reply::{Failure, ParkedFailure, Reply};
 
 /// The router with its request layer.
@@ -33,6 +34,27 @@ pub fn router(state: AppState) -> Router {
         .route("/api/token/", post(auth::handlers::obtain))
         .route("/api/token/refresh/", post(auth::handlers::refresh))
         .route("/api/token/blacklist/", post(auth::handlers::blacklist))
+        .route(
+            "/api/v1/projects/",
+            post(projects::handlers::create_project),
+        )
+        .route(
+            "/api/v1/projects/{id}/",
+            put(projects::handlers::update_project)
+                .patch(projects::handlers::update_project)
+                .delete(projects::handlers::delete_project),
+        )
+        .route(
+            "/api/v1/projects/{id}/archive/",
+            post(projects::handlers::archive_project),
+        )
+        .route("/api/v1/tasks/", post(projects::handlers::create_task))
+        .route(
+            "/api/v1/tasks/{id}/",
+            put(projects::handlers::update_task)
+                .patch(projects::handlers::update_task)
+                .delete(projects::handlers::delete_task),
+        )
         .fallback(|| async { Failure::Api(ApiError::NotFound(None)) })
         .layer(middleware::from_fn(request_context))
         .with_state(state)

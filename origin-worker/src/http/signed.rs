@@ -8,6 +8,7 @@ use domain::ApiError;
 use domain::input::JsonBody;
 use domain::limits::MAX_JSON_BODY_BYTES;
 use domain::signing::{self, Direction, SignatureProblem, SignedParts};
+use sha2::{Digest, Sha256};
 
 use crate::http::reply::Failure;
 use crate::state::AppState;
@@ -19,6 +20,10 @@ pub struct Signed {
     pub caller: Option<i64>,
     pub content_type: Option<String>,
     pub body: Bytes,
+    /// The client's `Idempotency-Key` (covered by the signature).
+    pub idempotency_key: Option<String>,
+    /// SHA-256 over method, path and body: what a retry with the same key must match.
+    pub fingerprint: String,
 }
 
 impl Signed {
@@ -57,6 +62,7 @@ impl FromRequest<AppState> for Signed {
                 })?;
         let user = header(signing::USER_HEADER);
         let request_id = header(signing::REQUEST_ID_HEADER).unwrap_or_default();
+        let idempotency_key = header(signing::IDEMPOTENCY_HEADER);
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let signed = SignedParts {
             direction: Direction::EdgeToOrigin,
@@ -66,6 +72,7 @@ impl FromRequest<AppState> for Signed {
             timestamp,
             user_id: user.as_deref(),
             request_id: &request_id,
+            idempotency_key: idempotency_key.as_deref(),
         };
         signing::verify(
             state.settings.origin_secret.expose(),
@@ -78,10 +85,22 @@ impl FromRequest<AppState> for Signed {
             None => None,
             Some(id) => Some(id.parse().map_err(|_| SignatureProblem::Mismatch)?),
         };
+        let mut digest = Sha256::new();
+        for part in [
+            parts.method.as_str().as_bytes(),
+            path_and_query.as_bytes(),
+            &body,
+        ] {
+            digest.update(part.len().to_le_bytes());
+            digest.update(part);
+        }
+        let fingerprint = hex::encode(digest.finalize());
         Ok(Self {
             caller,
             content_type: header("content-type"),
             body,
+            idempotency_key,
+            fingerprint,
         })
     }
 }

@@ -6,7 +6,7 @@
 //! - `replicate`: pushes pending change records to the edge. Enqueued in the transaction of
 //!   every write (so it exists exactly when the write does), and swept on a schedule in case
 //!   the edge was down;
-//! - `purge-tokens`: drops blacklist and outstanding-token rows past their expiry.
+//! - `purge-expired`: drops token rows and idempotency keys past their expiry (hourly).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -78,11 +78,18 @@ pub async fn sweep(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError
     Ok(())
 }
 
-/// The scheduled purge of expired token rows.
-pub async fn purge_tokens(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
-    let purged = crate::auth::store::purge_expired(&ctx.state.db).await?;
-    if purged > 0 {
-        tracing::info!(purged, "purged expired token rows");
+/// The scheduled purge of rows past their use: expired token records and idempotency keys.
+pub async fn purge_expired(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let tokens = crate::auth::store::purge_expired(&ctx.state.db).await?;
+    let keys = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
+    )
+    .bind(f64::from(ctx.state.settings.idempotency_ttl_secs))
+    .execute(&ctx.state.db)
+    .await?
+    .rows_affected();
+    if tokens + keys > 0 {
+        tracing::info!(tokens, idempotency_keys = keys, "purged expired rows");
     }
     Ok(())
 }
@@ -177,10 +184,10 @@ pub async fn run(
                 .build(sweep)
         })
         .register(move |_| {
-            WorkerBuilder::new(worker_name("purge-tokens"))
+            WorkerBuilder::new(worker_name("purge-expired"))
                 .backend(CronScheduler::new(purge_schedule.clone()))
                 .data(purge_ctx.clone())
-                .build(purge_tokens)
+                .build(purge_expired)
         })
         .shutdown_timeout(Duration::from_secs(10));
     monitor

@@ -77,6 +77,7 @@ pub async fn send(
         timestamp,
         user_id: None,
         request_id: &request_id,
+        idempotency_key: None,
     };
     let signature = signing::sign(state.settings.origin_secret.expose(), &parts);
     let response = client

@@ -102,6 +102,7 @@ impl TestOrigin {
             body.to_string().as_bytes(),
             user,
             now(),
+            None,
         ))
         .await
     }
@@ -177,6 +178,7 @@ pub fn signed_request(
     body: &[u8],
     user: Option<i64>,
     timestamp: i64,
+    idempotency_key: Option<&str>,
 ) -> Request<Body> {
     let user = user.map(|id| id.to_string());
     let parts = SignedParts {
@@ -187,6 +189,7 @@ pub fn signed_request(
         timestamp,
         user_id: user.as_deref(),
         request_id: "test-request",
+        idempotency_key,
     };
     let signature = signing::sign(ORIGIN_SECRET.as_bytes(), &parts);
     let mut builder = Request::builder()
@@ -198,6 +201,9 @@ pub fn signed_request(
         .header("x-request-id", "test-request");
     if let Some(user) = user {
         builder = builder.header("x-edge-user", user);
+    }
+    if let Some(key) = idempotency_key {
+        builder = builder.header("idempotency-key", key);
     }
     builder.body(Body::from(body.to_vec())).unwrap()
 }

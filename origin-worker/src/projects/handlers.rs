@@ -1,0 +1,237 @@
+//! The project and task endpoints. Every write checks ownership inside its transaction, so a
+//! user can never touch (or learn about) another user's objects: theirs and missing ones both
+//! answer 404.
+
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use chrono::NaiveDate;
+use domain::ApiError;
+use domain::projects::{Project, ProjectChanges, ProjectView, TaskChanges};
+use domain::query::Date;
+use domain::replication::ChangeKind;
+use serde_json::json;
+
+use super::store::{self, TaskFields};
+use crate::begin_write;
+use crate::http::reply::{Failure, Reply};
+use crate::http::signed::Signed;
+use crate::http::write::Write;
+use crate::jobs;
+use crate::replication::outbox;
+use crate::state::AppState;
+
+fn not_found(resource: &'static str) -> Failure {
+    Failure::Api(ApiError::NotFound(Some(resource)))
+}
+
+fn path_id(raw: &str, resource: &'static str) -> Result<i64, Failure> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| not_found(resource))
+}
+
+fn naive(date: Date) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(&date.to_string(), "%Y-%m-%d").ok()
+}
+
+/// A user deleted between the edge's check and this write: the insert's foreign key says so.
+fn owner_gone(error: sqlx::Error) -> Failure {
+    match &error {
+        sqlx::Error::Database(e) if e.is_foreign_key_violation() => {
+            Failure::Api(ApiError::UserNotFound)
+        }
+        _ => Failure::Database(error),
+    }
+}
+
+/// Records the change, enqueues replication, commits, and answers with the change attached.
+async fn finish(mut write: Write, kinds: Vec<ChangeKind>, reply: Reply) -> Result<Reply, Failure> {
+    let mut changes = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        changes.push(outbox::record(&mut write.tx, kind).await?);
+    }
+    jobs::replicate_soon(&mut write.tx).await?;
+    write.commit(reply.with_changes(changes)).await
+}
+
+async fn project_view(write: &mut Write, project: Project) -> Result<ProjectView, Failure> {
+    let tasks = store::tasks_of(&mut write.tx, project.id).await?;
+    Ok(ProjectView::new(
+        project,
+        tasks.into_iter().map(|t| t.replica().task).collect(),
+    ))
+}
+
+/// `POST /api/v1/projects/` → 201 with the full representation.
+pub async fn create_project(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Reply, Failure> {
+    let owner = signed.user()?;
+    let changes = ProjectChanges::from_body(&signed.json()?, false)?;
+    let mut write = begin_write!(&state, &signed);
+    let name = changes.name.unwrap_or_default();
+    let description = changes.description.unwrap_or_default();
+    let row = store::insert_project(&mut write.tx, owner, &name, &description)
+        .await
+        .map_err(owner_gone)?;
+    let project = Project::from(row);
+    let view = ProjectView::new(project.clone(), Vec::new());
+    finish(
+        write,
+        vec![ChangeKind::ProjectUpsert(project)],
+        Reply::new(StatusCode::CREATED, json!(view)),
+    )
+    .await
+}
+
+/// `PUT` / `PATCH /api/v1/projects/{id}/`.
+pub async fn update_project(
+    State(state): State<AppState>,
+    method: Method,
+    Path(id): Path<String>,
+    signed: Signed,
+) -> Result<Reply, Failure> {
+    let owner = signed.user()?;
+    let id = path_id(&id, "Project")?;
+    let changes = ProjectChanges::from_body(&signed.json()?, method == Method::PATCH)?;
+    let mut write = begin_write!(&state, &signed);
+    let current = store::project_for_update(&mut write.tx, owner, id)
+        .await?
+        .ok_or_else(|| not_found("Project"))?;
+    let name = changes.name.unwrap_or(current.name);
+    let description = changes.description.unwrap_or(current.description);
+    let row =
+        store::update_project(&mut write.tx, id, &name, &description, current.is_archived).await?;
+    let project = Project::from(row);
+    let view = project_view(&mut write, project.clone()).await?;
+    finish(
+        write,
+        vec![ChangeKind::ProjectUpsert(project)],
+        Reply::new(StatusCode::OK, json!(view)),
+    )
+    .await
+}
+
+/// `POST /api/v1/projects/{id}/archive/` → `{"status": "archived"}`.
+pub async fn archive_project(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    signed: Signed,
+) -> Result<Reply, Failure> {
+    let owner = signed.user()?;
+    let id = path_id(&id, "Project")?;
+    let mut write = begin_write!(&state, &signed);
+    let current = store::project_for_update(&mut write.tx, owner, id)
+        .await?
+        .ok_or_else(|| not_found("Project"))?;
+    let row =
+        store::update_project(&mut write.tx, id, &current.name, &current.description, true).await?;
+    let reply = Reply::new(StatusCode::OK, json!({"status": "archived"}));
+    finish(
+        write,
+        vec![ChangeKind::ProjectUpsert(Project::from(row))],
+        reply,
+    )
+    .await
+}
+
+/// `DELETE /api/v1/projects/{id}/` → 204; its tasks go with it.
+pub async fn delete_project(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    signed: Signed,
+) -> Result<Reply, Failure> {
+    let owner = signed.user()?;
+    let id = path_id(&id, "Project")?;
+    let mut write = begin_write!(&state, &signed);
+    store::project_for_update(&mut write.tx, owner, id)
+        .await?
+        .ok_or_else(|| not_found("Project"))?;
+    store::delete_project(&mut write.tx, id).await?;
+    finish(
+        write,
+        vec![ChangeKind::ProjectDelete { id }],
+        Reply::no_content(),
+    )
+    .await
+}
+
+/// `POST /api/v1/tasks/` → 201; `project` must be the caller's, else 404 and nothing written.
+pub async fn create_task(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
+    let owner = signed.user()?;
+    let changes = TaskChanges::from_body(&signed.json()?, false)?;
+    let mut write = begin_write!(&state, &signed);
+    let project = changes.project.ok_or_else(|| not_found("Project"))?;
+    if !store::owns_project(&mut write.tx, owner, project).await? {
+        return Err(not_found("Project"));
+    }
+    let fields = TaskFields {
+        project,
+        title: changes.title.unwrap_or_default(),
+        detail: changes.detail.unwrap_or_default(),
+        done: changes.done.unwrap_or(false),
+        due_date: changes.due_date.flatten().and_then(naive),
+    };
+    let row = store::insert_task(&mut write.tx, &fields).await?;
+    let replica = row.replica();
+    let reply = Reply::new(StatusCode::CREATED, json!(replica.task));
+    finish(write, vec![ChangeKind::TaskUpsert(replica)], reply).await
+}
+
+/// `PUT` / `PATCH /api/v1/tasks/{id}/`. Moving a task is allowed only into another project of
+/// the same owner; any other project id is answered like a missing one.
+pub async fn update_task(
+    State(state): State<AppState>,
+    method: Method,
+    Path(id): Path<String>,
+    signed: Signed,
+) -> Result<Reply, Failure> {
+    let owner = signed.user()?;
+    let id = path_id(&id, "Task")?;
+    let changes = TaskChanges::from_body(&signed.json()?, method == Method::PATCH)?;
+    let mut write = begin_write!(&state, &signed);
+    let current = store::task_for_update(&mut write.tx, owner, id)
+        .await?
+        .ok_or_else(|| not_found("Task"))?;
+    let project = changes.project.unwrap_or(current.project_id);
+    if project != current.project_id && !store::owns_project(&mut write.tx, owner, project).await? {
+        return Err(not_found("Project"));
+    }
+    let fields = TaskFields {
+        project,
+        title: changes.title.unwrap_or(current.title),
+        detail: changes.detail.unwrap_or(current.detail),
+        done: changes.done.unwrap_or(current.done),
+        due_date: match changes.due_date {
+            Some(date) => date.and_then(naive),
+            None => current.due_date,
+        },
+    };
+    let row = store::update_task(&mut write.tx, id, &fields).await?;
+    let replica = row.replica();
+    let reply = Reply::new(StatusCode::OK, json!(replica.task));
+    finish(write, vec![ChangeKind::TaskUpsert(replica)], reply).await
+}
+
+/// `DELETE /api/v1/tasks/{id}/` → 204.
+pub async fn delete_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    signed: Signed,
+) -> Result<Reply, Failure> {
+    let owner = signed.user()?;
+    let id = path_id(&id, "Task")?;
+    let mut write = begin_write!(&state, &signed);
+    store::task_for_update(&mut write.tx, owner, id)
+        .await?
+        .ok_or_else(|| not_found("Task"))?;
+    store::delete_task(&mut write.tx, id).await?;
+    finish(
+        write,
+        vec![ChangeKind::TaskDelete { id }],
+        Reply::no_content(),
+    )
+    .await
+}

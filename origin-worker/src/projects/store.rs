@@ -1,0 +1,231 @@
+//! The SQL behind projects and tasks. Every lookup is scoped by owner: another user's object
+//! and a missing one look the same.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::projects::{Project, Task};
+use domain::replication::TaskReplica;
+use sqlx::PgConnection;
+
+use crate::db::timestamp;
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ProjectRow {
+    pub id: i64,
+    pub owner_id: i64,
+    pub name: String,
+    pub description: String,
+    pub is_archived: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ProjectRow> for Project {
+    fn from(row: ProjectRow) -> Self {
+        Self {
+            id: row.id,
+            owner: row.owner_id,
+            name: row.name,
+            description: row.description,
+            is_archived: row.is_archived,
+            created_at: timestamp(row.created_at),
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct TaskRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub owner_id: i64,
+    pub title: String,
+    pub detail: String,
+    pub done: bool,
+    pub due_date: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TaskRow {
+    pub fn replica(self) -> TaskReplica {
+        TaskReplica {
+            owner: self.owner_id,
+            task: Task {
+                id: self.id,
+                project: self.project_id,
+                title: self.title,
+                detail: self.detail,
+                done: self.done,
+                due_date: self.due_date.map(|d| d.format("%Y-%m-%d").to_string()),
+                created_at: timestamp(self.created_at),
+            },
+        }
+    }
+}
+
+macro_rules! project_columns {
+    () => {
+        "id, owner_id, name, description, is_archived, created_at"
+    };
+}
+
+macro_rules! task_columns {
+    () => {
+        "t.id, t.project_id, p.owner_id, t.title, t.detail, t.done, t.due_date, t.created_at"
+    };
+}
+
+pub async fn insert_project(
+    conn: &mut PgConnection,
+    owner: i64,
+    name: &str,
+    description: &str,
+) -> sqlx::Result<ProjectRow> {
+    sqlx::query_as(concat!(
+        "INSERT INTO projects (owner_id, name, description) VALUES ($1, $2, $3) RETURNING ",
+        project_columns!()
+    ))
+    .bind(owner)
+    .bind(name)
+    .bind(description)
+    .fetch_one(conn)
+    .await
+}
+
+/// The owner's project, locked for the rest of the transaction.
+pub async fn project_for_update(
+    conn: &mut PgConnection,
+    owner: i64,
+    id: i64,
+) -> sqlx::Result<Option<ProjectRow>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        project_columns!(),
+        " FROM projects WHERE id = $1 AND owner_id = $2 FOR UPDATE"
+    ))
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Whether the owner has this project; locks it against deletion until commit (a task being
+/// created in it must not land in a project deleted meanwhile).
+pub async fn owns_project(conn: &mut PgConnection, owner: i64, id: i64) -> sqlx::Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM projects WHERE id = $1 AND owner_id = $2 FOR SHARE")
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
+}
+
+pub async fn update_project(
+    conn: &mut PgConnection,
+    id: i64,
+    name: &str,
+    description: &str,
+    is_archived: bool,
+) -> sqlx::Result<ProjectRow> {
+    sqlx::query_as(concat!(
+        "UPDATE projects SET name = $2, description = $3, is_archived = $4 WHERE id = $1 RETURNING ",
+        project_columns!()
+    ))
+    .bind(id)
+    .bind(name)
+    .bind(description)
+    .bind(is_archived)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn delete_project(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM projects WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A project's tasks, in id order (as the nested serializer lists them).
+pub async fn tasks_of(conn: &mut PgConnection, project: i64) -> sqlx::Result<Vec<TaskRow>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        task_columns!(),
+        " FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.project_id = $1 ORDER BY t.id"
+    ))
+    .bind(project)
+    .fetch_all(conn)
+    .await
+}
+
+/// The owner's task, locked for the rest of the transaction.
+pub async fn task_for_update(
+    conn: &mut PgConnection,
+    owner: i64,
+    id: i64,
+) -> sqlx::Result<Option<TaskRow>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        task_columns!(),
+        " FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = $1 AND p.owner_id = $2 FOR UPDATE OF t"
+    ))
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The fields of a task as they will be written.
+#[derive(Debug, Clone)]
+pub struct TaskFields {
+    pub project: i64,
+    pub title: String,
+    pub detail: String,
+    pub done: bool,
+    pub due_date: Option<NaiveDate>,
+}
+
+pub async fn insert_task(conn: &mut PgConnection, fields: &TaskFields) -> sqlx::Result<TaskRow> {
+    sqlx::query_as(concat!(
+        "WITH t AS (INSERT INTO tasks (project_id, title, detail, done, due_date) VALUES ($1, $2, $3, $4, $5) RETURNING *) \
+         SELECT ",
+        task_columns!(),
+        " FROM t JOIN projects p ON p.id = t.project_id"
+    ))
+    .bind(fields.project)
+    .bind(&fields.title)
+    .bind(&fields.detail)
+    .bind(fields.done)
+    .bind(fields.due_date)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn update_task(
+    conn: &mut PgConnection,
+    id: i64,
+    fields: &TaskFields,
+) -> sqlx::Result<TaskRow> {
+    sqlx::query_as(concat!(
+        "WITH t AS (UPDATE tasks SET project_id = $2, title = $3, detail = $4, done = $5, due_date = $6 \
+                    WHERE id = $1 RETURNING *) \
+         SELECT ",
+        task_columns!(),
+        " FROM t JOIN projects p ON p.id = t.project_id"
+    ))
+    .bind(id)
+    .bind(fields.project)
+    .bind(&fields.title)
+    .bind(&fields.detail)
+    .bind(fields.done)
+    .bind(fields.due_date)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn delete_task(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM tasks WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
