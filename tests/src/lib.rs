@@ -71,6 +71,12 @@ impl Stack {
         self.send(request).await
     }
 
+    /// A request with a JSON body as `token`'s user.
+    pub async fn call(&self, method: Method, path: &str, body: &Value, token: &str) -> Answer {
+        self.send(self.request(method, path).json(body).bearer_auth(token))
+            .await
+    }
+
     pub async fn delete(&self, path: &str, body: &Value, token: &str) -> Answer {
         self.send(
             self.request(Method::DELETE, path)
@@ -89,6 +95,19 @@ impl Stack {
         body: &Value,
         user: Option<i64>,
     ) -> Answer {
+        self.origin_signed_with_key(method, path, body, user, None)
+            .await
+    }
+
+    /// Like [`Stack::origin_signed`], with an `Idempotency-Key`.
+    pub async fn origin_signed_with_key(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+        user: Option<i64>,
+        key: Option<&str>,
+    ) -> Answer {
         let body = body.to_string().into_bytes();
         let user = user.map(|u| u.to_string());
         let timestamp = chrono_now();
@@ -100,7 +119,7 @@ impl Stack {
             timestamp,
             user_id: user.as_deref(),
             request_id: "e2e-direct",
-            idempotency_key: None,
+            idempotency_key: key,
         };
         let signature = signing::sign(var("E2E_ORIGIN_SECRET").as_bytes(), &parts);
         let mut request = self
@@ -116,6 +135,9 @@ impl Stack {
             .body(body);
         if let Some(user) = user {
             request = request.header(signing::USER_HEADER, user);
+        }
+        if let Some(key) = key {
+            request = request.header(signing::IDEMPOTENCY_HEADER, key);
         }
         self.send(request).await
     }
@@ -201,6 +223,20 @@ impl Stack {
             .unwrap_or_else(|e| panic!("{e}"));
         let n = sqlx::query_scalar("SELECT count(*) FROM users WHERE username = $1")
             .bind(username)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        pool.close().await;
+        n
+    }
+
+    /// A Postgres count with one bound id.
+    pub async fn count_where(&self, sql: &'static str, id: i64) -> i64 {
+        let pool = sqlx::PgPool::connect(&var("E2E_DATABASE_URL"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let n = sqlx::query_scalar(sql)
+            .bind(id)
             .fetch_one(&pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
