@@ -136,6 +136,7 @@ async fn dispatch<R: Replica, O: Origin>(
         Endpoint::Health => (Ok(health::health()), false),
         Endpoint::Ready => (Ok(health::ready(ctx).await), false),
         Endpoint::InternalReplicate => (internal::replicate(ctx, request).await, false),
+        Endpoint::InternalVersions => (internal::versions(ctx, request).await, false),
         Endpoint::TokenVerify => (auth::verify(ctx, request).await, false),
         Endpoint::Register => (
             precheck_then_forward(ctx, request, check_registration).await,

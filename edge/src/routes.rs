@@ -17,6 +17,8 @@ pub enum Endpoint {
     TokenBlacklist,
     /// Signed by the origin: a batch of change records to apply to D1.
     InternalReplicate,
+    /// Signed by the origin: the (id, version) pairs of a replicated table.
+    InternalVersions,
     Projects,
     Project,
     ProjectArchive,
@@ -38,7 +40,8 @@ impl Endpoint {
             | Self::TokenRefresh
             | Self::TokenVerify
             | Self::TokenBlacklist
-            | Self::InternalReplicate => &["POST"],
+            | Self::InternalReplicate
+            | Self::InternalVersions => &["POST"],
         }
     }
 
@@ -69,6 +72,7 @@ fn router() -> &'static Router<Endpoint> {
             ("/api/token/verify/", Endpoint::TokenVerify),
             ("/api/token/blacklist/", Endpoint::TokenBlacklist),
             ("/internal/replicate/", Endpoint::InternalReplicate),
+            ("/internal/versions/", Endpoint::InternalVersions),
             ("/api/v1/projects/", Endpoint::Projects),
             ("/api/v1/projects/{id}/", Endpoint::Project),
             ("/api/v1/projects/{id}/archive/", Endpoint::ProjectArchive),

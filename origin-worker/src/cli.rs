@@ -2,7 +2,10 @@
 //!
 //! - `serve` (default): the internal API and every job worker, until SIGINT/SIGTERM;
 //! - `migrate`: apply migrations and exit;
-//! - `push`: deliver pending change records to the edge now, and exit.
+//! - `push`: deliver pending change records to the edge now, and exit;
+//! - `check-edge`: compare D1 with Postgres (counts and per-row versions); exit 1 on any
+//!   difference;
+//! - `resync-edge`: write and push change records for every difference (safe while live).
 
 use std::time::Duration;
 
@@ -13,7 +16,7 @@ use crate::settings::Settings;
 use crate::state::AppState;
 use crate::{db, http, replication};
 
-const USAGE: &str = "usage: origin-worker [serve | migrate | push]";
+const USAGE: &str = "usage: origin-worker [serve | migrate | push | check-edge | resync-edge]";
 
 /// Parses the command line and runs the command.
 pub async fn main() -> anyhow::Result<()> {
@@ -21,7 +24,10 @@ pub async fn main() -> anyhow::Result<()> {
     let command = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "serve".to_owned());
-    if !matches!(command.as_str(), "serve" | "migrate" | "push") {
+    if !matches!(
+        command.as_str(),
+        "serve" | "migrate" | "push" | "check-edge" | "resync-edge"
+    ) {
         eprintln!("{USAGE}");
         std::process::exit(2);
     }
@@ -43,6 +49,25 @@ pub async fn main() -> anyhow::Result<()> {
         "push" => {
             let pushed = replication::push::push_pending(&state, &edge_client()?).await?;
             tracing::info!(pushed, "pending changes delivered");
+            Ok(())
+        }
+        "check-edge" => {
+            let report = replication::audit::check(&state, &edge_client()?).await?;
+            println!("{report}");
+            if !report.in_sync() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        "resync-edge" => {
+            let written =
+                replication::audit::resync(&state, &edge_client()?, |line| println!("{line}"))
+                    .await?;
+            let report = replication::audit::check(&state, &edge_client()?).await?;
+            println!("{written} change records written\n{report}");
+            if !report.in_sync() {
+                std::process::exit(1);
+            }
             Ok(())
         }
         _ => serve(state).await,

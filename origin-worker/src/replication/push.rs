@@ -66,13 +66,24 @@ pub async fn send(
     client: &reqwest::Client,
     batch: &ChangeBatch,
 ) -> anyhow::Result<()> {
-    let body = serde_json::to_vec(batch)?;
-    let request_id = format!("replicate-{}", uuid::Uuid::new_v4().simple());
+    call_edge(state, client, PUSH_PATH, serde_json::to_vec(batch)?).await?;
+    Ok(())
+}
+
+/// A signed `POST` to one of the edge's internal endpoints; the answer's body, or an error for
+/// anything but 2xx.
+pub async fn call_edge(
+    state: &AppState,
+    client: &reqwest::Client,
+    path: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Vec<u8>> {
+    let request_id = format!("origin-{}", uuid::Uuid::new_v4().simple());
     let timestamp = chrono::Utc::now().timestamp();
     let parts = SignedParts {
         direction: Direction::OriginToEdge,
         method: "POST",
-        path_and_query: PUSH_PATH,
+        path_and_query: path,
         body: &body,
         timestamp,
         user_id: None,
@@ -81,7 +92,7 @@ pub async fn send(
     };
     let signature = signing::sign(state.settings.origin_secret.expose(), &parts);
     let response = client
-        .post(format!("{}{PUSH_PATH}", state.settings.edge_url))
+        .post(format!("{}{path}", state.settings.edge_url))
         .header("content-type", "application/json")
         .header(signing::SIGNATURE_HEADER, signature)
         .header(signing::TIMESTAMP_HEADER, timestamp.to_string())
@@ -90,15 +101,10 @@ pub async fn send(
         .send()
         .await?;
     let status = response.status();
+    let bytes = response.bytes().await.unwrap_or_default().to_vec();
     if !status.is_success() {
-        let text: String = response
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
-        anyhow::bail!("edge refused the push ({status}, request {request_id}): {text}");
+        let text: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+        anyhow::bail!("the edge refused {path} ({status}, request {request_id}): {text}");
     }
-    Ok(())
+    Ok(bytes)
 }
