@@ -206,7 +206,8 @@ start_stack() {
     SMTP_URL="smtp://127.0.0.1:$smtp_port" \
     REPLICATION_SWEEP_SECS="${REPLICATION_SWEEP_SECS:-5}" \
     RUST_LOG="${RUST_LOG:-info,sqlx=warn,apalis=warn}" \
-    "$root/target/debug/origin-worker" serve
+    ${ACCESS_TOKEN_LIFETIME_SECS:+ACCESS_TOKEN_LIFETIME_SECS=$ACCESS_TOKEN_LIFETIME_SECS} \
+    "${ORIGIN_BIN:-$root/target/debug/origin-worker}" serve
   local started=$SECONDS
   start_service "edge (wrangler dev)" "$data/logs/edge.log" env \
     SKIP_WORKER_BUILD=1 WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false \

@@ -115,18 +115,19 @@ impl Conditions {
     }
 }
 
-/// `ORDER BY` for sort keys, Postgres's null placement (nulls sort as the largest value), and
-/// the tie-break on `id` in the direction of the first key.
+/// `ORDER BY` for sort keys and the tie-break on `id` in the direction of the first key. Every
+/// ordered column is non-null (`due_date` sorts through `due_sort`, where NULL is the largest
+/// value, as in Postgres), so single-key orderings walk an index.
 fn order_by(alias: &str, ordering: &Ordering) -> String {
     let mut sql = String::from(" ORDER BY ");
     for key in &ordering.0 {
-        let direction = if key.descending { "DESC" } else { "ASC" };
-        let nulls = if key.descending {
-            "NULLS FIRST"
+        let column = if key.field == "due_date" {
+            "due_sort"
         } else {
-            "NULLS LAST"
+            key.field
         };
-        let _ = write!(sql, "{alias}.{} {direction} {nulls}, ", key.field);
+        let direction = if key.descending { "DESC" } else { "ASC" };
+        let _ = write!(sql, "{alias}.{column} {direction}, ");
     }
     let first_descending = ordering.0.first().is_some_and(|k: &SortKey| k.descending);
     let _ = write!(

@@ -215,14 +215,15 @@ fn upsert_task(replica: &TaskReplica, v: i64) -> Statement {
     let task = &replica.task;
     Statement::new(
         "INSERT INTO tasks (id, project_id, owner_id, title, detail, done, due_date, \
-                            created_at, title_folded, detail_folded, version) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 \
+                            created_at, title_folded, detail_folded, version, due_sort) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, coalesce(?7, '9999-99-99') \
          WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE version >= ?11 AND \
              ((entity = 'task' AND entity_id = ?1) OR (entity = 'project' AND entity_id = ?2) \
               OR (entity = 'user' AND entity_id = ?3))) \
          ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id, \
              title = excluded.title, detail = excluded.detail, done = excluded.done, \
-             due_date = excluded.due_date, title_folded = excluded.title_folded, \
+             due_date = excluded.due_date, due_sort = excluded.due_sort, \
+             title_folded = excluded.title_folded, \
              detail_folded = excluded.detail_folded, version = excluded.version \
          WHERE excluded.version > tasks.version",
         vec![

@@ -224,6 +224,21 @@ impl TestEdge {
         self.send_at(request, NOW).await
     }
 
+    /// Sends through another replica (a wrapper around this edge's, in benchmarks).
+    pub async fn send_through<R: Replica>(&self, replica: &R, request: Request) -> Response {
+        let log = |line: &str| self.logs.borrow_mut().push(line.to_owned());
+        let request_id = app::request_id(&request, || "generated-id".to_owned());
+        let ctx = Ctx {
+            replica,
+            origin: &self.origin,
+            settings: &self.settings,
+            now: NOW,
+            request_id: &request_id,
+            log: &log,
+        };
+        app::handle(&ctx, request).await
+    }
+
     pub async fn send_at(&self, request: Request, now: i64) -> Response {
         let log = |line: &str| self.logs.borrow_mut().push(line.to_owned());
         let request_id = app::request_id(&request, || "generated-id".to_owned());

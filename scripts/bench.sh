@@ -1,0 +1,132 @@
+# ./dev bench: seeds 10k and 100k tasks into a fresh local stack, drives it with wrk, prints a
+# table of medians and writes it to docs/benchmarks.md. Sourced by ./dev (uses scripts/lib.sh).
+
+BENCH_RUNS="${BENCH_RUNS:-3}"
+BENCH_SECONDS="${BENCH_SECONDS:-10}"
+BENCH_CONNECTIONS="${BENCH_CONNECTIONS:-16}"
+
+ensure_wrk() {
+  if ! command -v wrk >/dev/null; then
+    say "Installing wrk (apt)"
+    if [[ $(id -u) -eq 0 ]]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    else
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    fi
+  fi
+}
+
+# api METHOD PATH [BODY] [TOKEN]: a JSON call to the edge; prints the body.
+api() {
+  local method="$1" path="$2" body="${3:-}" token="${4:-}"
+  local args=(-fsS -X "$method" "$EDGE$path" -H 'content-type: application/json')
+  [[ -n "$token" ]] && args+=(-H "authorization: Bearer $token")
+  [[ -n "$body" ]] && args+=(-d "$body")
+  curl "${args[@]}"
+}
+
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+psql_app() { pg_as "$pg_bin/psql" -h "$state/pg" -p "$pg_port" -U postgres -d app -qtAX -c "$1"; }
+
+# new_user NAME: registers and logs in; prints "id token".
+new_user() {
+  local name="$1" password="bench-password-1"
+  local id token
+  id=$(api POST /api/v1/auth/register/ "{\"username\":\"$name\",\"password\":\"$password\",\"email\":\"$name@example.com\"}" | json_field '["id"]')
+  token=$(api POST /api/token/ "{\"username\":\"$name\",\"password\":\"$password\"}" | json_field '["access"]')
+  echo "$id $token"
+}
+
+# seed_tasks PROJECT_IDS COUNT: inserts COUNT tasks spread over the projects, straight into
+# Postgres (the API would take minutes); resync-edge then replicates them to D1.
+seed_tasks() {
+  local projects="$1" count="$2"
+  psql_app "
+    INSERT INTO tasks (project_id, title, detail, done, due_date, created_at)
+    SELECT (ARRAY[$projects])[1 + g % array_length(ARRAY[$projects], 1)],
+           'Task ' || g || CASE WHEN g % 50 = 0 THEN ' release notes' ELSE '' END,
+           'detail ' || md5(g::text),
+           g % 3 = 0,
+           CASE WHEN g % 7 = 0 THEN NULL ELSE date '2025-01-01' + (g % 365) END,
+           now() - make_interval(secs => g)
+    FROM generate_series(1, $count) g"
+}
+
+resync() {
+  env ENVIRONMENT=development DATABASE_URL="$STACK_DATABASE_URL" EDGE_URL="$EDGE" \
+    ORIGIN_SHARED_SECRET="$ORIGIN_SHARED_SECRET" JWT_SIGNING_KEY="$JWT_SIGNING_KEY" RUST_LOG=warn \
+    "$root/target/release/origin-worker" resync-edge | sed 's/^/    /' >&2
+}
+
+# run_wrk NAME URL_PATH TOKEN [LUA]: BENCH_RUNS runs; prints "rps p50_ms p99_ms errors" medians.
+run_wrk() {
+  local name="$1" path="$2" token="$3" lua="${4:-}"
+  local results=() run out
+  for run in $(seq "$BENCH_RUNS"); do
+    local args=(-t2 -c"$BENCH_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency -H "authorization: Bearer $token")
+    [[ -n "$lua" ]] && args+=(-s "$lua")
+    out=$(wrk "${args[@]}" "$EDGE$path" 2>&1)
+    results+=("$(python3 "$root/scripts/wrk_parse.py" <<<"$out")")
+    note "$name run $run: ${results[-1]}"
+  done
+  printf '%s\n' "${results[@]}" | python3 "$root/scripts/wrk_parse.py" --median
+}
+
+cmd_bench() {
+  ensure_tools
+  ensure_wrk
+  mkdir -p .data docs
+  say "Building the origin (release) and the edge"
+  cargo build --quiet --release -p origin-worker
+  build_all
+  state="$(mktemp -d "${TMPDIR:-/tmp}/ptb-bench.XXXXXX")"
+  chmod 755 "$state"
+  trap 'stop_services; pg_down "$state/pg"; rm -rf "$state"' EXIT
+  local edge_port origin_port
+  edge_port=$(free_port); origin_port=$(free_port); pg_port=$(free_port)
+  EDGE="http://127.0.0.1:$edge_port"
+  ORIGIN_BIN="$root/target/release/origin-worker" ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn \
+    start_stack "$state" "$edge_port" "$origin_port" "$pg_port" "$(free_port)" "$(free_port)" "$(free_port)"
+
+  local lua="$state/create.lua" rows=() size
+  say "Seeding: one user with 2,000 tasks in one project (the seed's nested project list)"
+  read -r nested_id nested_token < <(new_user "nested$RANDOM")
+  local nested_project
+  nested_project=$(api POST /api/v1/projects/ '{"name":"Nested"}' "$nested_token" | json_field '["id"]')
+  seed_tasks "$nested_project" 2000
+
+  for size in 10000 100000; do
+    say "Seeding: $size tasks over 10 projects of one user"
+    read -r user_id token < <(new_user "bulk$size")
+    local projects=() p
+    for p in $(seq 10); do
+      projects+=("$(api POST /api/v1/projects/ "{\"name\":\"Bulk $p\"}" "$token" | json_field '["id"]')")
+    done
+    local started=$SECONDS
+    seed_tasks "$(IFS=,; echo "${projects[*]}")" "$size"
+    resync
+    note "seeded and replicated $size tasks in $((SECONDS - started)) s"
+    local task_id
+    task_id=$(psql_app "SELECT t.id FROM tasks t JOIN projects p ON p.id = t.project_id WHERE p.owner_id = $user_id ORDER BY t.id DESC LIMIT 1")
+    cat >"$lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"project": ${projects[0]}, "title": "created by wrk", "due_date": "2025-06-01"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+    say "wrk -t2 -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s x $BENCH_RUNS runs per scenario ($size tasks)"
+    rows+=("$size|task list (20/page, done=false, ordering=-due_date)|$(run_wrk list "/api/v1/tasks/?done=false&ordering=-due_date" "$token")")
+    rows+=("$size|task detail|$(run_wrk detail "/api/v1/tasks/$task_id/" "$token")")
+    rows+=("$size|search (search=release notes)|$(run_wrk search "/api/v1/tasks/?search=release+notes" "$token")")
+    rows+=("$size|project list (10 projects)|$(run_wrk projects "/api/v1/projects/?page_size=1" "$token")")
+    rows+=("$size|task create|$(run_wrk create "/api/v1/tasks/" "$token" "$lua")")
+  done
+  say "Project list with 2,000 nested tasks"
+  rows+=("2000|project list, 1 project with 2,000 nested tasks|$(run_wrk nested /api/v1/projects/ "$nested_token")")
+
+  python3 "$root/scripts/wrk_parse.py" --table "$BENCH_RUNS" "$BENCH_SECONDS" "$BENCH_CONNECTIONS" \
+    "$(git -C "$root" rev-parse --short HEAD)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
+    "$(stat -c %s "$root/edge/build/index_bg.wasm")" "$(gzip -9 -c "$root/edge/build/index_bg.wasm" | wc -c)" \
+    <<<"$(printf '%s\n' "${rows[@]}")" | tee "$root/docs/benchmarks.md"
+  note "written to docs/benchmarks.md"
+}

@@ -1,0 +1,84 @@
+"""Reads wrk output and benchmark rows for `./dev bench`.
+
+- default: one wrk output on stdin -> "rps p50_ms p99_ms errors"
+- --median: several such lines on stdin -> their per-column medians
+- --table RUNS SECONDS CONNECTIONS COMMIT CPU WASM_RAW WASM_GZIP: "size|scenario|rps p50 p99 err"
+  rows on stdin -> the Markdown report
+"""
+import re
+import statistics
+import sys
+from datetime import date
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+# The DRF service of the seeds on a machine like this (gunicorn, PostgreSQL 15, 2,000 tasks,
+# wrk -t2 -c16), from the issue, and the multiple we aim for.
+TARGETS = {
+    "task list": (240, 2),
+    "task detail": (285, 2),
+    "search": (170, 2),
+    "task create": (240, 1),
+    "project list, 1 project": (35, 10),
+}
+
+
+def latency(text, percentile):
+    match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    return float(match.group(1)) * UNITS[match.group(2)] if match else float("nan")
+
+
+def parse(text):
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    failed = int(errors.group(1)) if errors else 0
+    if socket:
+        failed += sum(int(g) for g in socket.groups())
+    rate = float(rps.group(1)) if rps else 0.0
+    return f"{rate:.1f} {latency(text, 50):.2f} {latency(text, 99):.2f} {failed}"
+
+
+def median(lines):
+    columns = list(zip(*(map(float, line.split()) for line in lines if line.strip())))
+    rps, p50, p99, errors = (statistics.median(c) for c in columns)
+    return f"{rps:.1f} {p50:.2f} {p99:.2f} {int(max(columns[3]))}"
+
+
+def table(args, lines):
+    runs, seconds, connections, commit, cpu, wasm_raw, wasm_gzip = args
+    rows = [line.split("|") for line in lines if line.strip()]
+    out = [
+        "# Benchmarks",
+        "",
+        f"`./dev bench` on {date.today()}, commit `{commit}`, {cpu}, 2 cores. Everything local on",
+        "one machine: `wrangler dev` (workerd running the release wasm) with local D1, the origin",
+        "(release) and PostgreSQL 15, and wrk on the same cores. Each figure is the median of",
+        f"{runs} runs of {seconds} s with `wrk -t2 -c{connections}`. Targets are the DRF service's",
+        "figures on such a machine times the multiple the issue asks for.",
+        "",
+        "| tasks | scenario | req/s | p50 ms | p99 ms | errors | target req/s | ratio to DRF |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    by_size = {}
+    for size, scenario, figures in rows:
+        rps, p50, p99, errors = figures.split()
+        target = next((t for key, t in TARGETS.items() if scenario.startswith(key)), None)
+        goal = f"{target[0] * target[1]}" if target else "-"
+        ratio = f"{float(rps) / target[0]:.1f}x" if target else "-"
+        out.append(f"| {int(size):,} | {scenario} | {float(rps):.0f} | {p50} | {p99} | {errors} | {goal} | {ratio} |")
+        by_size.setdefault(scenario, {})[size] = float(p50)
+    list_rows = next((v for k, v in by_size.items() if k.startswith("task list")), {})
+    if "10000" in list_rows and "100000" in list_rows:
+        out += ["", f"Task list p50 at 100k tasks is {list_rows['100000'] / list_rows['10000']:.2f}x its p50 at 10k (target: within 1.5x)."]
+    out += ["", f"Edge wasm: {int(wasm_raw):,} bytes raw, {int(wasm_gzip):,} bytes gzip -9."]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    data = sys.stdin.read()
+    if len(sys.argv) > 1 and sys.argv[1] == "--median":
+        print(median(data.splitlines()))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--table":
+        print(table(sys.argv[2:9], data.splitlines()), end="")
+    else:
+        print(parse(data))
