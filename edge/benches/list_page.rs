@@ -132,7 +132,7 @@ fn main() {
                 let total = started.elapsed();
                 assert_eq!(response.status, 200, "{path}");
                 totals.push(total.as_secs_f64() * 1e6);
-                outside_sql.push((total - timed.spent.get()).as_secs_f64() * 1e6);
+                outside_sql.push(total.saturating_sub(timed.spent.get()).as_secs_f64() * 1e6);
             }
             totals.sort_by(f64::total_cmp);
             outside_sql.sort_by(f64::total_cmp);
