@@ -7,6 +7,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::cast_precision_loss,
+    clippy::needless_pass_by_value,
     reason = "a benchmark"
 )]
 
