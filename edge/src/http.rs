@@ -76,6 +76,15 @@ impl Response {
         }
     }
 
+    /// A JSON body already encoded.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        }
+    }
+
     pub fn empty(status: u16) -> Self {
         Self {
             status,

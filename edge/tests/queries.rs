@@ -184,6 +184,34 @@ async fn task_filters_search_and_ordering() {
 }
 
 #[tokio::test]
+async fn a_task_has_exactly_the_contract_fields() {
+    let (edge, alice, _) = seeded().await;
+    let (status, task) = get(&edge, &alice, "/api/v1/tasks/3/").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        task,
+        json!({"id": 3, "project": 11, "title": "문서 정리", "detail": "API 문서", "done": false,
+               "due_date": null, "created_at": "2025-01-01T00:00:03.000000Z"})
+    );
+    let (_, done) = get(&edge, &alice, "/api/v1/tasks/2/").await;
+    assert_eq!(
+        (done["done"].clone(), done["due_date"].clone()),
+        (json!(true), json!("2025-02-01"))
+    );
+    let (_, empty) = get(
+        &edge,
+        &bob_token(&edge).await,
+        "/api/v1/projects/?search=zzz",
+    )
+    .await;
+    assert_eq!(empty["results"], json!([]));
+}
+
+fn bob_token(edge: &TestEdge) -> String {
+    edge.tokens(BOB, "bob").1
+}
+
+#[tokio::test]
 async fn bad_task_queries_are_400() {
     let (edge, alice, _) = seeded().await;
     let cases: &[(&str, Value)] = &[

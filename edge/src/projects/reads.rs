@@ -1,17 +1,19 @@
-//! The read endpoints, answered from D1 alone.
+//! The read endpoints, answered from D1 alone. SQLite hands back each representation as JSON
+//! text; the edge checks it is JSON and splices it into the response unchanged.
 
 use domain::ApiError;
 use domain::FieldErrors;
-use domain::projects::{PROJECT_ORDERING, Project, ProjectView, TASK_ORDERING, Task};
+use domain::projects::{PROJECT_ORDERING, Project, TASK_ORDERING, Task};
 use domain::query::filters::INVALID_CHOICE;
 use domain::query::search::{MAX_SEARCH_CHARS, MAX_TERMS};
 use domain::query::{Ordering, Page, PageRequest, QueryParams, TaskFilters, search_terms};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
-use super::sql::{self, CountRow, ListStatements, ProjectRow, TaskRow, Window};
+use super::sql::{self, CountRow, JsonRow, ListStatements, Window};
 use crate::app::Ctx;
 use crate::http::{Request, Response};
-use crate::ports::{Origin, Replica, Rows};
+use crate::ports::{Origin, Replica, Rows, Statement};
 
 /// The path id of a detail route: anything but a positive integer is simply not found.
 pub fn path_id(raw: &str, resource: &'static str) -> Result<i64, ApiError> {
@@ -39,16 +41,46 @@ fn search(params: &QueryParams) -> Result<Vec<String>, ApiError> {
     Ok(terms)
 }
 
-/// Runs a list's statements in one batch: (count, page rows, nested rows).
+/// DRF's paginated body, with the page's results spliced in as SQLite built them.
+#[derive(Serialize)]
+struct Listing<'a> {
+    count: i64,
+    next: Option<String>,
+    previous: Option<String>,
+    results: &'a RawValue,
+}
+
+fn json_response<T: Serialize>(
+    fault: impl FnOnce(&serde_json::Error) -> ApiError,
+    value: &T,
+) -> Result<Response, ApiError> {
+    serde_json::to_vec(value)
+        .map(|body| Response::json_bytes(200, body))
+        .map_err(|e| fault(&e))
+}
+
+/// The single JSON text of a statement's first row, if any.
+fn json_text<R: Replica, O: Origin>(
+    ctx: &Ctx<'_, R, O>,
+    rows: R::Rows,
+) -> Result<Option<Box<RawValue>>, ApiError> {
+    let rows: Vec<JsonRow> = rows
+        .decode()
+        .map_err(|e| ctx.fault("decoding JSON rows", &e))?;
+    rows.into_iter()
+        .next()
+        .map(|row| RawValue::from_string(row.json).map_err(|e| ctx.fault("JSON from SQLite", &e)))
+        .transpose()
+}
+
+/// The count, the page, and (for task lists filtered by project) whether that project exists.
 async fn run_list<R: Replica, O: Origin>(
     ctx: &Ctx<'_, R, O>,
     statements: ListStatements,
-    extra: Option<crate::ports::Statement>,
-) -> Result<(i64, R::Rows, Option<R::Rows>, Option<R::Rows>), ApiError> {
-    let has_nested = statements.nested.is_some();
-    let mut batch = vec![statements.count, statements.page];
-    batch.extend(statements.nested);
+    extra: Option<Statement>,
+) -> Result<(i64, Box<RawValue>, Option<i64>), ApiError> {
     let has_extra = extra.is_some();
+    let mut batch = vec![statements.count, statements.page];
     batch.extend(extra);
     let mut results = ctx
         .replica
@@ -56,31 +88,46 @@ async fn run_list<R: Replica, O: Origin>(
         .await
         .map_err(|e| ctx.fault("reading a list", &e))?
         .into_iter();
-    let mut next = || {
-        results
-            .next()
-            .ok_or_else(|| ctx.fault("reading a list", &"missing batch result"))
+    let (Some(count), Some(page)) = (results.next(), results.next()) else {
+        return Err(ctx.fault("reading a list", &"missing batch result"));
     };
-    let count = next()?
-        .decode::<CountRow>()
-        .map_err(|e| ctx.fault("decoding a count", &e))?;
-    let page = next()?;
-    let nested = if has_nested { Some(next()?) } else { None };
-    let extra = if has_extra { Some(next()?) } else { None };
-    Ok((count.first().map_or(0, |row| row.n), page, nested, extra))
+    let count = first_count(ctx, count)?;
+    let page = json_text(ctx, page)?.ok_or_else(|| ctx.fault("reading a list", &"no page row"))?;
+    let extra = if has_extra {
+        let rows = results
+            .next()
+            .ok_or_else(|| ctx.fault("reading a list", &"missing batch result"))?;
+        Some(first_count(ctx, rows)?)
+    } else {
+        None
+    };
+    Ok((count, page, extra))
 }
 
-fn listing(
+fn first_count<R: Replica, O: Origin>(ctx: &Ctx<'_, R, O>, rows: R::Rows) -> Result<i64, ApiError> {
+    let rows: Vec<CountRow> = rows
+        .decode()
+        .map_err(|e| ctx.fault("decoding a count", &e))?;
+    Ok(rows.first().map_or(0, |row| row.n))
+}
+
+fn listing<R: Replica, O: Origin>(
+    ctx: &Ctx<'_, R, O>,
     request: &Request,
     params: &QueryParams,
     page: &Page,
     count: i64,
-    results: &Value,
-) -> Response {
+    results: &RawValue,
+) -> Result<Response, ApiError> {
     let (next, previous) = page.links(&request.base_url, &request.path, params);
-    Response::json(
-        200,
-        &json!({"count": count, "next": next, "previous": previous, "results": results}),
+    json_response(
+        |e| ctx.fault("encoding a list", e),
+        &Listing {
+            count,
+            next,
+            previous,
+            results,
+        },
     )
 }
 
@@ -89,7 +136,7 @@ fn listing(
 async fn window<R: Replica, O: Origin>(
     ctx: &Ctx<'_, R, O>,
     pages: &PageRequest,
-    count_statement: impl FnOnce() -> crate::ports::Statement,
+    count_statement: impl FnOnce() -> Statement,
 ) -> Result<Window, ApiError> {
     let size = pages.page_size;
     if let Some(number) = pages.requested_number() {
@@ -125,9 +172,9 @@ pub async fn list_tasks<R: Replica, O: Origin>(
         Task::DEFAULT_ORDERING,
     );
     let pages = PageRequest::parse(&params);
-    let probe = |window| sql::task_list(owner, &filters, &terms, &ordering, window);
+    let statements = |window| sql::task_list(owner, &filters, &terms, &ordering, window);
     let window = window(ctx, &pages, || {
-        probe(Window {
+        statements(Window {
             limit: 1,
             offset: 0,
         })
@@ -135,29 +182,18 @@ pub async fn list_tasks<R: Replica, O: Origin>(
     })
     .await?;
     let exists = filters.project.map(sql::project_exists);
-    let (count, rows, _, project_found) = run_list(ctx, probe(window), exists).await?;
-    if let Some(found) = project_found {
-        let found = found
-            .decode::<CountRow>()
-            .map_err(|e| ctx.fault("decoding a count", &e))?;
-        if found.first().map_or(0, |r| r.n) == 0 {
-            return Err(ApiError::Validation(FieldErrors::single(
-                "project",
-                INVALID_CHOICE,
-            )));
-        }
+    let (count, results, project_found) = run_list(ctx, statements(window), exists).await?;
+    if project_found == Some(0) {
+        return Err(ApiError::Validation(FieldErrors::single(
+            "project",
+            INVALID_CHOICE,
+        )));
     }
     let page = pages.resolve(u64::try_from(count).unwrap_or(0))?;
-    let tasks: Vec<Task> = rows
-        .decode::<TaskRow>()
-        .map_err(|e| ctx.fault("decoding tasks", &e))?
-        .into_iter()
-        .map(Task::from)
-        .collect();
-    Ok(listing(request, &params, &page, count, &json!(tasks)))
+    listing(ctx, request, &params, &page, count, &results)
 }
 
-/// `GET /api/v1/projects/`.
+/// `GET /api/v1/projects/`: each project with its tasks nested, as the seed's serializer.
 pub async fn list_projects<R: Replica, O: Origin>(
     ctx: &Ctx<'_, R, O>,
     request: &Request,
@@ -171,47 +207,36 @@ pub async fn list_projects<R: Replica, O: Origin>(
         Project::DEFAULT_ORDERING,
     );
     let pages = PageRequest::parse(&params);
-    let probe = |window| sql::project_list(owner, &terms, &ordering, window);
+    let statements = |window| sql::project_list(owner, &terms, &ordering, window);
     let window = window(ctx, &pages, || {
-        probe(Window {
+        statements(Window {
             limit: 1,
             offset: 0,
         })
         .count
     })
     .await?;
-    let (count, rows, nested, _) = run_list(ctx, probe(window), None).await?;
+    let (count, results, _) = run_list(ctx, statements(window), None).await?;
     let page = pages.resolve(u64::try_from(count).unwrap_or(0))?;
-    let projects = rows
-        .decode::<ProjectRow>()
-        .map_err(|e| ctx.fault("decoding projects", &e))?;
-    let tasks = match nested {
-        Some(rows) => rows
-            .decode::<TaskRow>()
-            .map_err(|e| ctx.fault("decoding tasks", &e))?,
-        None => Vec::new(),
-    };
-    let views = nest(projects, tasks);
-    Ok(listing(request, &params, &page, count, &json!(views)))
+    listing(ctx, request, &params, &page, count, &results)
 }
 
-/// Puts each task under its project (tasks arrive ordered by project, then id).
-fn nest(projects: Vec<ProjectRow>, tasks: Vec<TaskRow>) -> Vec<ProjectView> {
-    let mut by_project: std::collections::HashMap<i64, Vec<Task>> =
-        std::collections::HashMap::new();
-    for task in tasks {
-        by_project
-            .entry(task.project)
-            .or_default()
-            .push(task.into());
-    }
-    projects
-        .into_iter()
-        .map(|row| {
-            let tasks = by_project.remove(&row.id).unwrap_or_default();
-            ProjectView::new(row.into(), tasks)
-        })
-        .collect()
+async fn detail<R: Replica, O: Origin>(
+    ctx: &Ctx<'_, R, O>,
+    statement: Statement,
+    resource: &'static str,
+) -> Result<Response, ApiError> {
+    let mut results = ctx
+        .replica
+        .read_batch(vec![statement])
+        .await
+        .map_err(|e| ctx.fault("reading an object", &e))?
+        .into_iter();
+    let rows = results
+        .next()
+        .ok_or_else(|| ctx.fault("reading an object", &"missing batch result"))?;
+    let object = json_text(ctx, rows)?.ok_or(ApiError::NotFound(Some(resource)))?;
+    json_response(|e| ctx.fault("encoding an object", e), &object)
 }
 
 /// `GET /api/v1/projects/{id}/`.
@@ -220,26 +245,7 @@ pub async fn project<R: Replica, O: Origin>(
     owner: i64,
     id: i64,
 ) -> Result<Response, ApiError> {
-    let [project, tasks] = sql::project_detail(owner, id);
-    let mut results = ctx
-        .replica
-        .read_batch(vec![project, tasks])
-        .await
-        .map_err(|e| ctx.fault("reading a project", &e))?
-        .into_iter();
-    let (Some(project), Some(tasks)) = (results.next(), results.next()) else {
-        return Err(ctx.fault("reading a project", &"missing batch result"));
-    };
-    let project = project
-        .decode::<ProjectRow>()
-        .map_err(|e| ctx.fault("decoding a project", &e))?;
-    let tasks = tasks
-        .decode::<TaskRow>()
-        .map_err(|e| ctx.fault("decoding tasks", &e))?;
-    let view = nest(project, tasks)
-        .pop()
-        .ok_or(ApiError::NotFound(Some("Project")))?;
-    Ok(Response::json(200, &json!(view)))
+    detail(ctx, sql::project_detail(owner, id), "Project").await
 }
 
 /// `GET /api/v1/tasks/{id}/`.
@@ -248,15 +254,5 @@ pub async fn task<R: Replica, O: Origin>(
     owner: i64,
     id: i64,
 ) -> Result<Response, ApiError> {
-    let rows: Vec<TaskRow> = ctx
-        .replica
-        .query(sql::task_detail(owner, id))
-        .await
-        .map_err(|e| ctx.fault("reading a task", &e))?;
-    let task = rows
-        .into_iter()
-        .next()
-        .map(Task::from)
-        .ok_or(ApiError::NotFound(Some("Task")))?;
-    Ok(Response::json(200, &json!(task)))
+    detail(ctx, sql::task_detail(owner, id), "Task").await
 }

@@ -2,9 +2,13 @@
 //! this file, never from input; every value is a bound parameter. The same SQL runs natively
 //! against SQLite in the tests.
 //!
+//! SQLite builds the JSON of every representation itself (`json_object`, `json_group_array`),
+//! in the contract's field order: a page arrives as one text value the edge splices into the
+//! response, instead of every field of every row crossing from JavaScript into wasm (the
+//! dominant cost of large lists, measured in docs/benchmarks.md).
+//!
 //! A list is two statements sent in one batch: the count and the page (the page uses the
-//! requested offset; an out-of-range page is then refused against the count). The project
-//! list adds a third: the nested tasks of exactly the projects on the page.
+//! requested offset; an out-of-range page is then refused against the count).
 
 use std::fmt::Write as _;
 
@@ -12,67 +16,29 @@ use domain::query::{Ordering, SortKey, TaskFilters};
 use serde::Deserialize;
 
 use crate::ports::{SqlValue, Statement};
-use crate::replica::{flag, fold, integer};
+use crate::replica::{fold, integer};
 
-pub const TASK_COLUMNS: &str =
-    "t.id, t.project_id AS project, t.title, t.detail, t.done, t.due_date, t.created_at";
-pub const PROJECT_COLUMNS: &str =
-    "p.id, p.owner_id AS owner, p.name, p.description, p.is_archived, p.created_at";
+/// A task as the API shows it, built by SQLite (alias `t`).
+const TASK_JSON: &str = "json_object('id', t.id, 'project', t.project_id, 'title', t.title, \
+     'detail', t.detail, 'done', json(CASE WHEN t.done THEN 'true' ELSE 'false' END), \
+     'due_date', t.due_date, 'created_at', t.created_at)";
 
-/// A task row as D1 returns it.
+/// A project with its tasks nested and counted, as the seed's serializer shows it (alias `p`).
+const PROJECT_JSON: &str = "json_object('id', p.id, 'owner', p.owner_id, 'name', p.name, \
+     'description', p.description, \
+     'is_archived', json(CASE WHEN p.is_archived THEN 'true' ELSE 'false' END), \
+     'created_at', p.created_at, \
+     'task_count', (SELECT count(*) FROM tasks c WHERE c.project_id = p.id), \
+     'tasks', json((SELECT coalesce(json_group_array(json(nested.item)), '[]') FROM \
+         (SELECT json_object('id', n.id, 'project', n.project_id, 'title', n.title, \
+              'detail', n.detail, 'done', json(CASE WHEN n.done THEN 'true' ELSE 'false' END), \
+              'due_date', n.due_date, 'created_at', n.created_at) AS item \
+          FROM tasks n WHERE n.project_id = p.id ORDER BY n.id) AS nested)))";
+
+/// One JSON text: an object (details) or an array (pages).
 #[derive(Debug, Deserialize)]
-pub struct TaskRow {
-    #[serde(deserialize_with = "integer")]
-    pub id: i64,
-    #[serde(deserialize_with = "integer")]
-    pub project: i64,
-    pub title: String,
-    pub detail: String,
-    #[serde(deserialize_with = "flag")]
-    pub done: bool,
-    pub due_date: Option<String>,
-    pub created_at: String,
-}
-
-impl From<TaskRow> for domain::projects::Task {
-    fn from(row: TaskRow) -> Self {
-        Self {
-            id: row.id,
-            project: row.project,
-            title: row.title,
-            detail: row.detail,
-            done: row.done,
-            due_date: row.due_date,
-            created_at: row.created_at,
-        }
-    }
-}
-
-/// A project row as D1 returns it.
-#[derive(Debug, Deserialize)]
-pub struct ProjectRow {
-    #[serde(deserialize_with = "integer")]
-    pub id: i64,
-    #[serde(deserialize_with = "integer")]
-    pub owner: i64,
-    pub name: String,
-    pub description: String,
-    #[serde(deserialize_with = "flag")]
-    pub is_archived: bool,
-    pub created_at: String,
-}
-
-impl From<ProjectRow> for domain::projects::Project {
-    fn from(row: ProjectRow) -> Self {
-        Self {
-            id: row.id,
-            owner: row.owner,
-            name: row.name,
-            description: row.description,
-            is_archived: row.is_archived,
-            created_at: row.created_at,
-        }
-    }
+pub struct JsonRow {
+    pub json: String,
 }
 
 /// `SELECT count(*) AS n`.
@@ -145,13 +111,18 @@ pub struct Window {
     pub offset: u64,
 }
 
-/// The count and the page of a filtered list.
+/// The count and the page (a JSON array) of a filtered list.
 #[derive(Debug)]
 pub struct ListStatements {
     pub count: Statement,
     pub page: Statement,
-    /// Set on project lists: the nested tasks of the projects on the page.
-    pub nested: Option<Statement>,
+}
+
+/// Wraps a page query (one `item` column) into one JSON array, in the page's order.
+fn as_array(page_sql: &str) -> String {
+    format!(
+        "SELECT coalesce(json_group_array(json(page.item)), '[]') AS json FROM ({page_sql}) AS page"
+    )
 }
 
 fn window_params(mut conditions: Conditions, window: Window) -> (String, Vec<SqlValue>) {
@@ -196,14 +167,12 @@ pub fn task_list(
     let order = order_by("t", ordering);
     let (limit, params) = window_params(c, window);
     let page = Statement::new(
-        format!("SELECT {TASK_COLUMNS} {filtered}{order}{limit}"),
+        as_array(&format!(
+            "SELECT {TASK_JSON} AS item {filtered}{order}{limit}"
+        )),
         params,
     );
-    ListStatements {
-        count,
-        page,
-        nested: None,
-    }
+    ListStatements { count, page }
 }
 
 /// The project list of `owner`, with the page's tasks.
@@ -221,40 +190,29 @@ pub fn project_list(
     let count = Statement::new(format!("SELECT count(*) AS n {filtered}"), c.params.clone());
     let order = order_by("p", ordering);
     let (limit, params) = window_params(c, window);
-    let page_sql = format!("SELECT {PROJECT_COLUMNS} {filtered}{order}{limit}");
-    let nested = Statement::new(
-        format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.project_id IN (SELECT p.id {filtered}{order}{limit}) ORDER BY t.project_id, t.id"
-        ),
-        params.clone(),
+    let page = Statement::new(
+        as_array(&format!(
+            "SELECT {PROJECT_JSON} AS item {filtered}{order}{limit}"
+        )),
+        params,
     );
-    ListStatements {
-        count,
-        page: Statement::new(page_sql, params),
-        nested: Some(nested),
-    }
+    ListStatements { count, page }
 }
 
-/// One project of `owner` and its tasks.
-pub fn project_detail(owner: i64, id: i64) -> [Statement; 2] {
-    [
-        Statement::new(
-            format!("SELECT {PROJECT_COLUMNS} FROM projects p WHERE p.id = ?1 AND p.owner_id = ?2"),
-            vec![id.into(), owner.into()],
+/// One project of `owner`, its tasks nested.
+pub fn project_detail(owner: i64, id: i64) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT {PROJECT_JSON} AS json FROM projects p WHERE p.id = ?1 AND p.owner_id = ?2"
         ),
-        Statement::new(
-            format!(
-                "SELECT {TASK_COLUMNS} FROM tasks t WHERE t.project_id = ?1 AND t.owner_id = ?2 ORDER BY t.id"
-            ),
-            vec![id.into(), owner.into()],
-        ),
-    ]
+        vec![id.into(), owner.into()],
+    )
 }
 
 /// One task of `owner`.
 pub fn task_detail(owner: i64, id: i64) -> Statement {
     Statement::new(
-        format!("SELECT {TASK_COLUMNS} FROM tasks t WHERE t.id = ?1 AND t.owner_id = ?2"),
+        format!("SELECT {TASK_JSON} AS json FROM tasks t WHERE t.id = ?1 AND t.owner_id = ?2"),
         vec![id.into(), owner.into()],
     )
 }
