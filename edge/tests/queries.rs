@@ -198,12 +198,7 @@ async fn a_task_has_exactly_the_contract_fields() {
         (done["done"].clone(), done["due_date"].clone()),
         (json!(true), json!("2025-02-01"))
     );
-    let (_, empty) = get(
-        &edge,
-        &bob_token(&edge).await,
-        "/api/v1/projects/?search=zzz",
-    )
-    .await;
+    let (_, empty) = get(&edge, &bob_token(&edge), "/api/v1/projects/?search=zzz").await;
     assert_eq!(empty["results"], json!([]));
 }
 
