@@ -66,9 +66,11 @@ run_wrk() {
   for run in $(seq "$BENCH_RUNS"); do
     local args=(-t2 -c"$BENCH_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency -H "authorization: Bearer $token")
     [[ -n "$lua" ]] && args+=(-s "$lua")
-    out=$(wrk "${args[@]}" "$EDGE$path" 2>&1)
+    out=$(python3 "$root/scripts/wrk_profile.py" "${EDGE##*:}" wrk "${args[@]}" "$EDGE$path" 2>&1)
     results+=("$(python3 "$root/scripts/wrk_parse.py" <<<"$out")")
     note "$name run $run: ${results[-1]}"
+    # CPU per request by process, kept for the profile table.
+    grep '^cpu ' <<<"$out" | sed "s/^/$name /" >>"$state/cpu.txt" || true
   done
   printf '%s\n' "${results[@]}" | python3 "$root/scripts/wrk_parse.py" --median
 }
@@ -91,10 +93,17 @@ cmd_bench() {
 
   local lua="$state/create.lua" rows=() size
   say "Seeding: one user with 2,000 tasks in one project (the seed's nested project list)"
-  read -r nested_id nested_token < <(new_user "nested$RANDOM")
+  read -r _ nested_token < <(new_user "nested$RANDOM")
   local nested_project
   nested_project=$(api POST /api/v1/projects/ '{"name":"Nested"}' "$nested_token" | json_field '["id"]')
   seed_tasks "$nested_project" 2000
+  say "Seeding: one user with 25 projects of 8 tasks (a page of 20 projects, 160 nested tasks)"
+  read -r _ projects_token < <(new_user "projects$RANDOM")
+  local light=() i
+  for i in $(seq 25); do
+    light+=("$(api POST /api/v1/projects/ "{\"name\":\"Light $i\"}" "$projects_token" | json_field '["id"]')")
+  done
+  seed_tasks "$(IFS=,; echo "${light[*]}")" 200
 
   for size in 10000 100000; do
     say "Seeding: $size tasks over 10 projects of one user"
@@ -118,15 +127,19 @@ LUA
     rows+=("$size|task list (20/page, done=false, ordering=-due_date)|$(run_wrk list "/api/v1/tasks/?done=false&ordering=-due_date" "$token")")
     rows+=("$size|task detail|$(run_wrk detail "/api/v1/tasks/$task_id/" "$token")")
     rows+=("$size|search (search=release notes)|$(run_wrk search "/api/v1/tasks/?search=release+notes" "$token")")
-    rows+=("$size|project list (10 projects)|$(run_wrk projects "/api/v1/projects/?page_size=1" "$token")")
     rows+=("$size|task create|$(run_wrk create "/api/v1/tasks/" "$token" "$lua")")
   done
-  say "Project list with 2,000 nested tasks"
+  say "Baseline: /health/ (no D1, no origin, no token check): what wrangler dev itself costs"
+  rows+=("0|baseline: GET /health/|$(run_wrk health /health/ "$projects_token")")
+  say "Project lists"
+  rows+=("200|project list (20 per page, 8 nested tasks each)|$(run_wrk projects /api/v1/projects/ "$projects_token")")
   rows+=("2000|project list, 1 project with 2,000 nested tasks|$(run_wrk nested /api/v1/projects/ "$nested_token")")
 
   python3 "$root/scripts/wrk_parse.py" --table "$BENCH_RUNS" "$BENCH_SECONDS" "$BENCH_CONNECTIONS" \
     "$(git -C "$root" rev-parse --short HEAD)" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
     "$(stat -c %s "$root/edge/build/index_bg.wasm")" "$(gzip -9 -c "$root/edge/build/index_bg.wasm" | wc -c)" \
-    <<<"$(printf '%s\n' "${rows[@]}")" | tee "$root/docs/benchmarks.md"
+    <<<"$(printf '%s\n' "${rows[@]}")" >"$root/docs/benchmarks.md"
+  python3 "$root/scripts/wrk_parse.py" --profile <"$state/cpu.txt" >>"$root/docs/benchmarks.md"
+  cat "$root/docs/benchmarks.md"
   note "written to docs/benchmarks.md"
 }

@@ -2,6 +2,7 @@
 
 - default: one wrk output on stdin -> "rps p50_ms p99_ms errors"
 - --median: several such lines on stdin -> their per-column medians
+- --profile: "scenario cpu component ms" lines on stdin -> a Markdown table of medians
 - --table RUNS SECONDS CONNECTIONS COMMIT CPU WASM_RAW WASM_GZIP: "size|scenario|rps p50 p99 err"
   rows on stdin -> the Markdown report
 """
@@ -74,10 +75,38 @@ def table(args, lines):
     return "\n".join(out) + "\n"
 
 
+def profile(lines):
+    samples = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 4 and parts[1] == "cpu":
+            scenario, _, name, ms = parts
+            samples.setdefault(scenario, {}).setdefault(name.replace("_", " "), []).append(float(ms))
+    names = sorted({n for per in samples.values() for n in per})
+    out = [
+        "",
+        "## Where the time goes",
+        "",
+        "CPU milliseconds per request, by process, median of the runs (from /proc, while wrk ran;",
+        "the first column of each row is the scenario as named in the log). `workerd: wrangler",
+        "proxy` and `node: wrangler dev` are wrangler's local plumbing, not our code; `workerd:",
+        "worker + local D1` runs our wasm and the local D1 (SQLite) together.",
+        "",
+        "| scenario | " + " | ".join(names) + " | total |",
+        "|---|" + "---:|" * (len(names) + 1),
+    ]
+    for scenario, per in samples.items():
+        medians = [statistics.median(per[n]) if n in per else 0.0 for n in names]
+        out.append(f"| {scenario} | " + " | ".join(f"{m:.2f}" for m in medians) + f" | {sum(medians):.2f} |")
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
     data = sys.stdin.read()
     if len(sys.argv) > 1 and sys.argv[1] == "--median":
         print(median(data.splitlines()))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--profile":
+        print(profile(data.splitlines()), end="")
     elif len(sys.argv) > 1 and sys.argv[1] == "--table":
         print(table(sys.argv[2:9], data.splitlines()), end="")
     else:
