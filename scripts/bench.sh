@@ -124,10 +124,10 @@ wrk.body = '{"project": ${projects[0]}, "title": "created by wrk", "due_date": "
 wrk.headers["Content-Type"] = "application/json"
 LUA
     say "wrk -t2 -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s x $BENCH_RUNS runs per scenario ($size tasks)"
-    rows+=("$size|task list (20/page, done=false, ordering=-due_date)|$(run_wrk list "/api/v1/tasks/?done=false&ordering=-due_date" "$token")")
-    rows+=("$size|task detail|$(run_wrk detail "/api/v1/tasks/$task_id/" "$token")")
-    rows+=("$size|search (search=release notes)|$(run_wrk search "/api/v1/tasks/?search=release+notes" "$token")")
-    rows+=("$size|task create|$(run_wrk create "/api/v1/tasks/" "$token" "$lua")")
+    rows+=("$size|task list (20/page, done=false, ordering=-due_date)|$(run_wrk list-$((size / 1000))k "/api/v1/tasks/?done=false&ordering=-due_date" "$token")")
+    rows+=("$size|task detail|$(run_wrk detail-$((size / 1000))k "/api/v1/tasks/$task_id/" "$token")")
+    rows+=("$size|search (search=release notes)|$(run_wrk search-$((size / 1000))k "/api/v1/tasks/?search=release+notes" "$token")")
+    rows+=("$size|task create|$(run_wrk create-$((size / 1000))k "/api/v1/tasks/" "$token" "$lua")")
   done
   say "Baseline: /health/ (no D1, no origin, no token check): what wrangler dev itself costs"
   rows+=("0|baseline: GET /health/|$(run_wrk health /health/ "$projects_token")")
