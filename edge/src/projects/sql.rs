@@ -162,17 +162,7 @@ pub fn task_list(
         c.and(&format!("t.project_id = ?{n}"));
     }
     c.search("t", domain::projects::TASK_SEARCH, terms);
-    let filtered = format!("FROM tasks t WHERE {}", c.sql);
-    let count = Statement::new(format!("SELECT count(*) AS n {filtered}"), c.params.clone());
-    let order = order_by("t", ordering);
-    let (limit, params) = window_params(c, window);
-    let page = Statement::new(
-        as_array(&format!(
-            "SELECT {TASK_JSON} AS item {filtered}{order}{limit}"
-        )),
-        params,
-    );
-    ListStatements { count, page }
+    list("tasks t", "t", TASK_JSON, c, ordering, window)
 }
 
 /// The project list of `owner`, with the page's tasks.
@@ -186,13 +176,28 @@ pub fn project_list(
     let n = c.bind(owner);
     c.and(&format!("p.owner_id = ?{n}"));
     c.search("p", domain::projects::PROJECT_SEARCH, terms);
-    let filtered = format!("FROM projects p WHERE {}", c.sql);
-    let count = Statement::new(format!("SELECT count(*) AS n {filtered}"), c.params.clone());
-    let order = order_by("p", ordering);
-    let (limit, params) = window_params(c, window);
+    list("projects p", "p", PROJECT_JSON, c, ordering, window)
+}
+
+/// The count and the ordered page of `table` under `conditions`.
+fn list(
+    table: &str,
+    alias: &str,
+    item_json: &str,
+    conditions: Conditions,
+    ordering: &Ordering,
+    window: Window,
+) -> ListStatements {
+    let filtered = format!("FROM {table} WHERE {}", conditions.sql);
+    let count = Statement::new(
+        format!("SELECT count(*) AS n {filtered}"),
+        conditions.params.clone(),
+    );
+    let order = order_by(alias, ordering);
+    let (limit, params) = window_params(conditions, window);
     let page = Statement::new(
         as_array(&format!(
-            "SELECT {PROJECT_JSON} AS item {filtered}{order}{limit}"
+            "SELECT {item_json} AS item {filtered}{order}{limit}"
         )),
         params,
     );
