@@ -32,6 +32,10 @@ pub async fn replicate<R: Replica, O: Origin>(
     replica::apply(ctx.replica, &batch.changes)
         .await
         .map_err(|e| ctx.fault("applying pushed changes", &e))?;
+    if let Err(e) = replica::prune_expired_denials(ctx.replica, ctx.now).await {
+        // The push is applied; pruning can wait for the next one.
+        ctx.log_error("pruning the denylist", &e);
+    }
     Ok(Response::json(
         200,
         &json!({"applied": batch.changes.len()}),

@@ -128,6 +128,27 @@ fn push(batch: &ChangeBatch, timestamp: i64, key: &str) -> Request {
 }
 
 #[tokio::test]
+async fn a_push_drops_denylist_entries_that_have_expired() {
+    let edge = TestEdge::new();
+    let deny = |version, jti: &str, expires_at| Change {
+        version,
+        kind: ChangeKind::TokenDeny {
+            jti: jti.into(),
+            expires_at,
+        },
+    };
+    let batch = ChangeBatch {
+        changes: vec![deny(1, "old", NOW - 1), deny(2, "live", NOW + 3600)],
+    };
+    let response = edge.send(push(&batch, NOW, ORIGIN_SECRET)).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        edge.replica.rows("SELECT jti FROM token_denylist"),
+        vec![json!({"jti": "live"})]
+    );
+}
+
+#[tokio::test]
 async fn the_origin_push_is_applied_only_when_signed_and_fresh() {
     let edge = TestEdge::new();
     let batch = ChangeBatch {

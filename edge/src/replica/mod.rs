@@ -89,6 +89,16 @@ pub async fn ping(replica: &impl Replica) -> Result<(), PortError> {
     Ok(())
 }
 
+/// Drops denylist entries whose tokens have expired (they fail verification on `exp`).
+pub async fn prune_expired_denials(replica: &impl Replica, now: i64) -> Result<(), PortError> {
+    replica
+        .batch(vec![Statement::new(
+            "DELETE FROM token_denylist WHERE expires_at < ?1",
+            vec![now.into()],
+        )])
+        .await
+}
+
 /// Applies change records atomically.
 pub async fn apply(replica: &impl Replica, changes: &[Change]) -> Result<(), PortError> {
     if changes.is_empty() {
