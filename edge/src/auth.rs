@@ -3,7 +3,7 @@
 
 use domain::ApiError;
 use domain::auth::{Claims, TokenProblem, TokenType};
-use domain::input::{JsonBody, Text};
+use domain::input::JsonBody;
 use domain::limits::MAX_TOKEN_CHARS;
 use domain::replication::UserReplica;
 use serde_json::json;
@@ -71,14 +71,10 @@ pub async fn verify<R: Replica, O: Origin>(
     request: &Request,
 ) -> Result<Response, ApiError> {
     let body = JsonBody::parse(request.header("content-type"), &request.body)?;
-    let mut fields = body.fields();
-    let token = fields.text("token", Text::required(MAX_TOKEN_CHARS));
-    let token = fields.finish_with(|| token)?;
     let claims = ctx
         .settings
         .token_keys
-        .decode(&token, None, ctx.now)
-        .map_err(ApiError::TokenNotValid)?;
+        .decode_field(&body, "token", None, ctx.now)?;
     let denied = replica::is_denied(ctx.replica, &claims.jti)
         .await
         .map_err(|e| ctx.fault("reading the denylist", &e))?;
@@ -96,12 +92,8 @@ pub fn precheck_token_body<R: Replica, O: Origin>(
     field: &'static str,
 ) -> Result<(), ApiError> {
     let body = JsonBody::parse(request.header("content-type"), &request.body)?;
-    let mut fields = body.fields();
-    let token = fields.text(field, Text::required(MAX_TOKEN_CHARS));
-    let token = fields.finish_with(|| token)?;
     ctx.settings
         .token_keys
-        .decode(&token, Some(TokenType::Refresh), ctx.now)
-        .map_err(ApiError::TokenNotValid)?;
+        .decode_field(&body, field, Some(TokenType::Refresh), ctx.now)?;
     Ok(())
 }

@@ -78,7 +78,7 @@ impl Settings {
             replication_sweep_secs: u64::try_from(vars.number(
                 "REPLICATION_SWEEP_SECS",
                 30,
-                1..=3600,
+                1..=59, // a seconds-field cron step: `*/N` is only regular below 60
             )?)
             .unwrap_or(30),
         })

@@ -203,12 +203,31 @@ impl Stack {
         }
     }
 
+    async fn database() -> sqlx::PgPool {
+        sqlx::PgPool::connect(&var("E2E_DATABASE_URL"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Reads a Postgres count (to prove nothing was written).
     pub async fn count(&self, sql: &'static str) -> i64 {
-        let pool = sqlx::PgPool::connect(&var("E2E_DATABASE_URL"))
+        let pool = Self::database().await;
+        let n = sqlx::query_scalar(sql)
+            .fetch_one(&pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        pool.close().await;
+        n
+    }
+
+    /// A Postgres count with one bound value.
+    pub async fn count_where<T>(&self, sql: &'static str, value: T) -> i64
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    {
+        let pool = Self::database().await;
         let n = sqlx::query_scalar(sql)
+            .bind(value)
             .fetch_one(&pool)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -218,30 +237,11 @@ impl Stack {
 
     /// How many users Postgres holds with this name.
     pub async fn users_named(&self, username: &str) -> i64 {
-        let pool = sqlx::PgPool::connect(&var("E2E_DATABASE_URL"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let n = sqlx::query_scalar("SELECT count(*) FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_one(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        pool.close().await;
-        n
-    }
-
-    /// A Postgres count with one bound id.
-    pub async fn count_where(&self, sql: &'static str, id: i64) -> i64 {
-        let pool = sqlx::PgPool::connect(&var("E2E_DATABASE_URL"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let n = sqlx::query_scalar(sql)
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        pool.close().await;
-        n
+        self.count_where(
+            "SELECT count(*) FROM users WHERE username = $1",
+            username.to_owned(),
+        )
+        .await
     }
 
     /// Both services' log text.

@@ -10,6 +10,10 @@ use std::fmt;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::error::ApiError;
+use crate::input::{JsonBody, Text};
+use crate::limits::MAX_TOKEN_CHARS;
+
 /// `access` or `refresh`; one is never accepted where the other is expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,6 +119,22 @@ impl TokenKeys {
         // crash in tests rather than a token-less login.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .unwrap_or_else(|e| unreachable!("HS256 encoding failed: {e}"))
+    }
+
+    /// Reads a token from a body field and verifies it: the simplejwt serializers' shared
+    /// first step (`token/verify/`, `refresh/`, `blacklist/`), with their error bodies.
+    pub fn decode_field(
+        &self,
+        body: &JsonBody,
+        field: &str,
+        expected: Option<TokenType>,
+        now: i64,
+    ) -> Result<Claims, ApiError> {
+        let mut fields = body.fields();
+        let token = fields.text(field, Text::required(MAX_TOKEN_CHARS));
+        let token = fields.finish_with(|| token)?;
+        self.decode(&token, expected, now)
+            .map_err(ApiError::TokenNotValid)
     }
 
     /// Verifies signature, algorithm, shape, expiry and (when given) type.

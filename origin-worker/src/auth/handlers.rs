@@ -6,7 +6,7 @@ use domain::ApiError;
 use domain::FieldErrors;
 use domain::auth::{Claims, Login, NewAccount, TokenPair, TokenProblem, TokenSubject, TokenType};
 use domain::input::{JsonBody, Text};
-use domain::limits::{MAX_PASSWORD_CHARS, MAX_TOKEN_CHARS};
+use domain::limits::MAX_PASSWORD_CHARS;
 use domain::replication::ChangeKind;
 use serde_json::json;
 
@@ -108,13 +108,9 @@ fn pair(state: &AppState, refresh: &Claims, access: &Claims) -> Reply {
 
 /// Reads and verifies the `refresh` field as a refresh token.
 fn refresh_claims(state: &AppState, body: &JsonBody) -> Result<Claims, Failure> {
-    let mut fields = body.fields();
-    let token = fields.text("refresh", Text::required(MAX_TOKEN_CHARS));
-    let token = fields.finish_with(|| token)?;
-    state
+    Ok(state
         .tokens
-        .decode(&token, Some(TokenType::Refresh), now())
-        .map_err(|problem| Failure::Api(ApiError::TokenNotValid(problem)))
+        .decode_field(body, "refresh", Some(TokenType::Refresh), now())?)
 }
 
 fn blacklisted() -> Failure {
