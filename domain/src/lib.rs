@@ -8,7 +8,10 @@
 //! - [`input`]: turning a request body into typed values with DRF's field messages;
 //! - [`config`]: reading and validating configuration variables;
 //! - [`auth`]: credentials (username, password policy, email) and JWT claims/verification;
-//! - [`signing`]: the HMAC that authenticates edge ↔ origin calls;
+//! - [`ids`]: typed ids (`UserId`, `ProjectId`, `TaskId`);
+//! - [`paths`]: every routed path, spelled once for both deployables;
+//! - [`signing`]: the HMAC that authenticates edge ↔ origin calls, and their signed headers;
+//! - [`wire`]: the origin's reply and the edge's internal request and answer bodies;
 //! - [`replication`]: the versioned change records the origin sends and the edge applies;
 //! - [`projects`]: projects and tasks, their representations and change bodies;
 //! - [`query`]: query strings (pagination, ordering, search, filters);
@@ -17,11 +20,16 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod ids;
 pub mod input;
 pub mod limits;
+pub mod paths;
 pub mod projects;
 pub mod query;
 pub mod replication;
 pub mod signing;
+pub mod wire;
 
+pub use config::Secret;
 pub use error::{ApiError, FieldErrors};
+pub use ids::{ProjectId, TaskId, UserId};

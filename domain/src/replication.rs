@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{ProjectId, TaskId, UserId};
 use crate::projects::{Project, Task};
 
 /// One versioned change.
@@ -28,7 +29,7 @@ pub enum ChangeKind {
     UserUpsert(UserReplica),
     /// A user was deleted; everything they owned goes with them.
     #[serde(rename = "user.delete")]
-    UserDelete { id: i64 },
+    UserDelete { id: UserId },
     /// A refresh token was blacklisted; the edge refuses it on `verify` until it expires.
     #[serde(rename = "token.deny")]
     TokenDeny { jti: String, expires_at: i64 },
@@ -37,13 +38,82 @@ pub enum ChangeKind {
     ProjectUpsert(Project),
     /// A project was deleted, and its tasks with it.
     #[serde(rename = "project.delete")]
-    ProjectDelete { id: i64 },
+    ProjectDelete { id: ProjectId },
     /// A task was created or changed (or moved to another project of the same owner).
     #[serde(rename = "task.upsert")]
     TaskUpsert(TaskReplica),
     /// A task was deleted.
     #[serde(rename = "task.delete")]
-    TaskDelete { id: i64 },
+    TaskDelete { id: TaskId },
+}
+
+/// A replicated kind of row. Its name is the prefix of its change kinds (`project.upsert`), the
+/// entity of its tombstones, and (plural) its table on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Entity {
+    User,
+    Project,
+    Task,
+}
+
+impl Entity {
+    /// Every replicated kind of row, parents first.
+    pub const ALL: [Self; 3] = [Self::User, Self::Project, Self::Task];
+
+    /// The name in change kinds and tombstones.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Project => "project",
+            Self::Task => "task",
+        }
+    }
+
+    /// The table holding these rows, in Postgres and in D1.
+    pub const fn table(self) -> &'static str {
+        match self {
+            Self::User => "users",
+            Self::Project => "projects",
+            Self::Task => "tasks",
+        }
+    }
+
+    /// The change kind that writes one of these rows (`user.upsert`, …), as it is stored.
+    pub const fn upsert_kind(self) -> &'static str {
+        match self {
+            Self::User => "user.upsert",
+            Self::Project => "project.upsert",
+            Self::Task => "task.upsert",
+        }
+    }
+
+    /// The change that deletes the row with this id.
+    pub fn delete(self, id: i64) -> ChangeKind {
+        match self {
+            Self::User => ChangeKind::UserDelete {
+                id: UserId::new(id),
+            },
+            Self::Project => ChangeKind::ProjectDelete {
+                id: ProjectId::new(id),
+            },
+            Self::Task => ChangeKind::TaskDelete {
+                id: TaskId::new(id),
+            },
+        }
+    }
+}
+
+impl ChangeKind {
+    /// The kind of row this change writes or deletes (a denied token is no row: `None`).
+    pub fn entity(&self) -> Option<Entity> {
+        match self {
+            Self::UserUpsert(_) | Self::UserDelete { .. } => Some(Entity::User),
+            Self::ProjectUpsert(_) | Self::ProjectDelete { .. } => Some(Entity::Project),
+            Self::TaskUpsert(_) | Self::TaskDelete { .. } => Some(Entity::Task),
+            Self::TokenDeny { .. } => None,
+        }
+    }
 }
 
 /// A task with its project's owner, so the edge filters by owner without a join.
@@ -51,13 +121,13 @@ pub enum ChangeKind {
 pub struct TaskReplica {
     #[serde(flatten)]
     pub task: Task,
-    pub owner: i64,
+    pub owner: UserId,
 }
 
 /// A user as the edge may know them: exactly the public `me` representation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserReplica {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub email: String,
     pub is_staff: bool,
@@ -97,10 +167,57 @@ mod tests {
         assert_eq!(serde_json::from_value::<Change>(wire).unwrap(), change);
     }
 
+    /// The serde tags are written as attributes; this holds them to the entity names the audit
+    /// queries and the edge's tombstones use.
+    #[test]
+    fn change_kind_names_follow_their_entity() {
+        let user = UserReplica {
+            id: UserId::new(1),
+            username: "a".into(),
+            email: "a@example.com".into(),
+            is_staff: false,
+            date_joined: "2025-01-01T00:00:00.000000Z".into(),
+        };
+        let project = Project {
+            id: ProjectId::new(2),
+            owner: UserId::new(1),
+            name: "p".into(),
+            description: String::new(),
+            is_archived: false,
+            created_at: "2025-01-01T00:00:00.000000Z".into(),
+        };
+        let task = TaskReplica {
+            task: Task {
+                id: TaskId::new(3),
+                project: ProjectId::new(2),
+                title: "t".into(),
+                detail: String::new(),
+                done: false,
+                due_date: None,
+                created_at: "2025-01-01T00:00:00.000000Z".into(),
+            },
+            owner: UserId::new(1),
+        };
+        let upserts = [
+            ChangeKind::UserUpsert(user),
+            ChangeKind::ProjectUpsert(project),
+            ChangeKind::TaskUpsert(task),
+        ];
+        for (entity, upsert) in Entity::ALL.into_iter().zip(upserts) {
+            assert_eq!(upsert.entity(), Some(entity));
+            let tag = |kind: &ChangeKind| serde_json::to_value(kind).unwrap()["kind"].clone();
+            assert_eq!(tag(&upsert), entity.upsert_kind());
+            assert_eq!(entity.upsert_kind(), format!("{}.upsert", entity.name()));
+            let delete = entity.delete(9);
+            assert_eq!(delete.entity(), Some(entity));
+            assert_eq!(tag(&delete), format!("{}.delete", entity.name()));
+        }
+    }
+
     #[test]
     fn a_user_record_has_no_room_for_secrets() {
         let user = UserReplica {
-            id: 1,
+            id: UserId::new(1),
             username: "a".into(),
             email: "a@example.com".into(),
             is_staff: false,

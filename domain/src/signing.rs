@@ -7,6 +7,8 @@
 //! user or body.
 
 use hmac::{Hmac, Mac};
+
+use crate::ids::UserId;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -49,7 +51,7 @@ pub struct SignedParts<'a> {
     pub path_and_query: &'a str,
     pub body: &'a [u8],
     pub timestamp: i64,
-    pub user_id: Option<&'a str>,
+    pub user_id: Option<UserId>,
     pub request_id: &'a str,
     pub idempotency_key: Option<&'a str>,
 }
@@ -64,7 +66,8 @@ impl SignedParts<'_> {
             self.path_and_query,
             body_digest,
             self.timestamp,
-            self.user_id.unwrap_or("-"),
+            self.user_id
+                .map_or_else(|| "-".to_owned(), |id| id.to_string()),
             self.request_id,
             self.idempotency_key.unwrap_or("-"),
         )
@@ -113,6 +116,80 @@ pub fn verify(
     }
 }
 
+/// The headers that carry a signed call: signature, timestamp, request id, and the user and
+/// `Idempotency-Key` when there are any. [`check_signed_headers`] reads the same set.
+pub fn signed_headers(key: &[u8], parts: &SignedParts<'_>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        (SIGNATURE_HEADER, sign(key, parts)),
+        (TIMESTAMP_HEADER, parts.timestamp.to_string()),
+        (REQUEST_ID_HEADER, parts.request_id.to_owned()),
+    ];
+    if let Some(user) = parts.user_id {
+        headers.push((USER_HEADER, user.to_string()));
+    }
+    if let Some(key) = parts.idempotency_key {
+        headers.push((IDEMPOTENCY_HEADER, key.to_owned()));
+    }
+    headers
+}
+
+/// A call as it arrived, before its signature is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    pub direction: Direction,
+    pub method: &'a str,
+    /// The path and, when present, `?query`, exactly as received.
+    pub path_and_query: &'a str,
+    pub body: &'a [u8],
+}
+
+/// What a call whose signature checked out says about itself. Only then is any of it trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified<'h> {
+    /// The user the edge verified, for a user's request.
+    pub user: Option<UserId>,
+    pub request_id: &'h str,
+    pub idempotency_key: Option<&'h str>,
+}
+
+/// Checks the signed headers of `received` (read through `header`, by lower-case name) under
+/// `key`, within `window_secs` of `now`.
+pub fn check_signed_headers<'h>(
+    key: &[u8],
+    received: Received<'_>,
+    header: impl Fn(&str) -> Option<&'h str>,
+    now: i64,
+    window_secs: i64,
+) -> Result<Verified<'h>, SignatureProblem> {
+    let signature = header(SIGNATURE_HEADER).ok_or(SignatureProblem::Missing)?;
+    let timestamp = header(TIMESTAMP_HEADER)
+        .and_then(|t| t.parse().ok())
+        .ok_or(SignatureProblem::Missing)?;
+    let user = match header(USER_HEADER) {
+        None => None,
+        // Whatever the header holds is signed; one that is no id never came from the edge.
+        Some(raw) => Some(UserId::parse(raw).ok_or(SignatureProblem::Mismatch)?),
+    };
+    let request_id = header(REQUEST_ID_HEADER).unwrap_or("");
+    let idempotency_key = header(IDEMPOTENCY_HEADER);
+    let parts = SignedParts {
+        direction: received.direction,
+        method: received.method,
+        path_and_query: received.path_and_query,
+        body: received.body,
+        timestamp,
+        user_id: user,
+        request_id,
+        idempotency_key,
+    };
+    verify(key, &parts, signature, now, window_secs)?;
+    Ok(Verified {
+        user,
+        request_id,
+        idempotency_key,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,7 +204,7 @@ mod tests {
             path_and_query: "/api/token/?x=1",
             body: br#"{"username":"a"}"#,
             timestamp: NOW,
-            user_id: Some("7"),
+            user_id: Some(UserId::new(7)),
             request_id: "req-1",
             idempotency_key: Some("key-1"),
         }
@@ -167,7 +244,7 @@ mod tests {
             (
                 "user",
                 SignedParts {
-                    user_id: Some("8"),
+                    user_id: Some(UserId::new(8)),
                     ..parts()
                 },
             ),
@@ -220,6 +297,103 @@ mod tests {
             verify(KEY, &parts(), &signature, NOW - 61, 60),
             Err(SignatureProblem::Stale)
         );
+    }
+
+    fn lookup<'h>(headers: &'h [(&'static str, String)]) -> impl Fn(&str) -> Option<&'h str> {
+        move |name| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    fn received(parts: &SignedParts<'static>) -> Received<'static> {
+        Received {
+            direction: parts.direction,
+            method: parts.method,
+            path_and_query: parts.path_and_query,
+            body: parts.body,
+        }
+    }
+
+    #[test]
+    fn signed_headers_check_out_and_say_who_is_calling() {
+        let headers = signed_headers(KEY, &parts());
+        let verified = check_signed_headers(KEY, received(&parts()), lookup(&headers), NOW, 60);
+        assert_eq!(
+            verified,
+            Ok(Verified {
+                user: Some(UserId::new(7)),
+                request_id: "req-1",
+                idempotency_key: Some("key-1"),
+            })
+        );
+    }
+
+    #[test]
+    fn a_changed_or_missing_header_is_refused() {
+        let headers = signed_headers(KEY, &parts());
+        let check = |headers: &[(&'static str, String)]| {
+            check_signed_headers(KEY, received(&parts()), lookup(headers), NOW, 60).map(drop)
+        };
+        let with = |name: &str, value: Option<&str>| {
+            let mut changed: Vec<_> = headers
+                .iter()
+                .filter(|(n, _)| *n != name)
+                .cloned()
+                .collect();
+            let name = headers.iter().find(|(n, _)| *n == name).map(|(n, _)| *n);
+            if let (Some(name), Some(value)) = (name, value) {
+                changed.push((name, value.to_owned()));
+            }
+            changed
+        };
+        let cases = [
+            (
+                "no signature",
+                with(SIGNATURE_HEADER, None),
+                SignatureProblem::Missing,
+            ),
+            (
+                "no timestamp",
+                with(TIMESTAMP_HEADER, None),
+                SignatureProblem::Missing,
+            ),
+            (
+                "another user",
+                with(USER_HEADER, Some("8")),
+                SignatureProblem::Mismatch,
+            ),
+            (
+                "user not an id",
+                with(USER_HEADER, Some("x")),
+                SignatureProblem::Mismatch,
+            ),
+            (
+                "no user",
+                with(USER_HEADER, None),
+                SignatureProblem::Mismatch,
+            ),
+            (
+                "another key",
+                with(IDEMPOTENCY_HEADER, Some("k2")),
+                SignatureProblem::Mismatch,
+            ),
+            (
+                "no key",
+                with(IDEMPOTENCY_HEADER, None),
+                SignatureProblem::Mismatch,
+            ),
+            (
+                "another id",
+                with(REQUEST_ID_HEADER, Some("r")),
+                SignatureProblem::Mismatch,
+            ),
+        ];
+        for (case, headers, problem) in cases {
+            assert_eq!(check(&headers), Err(problem), "{case}");
+        }
     }
 
     #[test]

@@ -18,9 +18,11 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use domain::projects::{Project, Task};
+use domain::query::Date;
 use domain::replication::{Change, ChangeKind, TaskReplica};
+use domain::{ProjectId, TaskId, UserId};
 use edge::http::Request;
-use edge::ports::{PortError, Replica, Statement};
+use edge::platform::{PortError, Replica, Statement};
 use serde::de::DeserializeOwned;
 use support::{SqliteReplica, TestEdge};
 
@@ -62,8 +64,8 @@ fn seed(edge: &TestEdge, owner: i64, tasks: i64) {
             changes.push(Change {
                 version: p,
                 kind: ChangeKind::ProjectUpsert(Project {
-                    id: p,
-                    owner,
+                    id: ProjectId::new(p),
+                    owner: UserId::new(owner),
                     name: format!("Project {p}"),
                     description: String::new(),
                     is_archived: false,
@@ -75,15 +77,23 @@ fn seed(edge: &TestEdge, owner: i64, tasks: i64) {
             changes.push(Change {
                 version: 100 + id,
                 kind: ChangeKind::TaskUpsert(TaskReplica {
-                    owner,
+                    owner: UserId::new(owner),
                     task: Task {
-                        id,
-                        project: 1 + id % 10,
+                        id: TaskId::new(id),
+                        project: ProjectId::new(1 + id % 10),
                         title: format!("Task {id}"),
                         detail: format!("detail {id}"),
                         done: id % 3 == 0,
                         due_date: (id % 7 != 0)
-                            .then(|| format!("2025-{:02}-{:02}", 1 + id % 12, 1 + id % 28)),
+                            .then(|| {
+                                let (month, day) = (1 + id % 12, 1 + id % 28);
+                                Date::from_ymd(
+                                    2025,
+                                    month.try_into().unwrap(),
+                                    day.try_into().unwrap(),
+                                )
+                            })
+                            .flatten(),
                         created_at: format!(
                             "2025-01-01T00:{:02}:{:02}.{:06}Z",
                             (id / 60) % 60,

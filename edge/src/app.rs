@@ -1,64 +1,25 @@
-//! The edge's request pipeline, as plain Rust over the ports:
-//! request id → CORS preflight → routing → authentication → handler → headers.
+//! The edge's request pipeline, as plain Rust over the platform. Each step reads the matched
+//! row of the route table ([`crate::routes`]):
+//!
+//! CORS preflight → routing → method → body limit → (rate limit, to come: `route.throttle`) →
+//! caller (`route.access`) → handler (`route.handler`) → one error log line, the envelope, and
+//! the headers every response wears.
 
-use std::fmt::Display;
+use domain::limits::MAX_REQUEST_ID_CHARS;
+use domain::{ApiError, ProjectId, TaskId};
 
-use domain::ApiError;
-use domain::auth::NewAccount;
-use domain::input::JsonBody;
-use domain::limits::{MAX_JSON_BODY_BYTES, MAX_REQUEST_ID_CHARS};
-
+use crate::accounts;
 use crate::auth::{self, AuthUser};
 use crate::cors;
+use crate::ctx::{Ctx, log_line};
+use crate::error::{EdgeError, EdgeResult};
 use crate::forward::forward;
 use crate::health;
 use crate::http::{Request, Response};
 use crate::internal;
-use crate::ports::{Origin, Replica};
-use crate::projects::reads;
-use crate::projects::writes::{self, Body};
-use crate::routes::{self, Endpoint, Matched};
-use crate::settings::Settings;
-
-/// Everything one request is handled with.
-pub struct Ctx<'a, R, O> {
-    pub replica: &'a R,
-    pub origin: &'a O,
-    pub settings: &'a Settings,
-    /// Unix seconds, read once per request.
-    pub now: i64,
-    pub request_id: &'a str,
-    /// Writes one log line (the console on Workers).
-    pub log: &'a dyn Fn(&str),
-}
-
-impl<R, O> std::fmt::Debug for Ctx<'_, R, O> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx")
-            .field("now", &self.now)
-            .field("request_id", &self.request_id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<R, O> Ctx<'_, R, O> {
-    /// Logs an error with the request id.
-    pub fn log_error(&self, what: &str, error: &dyn Display) {
-        let line = serde_json::json!({
-            "level": "error",
-            "request_id": self.request_id,
-            "message": what,
-            "error": error.to_string(),
-        });
-        (self.log)(&line.to_string());
-    }
-
-    /// Logs a fault and turns it into the generic 500.
-    pub fn fault(&self, what: &str, error: &dyn Display) -> ApiError {
-        self.log_error(what, error);
-        ApiError::Internal
-    }
-}
+use crate::platform::Platform;
+use crate::projects::{reads, writes};
+use crate::routes::{self, Access, Handler, Method, Route};
 
 /// The request id to use: the client's `X-Request-ID` when it is short and plain, else a fresh
 /// one from `generate`.
@@ -77,15 +38,26 @@ pub fn request_id(request: &Request, generate: impl FnOnce() -> String) -> Strin
     }
 }
 
-/// Handles one request end to end. Never fails: every error becomes its response.
-pub async fn handle<R: Replica, O: Origin>(ctx: &Ctx<'_, R, O>, request: Request) -> Response {
+/// Handles one request end to end. Never fails: every error becomes its response, and a fault
+/// is logged here, once, with the request id and its cause chain.
+pub async fn handle<P: Platform>(ctx: &Ctx<'_, P>, request: Request) -> Response {
     if cors::is_preflight(&request) {
         let mut response = cors::preflight(&request, ctx.settings);
         cors::decorate(&mut response, &request, ctx.settings, ctx.request_id, false);
         return response;
     }
-    let (result, authenticated) = dispatch(ctx, &request).await;
-    let mut response = result.unwrap_or_else(|error| Response::error(&error, ctx.request_id));
+    let (result, authenticated) = route_and_run(ctx, &request).await;
+    let mut response = result.unwrap_or_else(|error| {
+        if matches!(error, EdgeError::Fault { .. }) {
+            ctx.platform.log(&log_line(
+                "error",
+                ctx.request_id,
+                &error.to_string(),
+                &error,
+            ));
+        }
+        Response::error(&error.answer(), ctx.request_id)
+    });
     if request.method == "HEAD" {
         response.body.clear();
     }
@@ -99,139 +71,133 @@ pub async fn handle<R: Replica, O: Origin>(ctx: &Ctx<'_, R, O>, request: Request
     response
 }
 
-async fn dispatch<R: Replica, O: Origin>(
-    ctx: &Ctx<'_, R, O>,
+/// Who is calling, as the route's `access` established.
+#[derive(Debug)]
+enum Caller {
+    Anyone,
+    User(AuthUser),
+    Origin,
+}
+
+/// Finds the row and runs the steps it names. Answers whether the caller was authenticated (so
+/// the response is marked `no-store`).
+async fn route_and_run<P: Platform>(
+    ctx: &Ctx<'_, P>,
     request: &Request,
-) -> (Result<Response, ApiError>, bool) {
+) -> (EdgeResult<Response>, bool) {
     let Some(matched) = routes::find(&request.path) else {
-        return (Err(ApiError::NotFound(None)), false);
+        return (Err(ApiError::NotFound(None).into()), false);
     };
-    let endpoint = matched.endpoint;
-    let method = if request.method == "HEAD" {
-        "GET"
-    } else {
-        request.method.as_str()
-    };
-    if method == "OPTIONS" {
+    if request.method == "OPTIONS" {
         let mut response = Response::json(200, &serde_json::json!({}));
-        response.set_header("allow", endpoint.allow().join(", "));
+        response.set_header("allow", matched.routes.allow().join(", "));
         return (Ok(response), false);
     }
-    if !endpoint.methods().contains(&method) {
+    let Some(route) = Method::for_routing(&request.method).and_then(|m| matched.routes.get(m))
+    else {
         let error = ApiError::MethodNotAllowed {
             method: request.method.clone(),
-            allow: endpoint.allow(),
+            allow: matched.routes.allow(),
         };
-        return (Err(error), false);
+        return (Err(error.into()), false);
+    };
+    if let Some(limit) = route.body.read_limit()
+        && request.body.len() > limit
+    {
+        return (Err(ApiError::PayloadTooLarge { limit }.into()), false);
     }
-    if request.body.len() > MAX_JSON_BODY_BYTES && endpoint != Endpoint::InternalReplicate {
-        return (
-            Err(ApiError::PayloadTooLarge {
-                limit: MAX_JSON_BODY_BYTES,
-            }),
-            false,
-        );
-    }
-    match endpoint {
-        Endpoint::Health => (Ok(health::health()), false),
-        Endpoint::Ready => (Ok(health::ready(ctx).await), false),
-        Endpoint::InternalReplicate => (internal::replicate(ctx, request).await, false),
-        Endpoint::InternalVersions => (internal::versions(ctx, request).await, false),
-        Endpoint::TokenVerify => (auth::verify(ctx, request).await, false),
-        Endpoint::Register => (
-            precheck_then_forward(ctx, request, check_registration).await,
-            false,
-        ),
-        Endpoint::TokenObtain => (
-            precheck_then_forward(ctx, request, check_login).await,
-            false,
-        ),
-        Endpoint::TokenRefresh | Endpoint::TokenBlacklist => {
-            let check = |request: &Request| auth::precheck_token_body(ctx, request, "refresh");
-            (precheck_then_forward(ctx, request, check).await, false)
-        }
-        Endpoint::Me
-        | Endpoint::Projects
-        | Endpoint::Project
-        | Endpoint::ProjectArchive
-        | Endpoint::Tasks
-        | Endpoint::Task => match auth::require_user(ctx, request).await {
-            Err(error) => (Err(error), false),
-            Ok(user) => (user_endpoint(ctx, request, &user, &matched).await, true),
+    let caller = match route.access {
+        Access::Public => Caller::Anyone,
+        Access::User => match auth::require_user(ctx, request).await {
+            Ok(user) => Caller::User(user),
+            Err(error) => return (Err(error), false),
         },
-    }
+        Access::Origin => match internal::verify_origin(ctx, request) {
+            Ok(()) => Caller::Origin,
+            Err(error) => return (Err(error), false),
+        },
+    };
+    let authenticated = matches!(caller, Caller::User(_));
+    let id = matched.id.as_deref();
+    (run(ctx, request, route, id, &caller).await, authenticated)
 }
 
-/// The id in a detail path.
-fn id_param(matched: &Matched, resource: &'static str) -> Result<i64, ApiError> {
-    let raw = matched
-        .params
-        .iter()
-        .find(|(k, _)| k == "id")
-        .map_or("", |(_, v)| v.as_str());
-    reads::path_id(raw, resource)
+/// The detail path's id; anything but a positive integer is simply not found.
+fn path_id<I>(
+    id: Option<&str>,
+    parse: fn(&str) -> Option<I>,
+    resource: &'static str,
+) -> Result<I, ApiError> {
+    id.and_then(parse).ok_or(ApiError::NotFound(Some(resource)))
 }
 
-async fn user_endpoint<R: Replica, O: Origin>(
-    ctx: &Ctx<'_, R, O>,
+fn project_id(id: Option<&str>) -> Result<ProjectId, ApiError> {
+    path_id(id, ProjectId::parse, "Project")
+}
+
+fn task_id(id: Option<&str>) -> Result<TaskId, ApiError> {
+    path_id(id, TaskId::parse, "Task")
+}
+
+/// Calls the route's handler.
+async fn run<P: Platform>(
+    ctx: &Ctx<'_, P>,
     request: &Request,
-    user: &AuthUser,
-    matched: &Matched,
-) -> Result<Response, ApiError> {
-    let owner = user.user.id;
-    let reading = matches!(request.method.as_str(), "GET" | "HEAD");
-    match (matched.endpoint, reading) {
-        (Endpoint::Me, true) => Ok(auth::me(user)),
-        (Endpoint::Me, false) => forward(ctx, request, Some(owner)).await,
-        (Endpoint::Projects, true) => reads::list_projects(ctx, request, owner).await,
-        (Endpoint::Projects, false) => writes::write(ctx, request, owner, Body::Project).await,
-        (Endpoint::Project, true) => {
-            reads::project(ctx, owner, id_param(matched, "Project")?).await
+    route: &Route,
+    id: Option<&str>,
+    caller: &Caller,
+) -> EdgeResult<Response> {
+    let user = match caller {
+        Caller::User(user) => Some(user),
+        Caller::Anyone | Caller::Origin => None,
+    };
+    // Every `Access::User` row has a user by now (checked by a test over the table).
+    let owner = || {
+        user.map(|u| u.user.id)
+            .ok_or(EdgeError::Api(ApiError::NotAuthenticated))
+    };
+    match route.handler {
+        Handler::Health => Ok(health::health()),
+        Handler::Ready => Ok(health::ready(ctx).await),
+        Handler::Register => accounts::register(ctx, request).await,
+        Handler::TokenObtain => accounts::obtain(ctx, request).await,
+        Handler::TokenRefresh | Handler::TokenBlacklist => {
+            accounts::refresh_or_blacklist(ctx, request).await
         }
-        (Endpoint::Project | Endpoint::ProjectArchive, false) => {
-            id_param(matched, "Project")?;
-            let body = if request.method == "DELETE" || matched.endpoint == Endpoint::ProjectArchive
-            {
-                Body::None
-            } else {
-                Body::Project
-            };
-            writes::write(ctx, request, owner, body).await
+        Handler::TokenVerify => accounts::verify(ctx, request).await,
+        Handler::Me => Ok(accounts::me(user.ok_or(ApiError::NotAuthenticated)?)),
+        Handler::DeleteMe => forward(ctx, request, Some(owner()?)).await,
+        Handler::ListProjects => reads::list_projects(ctx, request, owner()?).await,
+        Handler::ShowProject => reads::project(ctx, owner()?, project_id(id)?).await,
+        Handler::CreateProject => {
+            writes::check_project(request)?;
+            forward(ctx, request, Some(owner()?)).await
         }
-        (Endpoint::Tasks, true) => reads::list_tasks(ctx, request, owner).await,
-        (Endpoint::Tasks, false) => writes::write(ctx, request, owner, Body::Task).await,
-        (Endpoint::Task, true) => reads::task(ctx, owner, id_param(matched, "Task")?).await,
-        (Endpoint::Task, false) => {
-            id_param(matched, "Task")?;
-            let body = if request.method == "DELETE" {
-                Body::None
-            } else {
-                Body::Task
-            };
-            writes::write(ctx, request, owner, body).await
+        Handler::UpdateProject => {
+            project_id(id)?;
+            writes::check_project(request)?;
+            forward(ctx, request, Some(owner()?)).await
         }
-        _ => Err(ApiError::NotFound(None)),
+        Handler::DeleteProject | Handler::ArchiveProject => {
+            project_id(id)?;
+            forward(ctx, request, Some(owner()?)).await
+        }
+        Handler::ListTasks => reads::list_tasks(ctx, request, owner()?).await,
+        Handler::ShowTask => reads::task(ctx, owner()?, task_id(id)?).await,
+        Handler::CreateTask => {
+            writes::check_task(request)?;
+            forward(ctx, request, Some(owner()?)).await
+        }
+        Handler::UpdateTask => {
+            task_id(id)?;
+            writes::check_task(request)?;
+            forward(ctx, request, Some(owner()?)).await
+        }
+        Handler::DeleteTask => {
+            task_id(id)?;
+            forward(ctx, request, Some(owner()?)).await
+        }
+        Handler::Replicate => internal::replicate(ctx, request).await,
+        Handler::Versions => internal::versions(ctx, request).await,
     }
-}
-
-async fn precheck_then_forward<R: Replica, O: Origin>(
-    ctx: &Ctx<'_, R, O>,
-    request: &Request,
-    check: impl Fn(&Request) -> Result<(), ApiError>,
-) -> Result<Response, ApiError> {
-    check(request)?;
-    forward(ctx, request, None).await
-}
-
-fn check_registration(request: &Request) -> Result<(), ApiError> {
-    let body = JsonBody::parse(request.header("content-type"), &request.body)?;
-    NewAccount::from_body(&body).map(drop)
-}
-
-fn check_login(request: &Request) -> Result<(), ApiError> {
-    domain::auth::Login::from_body(&JsonBody::parse(
-        request.header("content-type"),
-        &request.body,
-    )?)
-    .map(drop)
 }

@@ -1,12 +1,14 @@
 //! Liveness and readiness.
 
 use domain::ApiError;
+use domain::paths;
 use serde_json::json;
 
-use crate::app::Ctx;
+use crate::ctx::Ctx;
+use crate::error::EdgeError;
 use crate::forward::{Outgoing, signed_request};
 use crate::http::Response;
-use crate::ports::{Origin, Replica};
+use crate::platform::{Origin as _, Platform};
 use crate::replica;
 
 /// `GET /health/`: the isolate answers; nothing else is asked.
@@ -16,28 +18,30 @@ pub fn health() -> Response {
 
 /// `GET /ready/`: D1 answers a query and the origin says it is ready (which means Postgres
 /// answers too). 503 names what is down.
-pub async fn ready<R: Replica, O: Origin>(ctx: &Ctx<'_, R, O>) -> Response {
+pub async fn ready<P: Platform>(ctx: &Ctx<'_, P>) -> Response {
     let mut down = Vec::new();
-    if let Err(e) = replica::ping(ctx.replica).await {
-        ctx.log_error("readiness: D1", &e);
+    if let Err(e) = replica::ping(ctx.replica()).await {
+        ctx.warn("readiness: D1", &e);
         down.push("d1");
     }
     let probe = signed_request(
         ctx,
         Outgoing {
             method: "GET",
-            path_and_query: "/ready/",
+            path_and_query: paths::READY,
             ..Outgoing::default()
         },
     );
-    match ctx.origin.send(probe).await {
+    match ctx.origin().send(probe).await {
         Ok(answer) if answer.status == 200 => {}
         Ok(answer) => {
-            ctx.log_error("readiness: origin", &format!("status {}", answer.status));
+            let problem =
+                EdgeError::fault("readiness: origin", format!("status {}", answer.status));
+            ctx.warn("readiness: origin", &problem);
             down.push("origin");
         }
         Err(e) => {
-            ctx.log_error("readiness: origin", &e);
+            ctx.warn("readiness: origin", &e);
             down.push("origin");
         }
     }

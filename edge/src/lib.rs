@@ -1,27 +1,32 @@
 //! The Cloudflare Workers edge.
 //!
-//! Request handling is plain Rust over two ports ([`ports::Replica`] for D1 and
-//! [`ports::Origin`] for the origin worker), so all of it runs natively in `cargo test` against
-//! SQLite executing the very SQL sent to D1. The `worker` glue (entry point, D1 and fetch
-//! adapters) lives in `wasm` and is compiled only for `wasm32`.
+//! Request handling is plain Rust over one [`platform::Platform`] (the D1 replica and the
+//! origin as ports), so all of it runs natively in `cargo test` against SQLite executing the
+//! very SQL sent to D1. The `worker` glue lives in `wasm/` and is compiled only for `wasm32`.
 //!
-//! - [`app`]: the pipeline and dispatch;
-//! - [`routes`]: the path table;
-//! - [`auth`]: bearer tokens, `me`, `token/verify/`;
+//! - [`routes`]: the route table — every endpoint, who may call it, its throttle scope, its
+//!   body and its handler;
+//! - [`app`]: the pipeline that reads each step from the table;
+//! - [`ctx`], [`error`], [`platform`], [`http`]: what every handler shares (leaves: they
+//!   import no handler);
+//! - [`auth`]: bearer tokens; [`accounts`]: `me`, `token/verify/`, the token prechecks;
 //! - [`forward`]: signed calls to the origin and write-through of its changes;
-//! - [`projects`]: projects and tasks, reads from D1 and forwarded writes;
+//! - [`projects`]: projects and tasks, reads from D1 and write prechecks;
 //! - [`replica`]: D1 reads and version-guarded change application;
-//! - [`internal`]: the origin's signed replication push;
-//! - [`cors`], [`health`], [`settings`], [`http`], [`ports`].
+//! - [`internal`]: the origin's signed replication push and version pages;
+//! - [`cors`], [`health`], [`settings`].
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod cors;
+pub mod ctx;
+pub mod error;
 pub mod forward;
 pub mod health;
 pub mod http;
 pub mod internal;
-pub mod ports;
+pub mod platform;
 pub mod projects;
 pub mod replica;
 pub mod routes;

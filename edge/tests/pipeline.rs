@@ -288,7 +288,7 @@ async fn verify_checks_signature_expiry_and_the_denylist() {
 async fn a_registration_is_checked_signed_forwarded_and_written_through() {
     let edge = TestEdge::new();
     let user = UserReplica {
-        id: 5,
+        id: domain::UserId::new(5),
         username: "bob".into(),
         email: "bob@example.com".into(),
         is_staff: false,
@@ -409,7 +409,7 @@ async fn an_unreachable_origin_is_503_and_an_unsigned_reply_is_500() {
     edge.origin
         .answers
         .borrow_mut()
-        .push_back(Ok(edge::ports::OriginResponse {
+        .push_back(Ok(edge::platform::OriginResponse {
             status: 200,
             headers: vec![],
             body: b"<html>proxy error</html>".to_vec(),

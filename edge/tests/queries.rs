@@ -11,7 +11,9 @@
 mod support;
 
 use domain::projects::{Project, Task};
+use domain::query::Date;
 use domain::replication::{Change, ChangeKind, TaskReplica};
+use domain::{ProjectId, TaskId, UserId};
 use edge::http::Request;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -24,8 +26,8 @@ fn project(id: i64, owner: i64, name: &str, description: &str, created: &str) ->
     Change {
         version: id * 100,
         kind: ChangeKind::ProjectUpsert(Project {
-            id,
-            owner,
+            id: ProjectId::new(id),
+            owner: UserId::new(owner),
             name: name.into(),
             description: description.into(),
             is_archived: false,
@@ -49,15 +51,15 @@ fn task(
         version: 1000 + id,
         kind: ChangeKind::TaskUpsert(TaskReplica {
             task: Task {
-                id,
-                project,
+                id: TaskId::new(id),
+                project: ProjectId::new(project),
                 title: title.into(),
                 detail: detail.into(),
                 done,
-                due_date: due.map(str::to_owned),
+                due_date: due.map(|d| Date::parse(d).unwrap()),
                 created_at: format!("2025-01-01T00:00:{created}.000000Z"),
             },
-            owner,
+            owner: UserId::new(owner),
         }),
     }
 }
@@ -369,7 +371,9 @@ async fn deleting_a_project_takes_its_tasks_and_late_updates_stay_dead() {
         &edge.replica,
         &[Change {
             version: 5000,
-            kind: ChangeKind::ProjectDelete { id: 10 },
+            kind: ChangeKind::ProjectDelete {
+                id: ProjectId::new(10),
+            },
         }],
     )
     .await

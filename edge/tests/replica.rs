@@ -9,6 +9,7 @@
 
 mod support;
 
+use domain::UserId;
 use domain::replication::{Change, ChangeBatch, ChangeKind, UserReplica};
 use domain::signing::{self, Direction, SignedParts};
 use edge::http::Request;
@@ -20,7 +21,7 @@ fn upsert(version: i64, id: i64, email: &str) -> Change {
     Change {
         version,
         kind: ChangeKind::UserUpsert(UserReplica {
-            id,
+            id: UserId::new(id),
             username: format!("user{id}"),
             email: email.into(),
             is_staff: false,
@@ -32,7 +33,9 @@ fn upsert(version: i64, id: i64, email: &str) -> Change {
 fn delete(version: i64, id: i64) -> Change {
     Change {
         version,
-        kind: ChangeKind::UserDelete { id },
+        kind: ChangeKind::UserDelete {
+            id: UserId::new(id),
+        },
     }
 }
 

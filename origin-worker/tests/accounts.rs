@@ -110,7 +110,7 @@ async fn login_issues_a_pair_with_the_contract_claims() {
         (refresh.token_type, access.token_type),
         (TokenType::Refresh, TokenType::Access)
     );
-    assert_eq!(access.uid, id.to_string());
+    assert_eq!(access.user_id().get(), id);
     assert_eq!(
         (access.username.as_str(), access.is_staff),
         ("alice", false)

@@ -8,6 +8,7 @@ use std::time::Duration;
 pub use domain::auth::TokenLifetimes;
 use domain::auth::{Claims, TokenKeys, TokenSubject};
 use domain::signing::{self, Direction, SignedParts};
+use domain::{UserId, paths};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -109,63 +110,44 @@ impl Stack {
         key: Option<&str>,
     ) -> Answer {
         let body = body.to_string().into_bytes();
-        let user = user.map(|u| u.to_string());
-        let timestamp = chrono_now();
         let parts = SignedParts {
             direction: Direction::EdgeToOrigin,
             method,
             path_and_query: path,
             body: &body,
-            timestamp,
-            user_id: user.as_deref(),
+            timestamp: chrono_now(),
+            user_id: user.map(UserId::new),
             request_id: "e2e-direct",
             idempotency_key: key,
         };
-        let signature = signing::sign(var("E2E_ORIGIN_SECRET").as_bytes(), &parts);
-        let mut request = self
+        let request = self
             .http
             .request(
                 method.parse().unwrap_or(Method::POST),
                 format!("{}{path}", self.origin),
             )
-            .header("content-type", "application/json")
-            .header(signing::SIGNATURE_HEADER, signature)
-            .header(signing::TIMESTAMP_HEADER, timestamp.to_string())
-            .header(signing::REQUEST_ID_HEADER, "e2e-direct")
-            .body(body);
-        if let Some(user) = user {
-            request = request.header(signing::USER_HEADER, user);
-        }
-        if let Some(key) = key {
-            request = request.header(signing::IDEMPOTENCY_HEADER, key);
-        }
+            .header("content-type", "application/json");
+        let request = signed(request, &parts).body(body);
         self.send(request).await
     }
 
     /// A change batch pushed to the edge as the origin pushes it.
     pub async fn push_to_edge(&self, batch: &Value) -> Answer {
         let body = batch.to_string().into_bytes();
-        let timestamp = chrono_now();
         let parts = SignedParts {
             direction: Direction::OriginToEdge,
             method: "POST",
-            path_and_query: "/internal/replicate/",
+            path_and_query: paths::INTERNAL_REPLICATE,
             body: &body,
-            timestamp,
+            timestamp: chrono_now(),
             user_id: None,
             request_id: "e2e-push",
             idempotency_key: None,
         };
-        let signature = signing::sign(var("E2E_ORIGIN_SECRET").as_bytes(), &parts);
-        self.send(
-            self.request(Method::POST, "/internal/replicate/")
-                .header("content-type", "application/json")
-                .header(signing::SIGNATURE_HEADER, signature)
-                .header(signing::TIMESTAMP_HEADER, timestamp.to_string())
-                .header(signing::REQUEST_ID_HEADER, "e2e-push")
-                .body(body),
-        )
-        .await
+        let request = self
+            .request(Method::POST, paths::INTERNAL_REPLICATE)
+            .header("content-type", "application/json");
+        self.send(signed(request, &parts).body(body)).await
     }
 
     /// Registers a fresh user (random name) and logs in.
@@ -275,6 +257,17 @@ impl Default for Stack {
     }
 }
 
+/// Adds the signed headers of `parts`, made with the stack's shared secret.
+fn signed(
+    mut request: reqwest::RequestBuilder,
+    parts: &SignedParts<'_>,
+) -> reqwest::RequestBuilder {
+    for (name, value) in signing::signed_headers(var("E2E_ORIGIN_SECRET").as_bytes(), parts) {
+        request = request.header(name, value);
+    }
+    request
+}
+
 /// A registered, logged-in user.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -343,7 +336,7 @@ pub fn chrono_now() -> i64 {
 pub fn forge(user: &User, issued_at: i64, lifetimes: TokenLifetimes) -> (String, String) {
     let keys = TokenKeys::from_secret(var("E2E_JWT_SIGNING_KEY").as_bytes());
     let subject = TokenSubject {
-        user_id: user.id,
+        user_id: UserId::new(user.id),
         username: user.username.clone(),
         is_staff: false,
     };

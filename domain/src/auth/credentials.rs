@@ -1,5 +1,6 @@
 //! Username, email and password rules, as Django's defaults have them.
 
+use crate::config::Secret;
 use crate::error::ApiError;
 use crate::input::{JsonBody, Text, messages};
 use crate::limits::MAX_PASSWORD_CHARS;
@@ -110,7 +111,8 @@ pub fn password_problems(password: &str, username: &str, email: &str) -> Vec<Str
 pub struct NewAccount {
     pub username: Username,
     pub email: Email,
-    pub password: String,
+    /// Redacted in `Debug`: a logged request never shows it.
+    pub password: Secret,
 }
 
 impl NewAccount {
@@ -146,7 +148,7 @@ impl NewAccount {
             Some(Self {
                 username: username?,
                 email: email?,
-                password: password?,
+                password: Secret::new(password?),
             })
         })
     }
@@ -157,7 +159,8 @@ impl NewAccount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
     pub username: String,
-    pub password: String,
+    /// Redacted in `Debug`.
+    pub password: Secret,
 }
 
 impl Login {
@@ -174,7 +177,7 @@ impl Login {
         fields.finish_with(|| {
             Some(Self {
                 username: username?,
-                password: password?,
+                password: Secret::new(password?),
             })
         })
     }
@@ -289,6 +292,10 @@ mod tests {
         .unwrap();
         let account = NewAccount::from_body(&body).unwrap();
         assert_eq!(account.username.as_str(), "alice");
-        assert_eq!(account.password, "s3cret-pass");
+        assert_eq!(account.password.expose(), b"s3cret-pass");
+        assert!(
+            !format!("{account:?}").contains("s3cret"),
+            "a password never prints"
+        );
     }
 }

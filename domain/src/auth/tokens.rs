@@ -11,6 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::ids::UserId;
 use crate::input::{JsonBody, Text};
 use crate::limits::MAX_TOKEN_CHARS;
 
@@ -29,17 +30,18 @@ pub struct Claims {
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
-    /// The user's id as a string, as the contract has it.
-    pub uid: String,
+    /// The user's id; a string on the wire, as the contract has it. A token whose `uid` is not
+    /// an id does not decode.
+    #[serde(with = "uid_text")]
+    pub uid: UserId,
     pub username: String,
     pub is_staff: bool,
 }
 
 impl Claims {
-    /// The numeric user id. Tokens we issue always carry one; a token without a numeric `uid`
-    /// never verifies.
-    pub fn user_id(&self) -> i64 {
-        self.uid.parse().unwrap_or(-1)
+    /// The user the token was issued to.
+    pub fn user_id(&self) -> UserId {
+        self.uid
     }
 }
 
@@ -150,7 +152,7 @@ impl TokenKeys {
         if claims.exp <= now {
             return Err(TokenProblem::Expired);
         }
-        if claims.uid.parse::<i64>().is_err() || claims.jti.is_empty() {
+        if claims.jti.is_empty() {
             return Err(TokenProblem::Invalid);
         }
         if expected.is_some_and(|wanted| wanted != claims.token_type) {
@@ -160,10 +162,31 @@ impl TokenKeys {
     }
 }
 
+/// `uid` as simplejwt writes it: the id as a string.
+mod uid_text {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::ids::UserId;
+
+    #[allow(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "the signature serde's `with` calls; `allow`, as the lint fires on 64-bit targets only"
+    )]
+    pub fn serialize<S: Serializer>(id: &UserId, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(id)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<UserId, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        UserId::parse(&text).ok_or_else(|| D::Error::custom("uid is not a user id"))
+    }
+}
+
 /// Who a token is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenSubject {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub username: String,
     pub is_staff: bool,
 }
@@ -181,7 +204,7 @@ impl Claims {
             exp: now + life.refresh_secs,
             iat: now,
             jti,
-            uid: subject.user_id.to_string(),
+            uid: subject.user_id,
             username: subject.username.clone(),
             is_staff: subject.is_staff,
         }
@@ -224,7 +247,7 @@ mod tests {
 
     fn subject() -> TokenSubject {
         TokenSubject {
-            user_id: 7,
+            user_id: UserId::new(7),
             username: "alice".into(),
             is_staff: false,
         }
@@ -244,7 +267,12 @@ mod tests {
             .decode(&keys.encode(&access), Some(TokenType::Access), NOW)
             .unwrap();
         assert_eq!(decoded, access);
-        assert_eq!(decoded.uid, "7");
+        assert_eq!(decoded.user_id(), UserId::new(7));
+        assert_eq!(
+            serde_json::to_value(&access).unwrap()["uid"],
+            "7",
+            "uid is a string"
+        );
         assert_eq!(decoded.exp - decoded.iat, 15 * 60);
         assert_eq!(refresh.exp - refresh.iat, 7 * 24 * 3600);
         let raw: serde_json::Value = serde_json::to_value(&access).unwrap();
@@ -313,6 +341,19 @@ mod tests {
                 TokenProblem::WrongType,
             ),
         ];
+        let foreign_uid = |uid: serde_json::Value| {
+            let mut claims = serde_json::to_value(&access).unwrap();
+            claims["uid"] = uid;
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+        };
+        let mut cases = cases;
+        for (name, uid) in [
+            ("uid not a number", serde_json::json!("abc")),
+            ("uid not positive", serde_json::json!("-1")),
+            ("uid as a number", serde_json::json!(7)),
+        ] {
+            cases.push((name, foreign_uid(uid), None, NOW, TokenProblem::Invalid));
+        }
         for (name, token, expected, now, problem) in cases {
             assert_eq!(
                 keys.decode(&token, expected, now),
@@ -346,8 +387,8 @@ mod tests {
         let later = NOW + 100;
         let rotated = refresh.rotated("r2".into(), later, TokenLifetimes::default());
         assert_eq!(
-            (rotated.uid.as_str(), rotated.username.as_str()),
-            ("7", "alice")
+            (rotated.user_id(), rotated.username.as_str()),
+            (UserId::new(7), "alice")
         );
         assert_eq!((rotated.jti.as_str(), rotated.iat), ("r2", later));
         assert_eq!(rotated.token_type, TokenType::Refresh);

@@ -3,16 +3,17 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::ids::{ProjectId, UserId};
 use crate::input::{JsonBody, Text};
 use crate::projects::task::Task;
 use crate::projects::{NAME_MAX, TEXT_MAX};
-use crate::query::SortKey;
+use crate::query::{SortField, SortKey};
 
 /// A project as stored and replicated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
-    pub id: i64,
-    pub owner: i64,
+    pub id: ProjectId,
+    pub owner: UserId,
     pub name: String,
     pub description: String,
     pub is_archived: bool,
@@ -21,6 +22,7 @@ pub struct Project {
 }
 
 /// A project as the API shows it: with its tasks nested and counted, as the seed's serializer.
+/// Its JSON is [`Project::FIELDS`] followed by [`ProjectView::NESTED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProjectView {
     #[serde(flatten)]
@@ -30,6 +32,9 @@ pub struct ProjectView {
 }
 
 impl ProjectView {
+    /// The fields after the project's own: the count, then the tasks.
+    pub const NESTED: &'static [&'static str] = &["task_count", "tasks"];
+
     pub fn new(project: Project, tasks: Vec<Task>) -> Self {
         Self {
             project,
@@ -42,12 +47,23 @@ impl ProjectView {
 /// Fields `search` looks in.
 pub const PROJECT_SEARCH: &[&str] = &["name", "description"];
 /// Fields `ordering` accepts.
-pub const PROJECT_ORDERING: &[&str] = &["created_at", "name"];
+pub const PROJECT_ORDERING: &[SortField] = &[SortField::CreatedAt, SortField::Name];
 
 impl Project {
+    /// The fields of a project's own JSON, in order (serde writes them; the edge's SQL is
+    /// built from this list; a test holds the two together).
+    pub const FIELDS: &'static [&'static str] = &[
+        "id",
+        "owner",
+        "name",
+        "description",
+        "is_archived",
+        "created_at",
+    ];
+
     /// `-created_at`, as the view's queryset orders.
     pub const DEFAULT_ORDERING: &'static [SortKey] = &[SortKey {
-        field: "created_at",
+        field: SortField::CreatedAt,
         descending: true,
     }];
 }
@@ -145,14 +161,22 @@ mod tests {
     #[test]
     fn the_view_counts_and_nests_tasks() {
         let project = Project {
-            id: 1,
-            owner: 2,
+            id: ProjectId::new(1),
+            owner: UserId::new(2),
             name: "n".into(),
             description: String::new(),
             is_archived: false,
             created_at: "2025-01-01T00:00:00.000000Z".into(),
         };
         let view = serde_json::to_value(ProjectView::new(project, Vec::new())).unwrap();
+        let names: Vec<&str> = view
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let expected: Vec<&str> = [Project::FIELDS, ProjectView::NESTED].concat();
+        assert_eq!(names, expected, "the field lists are the serialized order");
         assert_eq!(view["task_count"], json!(0));
         assert_eq!(view["tasks"], json!([]));
         assert_eq!(view["owner"], json!(2));

@@ -3,20 +3,21 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::ids::{ProjectId, TaskId};
 use crate::input::{JsonBody, Text};
 use crate::projects::{TEXT_MAX, TITLE_MAX};
-use crate::query::{Date, SortKey};
+use crate::query::{Date, SortField, SortKey};
 
 /// A task as stored, replicated and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {
-    pub id: i64,
-    pub project: i64,
+    pub id: TaskId,
+    pub project: ProjectId,
     pub title: String,
     pub detail: String,
     pub done: bool,
     /// `YYYY-MM-DD` or null.
-    pub due_date: Option<String>,
+    pub due_date: Option<Date>,
     /// RFC 3339, UTC, microseconds.
     pub created_at: String,
 }
@@ -24,12 +25,25 @@ pub struct Task {
 /// Fields `search` looks in.
 pub const TASK_SEARCH: &[&str] = &["title", "detail"];
 /// Fields `ordering` accepts.
-pub const TASK_ORDERING: &[&str] = &["created_at", "due_date", "title"];
+pub const TASK_ORDERING: &[SortField] =
+    &[SortField::CreatedAt, SortField::DueDate, SortField::Title];
 
 impl Task {
+    /// The fields of a task's JSON, in order. Serde's derive above writes them; the edge
+    /// builds the same JSON in SQL from this list; a test holds the two together.
+    pub const FIELDS: &'static [&'static str] = &[
+        "id",
+        "project",
+        "title",
+        "detail",
+        "done",
+        "due_date",
+        "created_at",
+    ];
+
     /// `-created_at`, as the view's queryset orders.
     pub const DEFAULT_ORDERING: &'static [SortKey] = &[SortKey {
-        field: "created_at",
+        field: SortField::CreatedAt,
         descending: true,
     }];
 }
@@ -38,7 +52,7 @@ impl Task {
 /// Whether `project` is the caller's is the origin's to decide (404 if not).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TaskChanges {
-    pub project: Option<i64>,
+    pub project: Option<ProjectId>,
     pub title: Option<String>,
     pub detail: Option<String>,
     pub done: Option<bool>,
@@ -49,7 +63,7 @@ impl TaskChanges {
     /// `partial` is `PATCH`: nothing is required.
     pub fn from_body(body: &JsonBody, partial: bool) -> Result<Self, ApiError> {
         let mut fields = body.fields();
-        let project = fields.primary_key("project", !partial);
+        let project = fields.primary_key("project", !partial).map(ProjectId::new);
         let title = fields.text(
             "title",
             Text {
@@ -102,6 +116,27 @@ mod tests {
     }
 
     #[test]
+    fn the_field_list_is_the_serialized_order() {
+        let task = Task {
+            id: TaskId::new(1),
+            project: ProjectId::new(2),
+            title: "t".into(),
+            detail: String::new(),
+            done: false,
+            due_date: None,
+            created_at: "2025-01-01T00:00:00.000000Z".into(),
+        };
+        let json = serde_json::to_value(task).unwrap();
+        let names: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(names, Task::FIELDS);
+    }
+
+    #[test]
     fn a_create_needs_project_and_title() {
         let Err(ApiError::Validation(errors)) = parse(&json!({}), false) else {
             panic!()
@@ -123,7 +158,7 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(changes.project, Some(7));
+        assert_eq!(changes.project, Some(ProjectId::new(7)));
         assert_eq!(changes.done, Some(true));
         assert_eq!(
             changes.due_date.unwrap().map(|d| d.to_string()).as_deref(),

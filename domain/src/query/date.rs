@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 /// A valid calendar date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date {
@@ -27,16 +30,33 @@ impl Date {
         if !(all_digits(year) && all_digits(month) && all_digits(day)) {
             return None;
         }
+        Self::from_ymd(year.parse().ok()?, month.parse().ok()?, day.parse().ok()?)
+    }
+
+    /// A date from its parts, if the calendar has it.
+    pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Self> {
         let date = Self {
-            year: year.parse().ok()?,
-            month: month.parse().ok()?,
-            day: day.parse().ok()?,
+            year: u16::try_from(year).ok()?,
+            month: u8::try_from(month).ok()?,
+            day: u8::try_from(day).ok()?,
         };
         (date.year >= 1
             && (1..=12).contains(&date.month)
             && date.day >= 1
             && date.day <= date.days_in_month())
         .then_some(date)
+    }
+
+    pub fn year(self) -> i32 {
+        i32::from(self.year)
+    }
+
+    pub fn month(self) -> u32 {
+        u32::from(self.month)
+    }
+
+    pub fn day(self) -> u32 {
+        u32::from(self.day)
     }
 
     fn days_in_month(self) -> u8 {
@@ -56,6 +76,21 @@ impl Date {
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// On the wire a date is `YYYY-MM-DD`, as DRF's `DateField` renders it.
+impl Serialize for Date {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&text)
+            .ok_or_else(|| D::Error::custom(format!("not a YYYY-MM-DD date: {text:?}")))
     }
 }
 
@@ -96,5 +131,16 @@ mod tests {
         ] {
             assert_eq!(Date::parse(raw), None, "{raw:?}");
         }
+    }
+
+    #[test]
+    fn dates_travel_as_text() {
+        let date = Date::from_ymd(2025, 3, 9).unwrap();
+        assert_eq!(serde_json::to_string(&date).unwrap(), r#""2025-03-09""#);
+        assert_eq!(
+            serde_json::from_str::<Date>(r#""2025-03-09""#).unwrap(),
+            date
+        );
+        assert!(serde_json::from_str::<Date>(r#""2025-02-30""#).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The task list's filters, as django-filter's `TaskFilter` reads them.
 
 use crate::error::{ApiError, FieldErrors};
+use crate::ids::ProjectId;
 use crate::query::date::Date;
 use crate::query::params::QueryParams;
 
@@ -15,7 +16,7 @@ pub struct TaskFilters {
     pub done: Option<bool>,
     pub min_due: Option<Date>,
     pub max_due: Option<Date>,
-    pub project: Option<i64>,
+    pub project: Option<ProjectId>,
 }
 
 impl TaskFilters {
@@ -38,7 +39,7 @@ impl TaskFilters {
             _ => None,
         });
         let project = present("project").and_then(|raw| {
-            let id = raw.parse::<i64>().ok().filter(|id| *id > 0);
+            let id = ProjectId::parse(raw);
             if id.is_none() {
                 errors.add("project", INVALID_CHOICE);
             }
@@ -98,7 +99,7 @@ mod tests {
             filters.min_due.map(|d| d.to_string()).as_deref(),
             Some("2025-01-01")
         );
-        assert_eq!(filters.project, Some(7));
+        assert_eq!(filters.project, Some(ProjectId::new(7)));
         assert_eq!(filters.done, Some(false));
     }
 }

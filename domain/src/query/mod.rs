@@ -16,7 +16,7 @@ pub mod search;
 
 pub use date::Date;
 pub use filters::TaskFilters;
-pub use ordering::{Ordering, SortKey};
+pub use ordering::{Ordering, SortField, SortKey};
 pub use pagination::{Page, PageRequest};
 pub use params::QueryParams;
 pub use search::search_terms;

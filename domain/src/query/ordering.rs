@@ -1,9 +1,31 @@
 //! `OrderingFilter`: `?ordering=a,-b`; unknown fields dropped; none valid → the default.
 
+/// A field a list may be ordered by. Each view allows a subset (`PROJECT_ORDERING`,
+/// `TASK_ORDERING`); the edge maps each to its column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    CreatedAt,
+    DueDate,
+    Name,
+    Title,
+}
+
+impl SortField {
+    /// The name clients use in `?ordering=`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::DueDate => "due_date",
+            Self::Name => "name",
+            Self::Title => "title",
+        }
+    }
+}
+
 /// One key to sort by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SortKey {
-    pub field: &'static str,
+    pub field: SortField,
     pub descending: bool,
 }
 
@@ -13,15 +35,15 @@ pub struct Ordering(pub Vec<SortKey>);
 
 impl Ordering {
     /// Parses `raw` against the fields a view allows; repeats and unknown fields are dropped.
-    pub fn parse(raw: Option<&str>, allowed: &[&'static str], default: &[SortKey]) -> Self {
+    pub fn parse(raw: Option<&str>, allowed: &[SortField], default: &[SortKey]) -> Self {
         let mut keys: Vec<SortKey> = Vec::new();
         for term in raw.unwrap_or("").split(',').map(str::trim) {
             let (name, descending) = match term.strip_prefix('-') {
                 Some(name) => (name, true),
                 None => (term, false),
             };
-            if let Some(field) = allowed.iter().find(|f| **f == name)
-                && !keys.iter().any(|k| k.field == *field)
+            if let Some(&field) = allowed.iter().find(|f| f.name() == name)
+                && !keys.iter().any(|k| k.field == field)
             {
                 keys.push(SortKey { field, descending });
             }
@@ -38,9 +60,9 @@ impl Ordering {
 mod tests {
     use super::*;
 
-    const ALLOWED: &[&str] = &["created_at", "due_date", "title"];
+    const ALLOWED: &[SortField] = &[SortField::CreatedAt, SortField::DueDate, SortField::Title];
     const DEFAULT: &[SortKey] = &[SortKey {
-        field: "created_at",
+        field: SortField::CreatedAt,
         descending: true,
     }];
 
@@ -48,7 +70,7 @@ mod tests {
         Ordering::parse(Some(raw), ALLOWED, DEFAULT)
             .0
             .iter()
-            .map(|k| (k.field, k.descending))
+            .map(|k| (k.field.name(), k.descending))
             .collect()
     }
 

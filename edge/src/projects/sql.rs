@@ -11,29 +11,70 @@
 //! requested offset; an out-of-range page is then refused against the count).
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
-use domain::query::{Ordering, SortKey, TaskFilters};
+use domain::projects::{Project, ProjectView, Task};
+use domain::query::{Ordering, SortField, TaskFilters};
+use domain::{ProjectId, TaskId, UserId};
 use serde::Deserialize;
 
-use crate::ports::{SqlValue, Statement};
+use crate::platform::{SqlValue, Statement};
 use crate::replica::{fold, integer};
 
-/// A task as the API shows it, built by SQLite (alias `t`).
-const TASK_JSON: &str = "json_object('id', t.id, 'project', t.project_id, 'title', t.title, \
-     'detail', t.detail, 'done', json(CASE WHEN t.done THEN 'true' ELSE 'false' END), \
-     'due_date', t.due_date, 'created_at', t.created_at)";
+/// A JSON boolean from a 0/1 column.
+fn boolean(column: &str) -> String {
+    format!("json(CASE WHEN {column} THEN 'true' ELSE 'false' END)")
+}
 
-/// A project with its tasks nested and counted, as the seed's serializer shows it (alias `p`).
-const PROJECT_JSON: &str = "json_object('id', p.id, 'owner', p.owner_id, 'name', p.name, \
-     'description', p.description, \
-     'is_archived', json(CASE WHEN p.is_archived THEN 'true' ELSE 'false' END), \
-     'created_at', p.created_at, \
-     'task_count', (SELECT count(*) FROM tasks c WHERE c.project_id = p.id), \
-     'tasks', json((SELECT coalesce(json_group_array(json(nested.item)), '[]') FROM \
-         (SELECT json_object('id', n.id, 'project', n.project_id, 'title', n.title, \
-              'detail', n.detail, 'done', json(CASE WHEN n.done THEN 'true' ELSE 'false' END), \
-              'due_date', n.due_date, 'created_at', n.created_at) AS item \
-          FROM tasks n WHERE n.project_id = p.id ORDER BY n.id) AS nested)))";
+/// `json_object('field', expression, …)` over `fields`, in their order.
+fn json_object(fields: &[&str], expression: impl Fn(&str) -> String) -> String {
+    let pairs: Vec<String> = fields
+        .iter()
+        .map(|field| format!("'{field}', {}", expression(field)))
+        .collect();
+    format!("json_object({})", pairs.join(", "))
+}
+
+/// A task as the API shows it, built by SQLite from the row aliased `alias`, with the fields of
+/// [`Task::FIELDS`] in their order.
+fn task_json(alias: &str) -> String {
+    json_object(Task::FIELDS, |field| match field {
+        "project" => format!("{alias}.project_id"),
+        "done" => boolean(&format!("{alias}.done")),
+        "id" | "title" | "detail" | "due_date" | "created_at" => format!("{alias}.{field}"),
+        other => unreachable!("the task field `{other}` has no column in D1"),
+    })
+}
+
+/// A project with its tasks nested and counted (alias `p`): [`Project::FIELDS`], then
+/// [`ProjectView::NESTED`].
+fn project_json() -> String {
+    let fields: Vec<&str> = [Project::FIELDS, ProjectView::NESTED].concat();
+    json_object(&fields, |field| match field {
+        "owner" => "p.owner_id".to_owned(),
+        "is_archived" => boolean("p.is_archived"),
+        "id" | "name" | "description" | "created_at" => format!("p.{field}"),
+        "task_count" => "(SELECT count(*) FROM tasks c WHERE c.project_id = p.id)".to_owned(),
+        "tasks" => format!(
+            "json((SELECT coalesce(json_group_array(json(nested.item)), '[]') FROM \
+             (SELECT {} AS item FROM tasks n WHERE n.project_id = p.id ORDER BY n.id) AS nested))",
+            task_json("n")
+        ),
+        other => unreachable!("the project field `{other}` has no column in D1"),
+    })
+}
+
+/// The task JSON over alias `t`, built once.
+fn task_json_t() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| task_json("t"))
+}
+
+/// The project JSON over alias `p`, built once.
+fn project_json_p() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(project_json)
+}
 
 /// One JSON text: an object (details) or an array (pages).
 #[derive(Debug, Deserialize)]
@@ -87,15 +128,16 @@ impl Conditions {
 fn order_by(alias: &str, ordering: &Ordering) -> String {
     let mut sql = String::from(" ORDER BY ");
     for key in &ordering.0 {
-        let column = if key.field == "due_date" {
-            "due_sort"
-        } else {
-            key.field
+        let column = match key.field {
+            SortField::CreatedAt => "created_at",
+            SortField::DueDate => "due_sort",
+            SortField::Name => "name",
+            SortField::Title => "title",
         };
         let direction = if key.descending { "DESC" } else { "ASC" };
         let _ = write!(sql, "{alias}.{column} {direction}, ");
     }
-    let first_descending = ordering.0.first().is_some_and(|k: &SortKey| k.descending);
+    let first_descending = ordering.0.first().is_some_and(|k| k.descending);
     let _ = write!(
         sql,
         "{alias}.id {}",
@@ -109,6 +151,14 @@ fn order_by(alias: &str, ordering: &Ordering) -> String {
 pub struct Window {
     pub limit: u32,
     pub offset: u64,
+}
+
+impl Window {
+    /// Where a count-only statement is taken from (its page part is never run).
+    pub const FIRST: Self = Self {
+        limit: 1,
+        offset: 0,
+    };
 }
 
 /// The count and the page (a JSON array) of a filtered list.
@@ -136,7 +186,7 @@ fn window_params(mut conditions: Conditions, window: Window) -> (String, Vec<Sql
 
 /// The task list of `owner`.
 pub fn task_list(
-    owner: i64,
+    owner: UserId,
     filters: &TaskFilters,
     terms: &[String],
     ordering: &Ordering,
@@ -150,11 +200,11 @@ pub fn task_list(
         c.and(&format!("t.done = ?{n}"));
     }
     if let Some(min) = filters.min_due {
-        let n = c.bind(min.to_string());
+        let n = c.bind(min);
         c.and(&format!("t.due_date >= ?{n}"));
     }
     if let Some(max) = filters.max_due {
-        let n = c.bind(max.to_string());
+        let n = c.bind(max);
         c.and(&format!("t.due_date <= ?{n}"));
     }
     if let Some(project) = filters.project {
@@ -162,12 +212,12 @@ pub fn task_list(
         c.and(&format!("t.project_id = ?{n}"));
     }
     c.search("t", domain::projects::TASK_SEARCH, terms);
-    list("tasks t", "t", TASK_JSON, c, ordering, window)
+    list("tasks t", "t", task_json_t(), c, ordering, window)
 }
 
 /// The project list of `owner`, with the page's tasks.
 pub fn project_list(
-    owner: i64,
+    owner: UserId,
     terms: &[String],
     ordering: &Ordering,
     window: Window,
@@ -176,7 +226,7 @@ pub fn project_list(
     let n = c.bind(owner);
     c.and(&format!("p.owner_id = ?{n}"));
     c.search("p", domain::projects::PROJECT_SEARCH, terms);
-    list("projects p", "p", PROJECT_JSON, c, ordering, window)
+    list("projects p", "p", project_json_p(), c, ordering, window)
 }
 
 /// The count and the ordered page of `table` under `conditions`.
@@ -205,26 +255,30 @@ fn list(
 }
 
 /// One project of `owner`, its tasks nested.
-pub fn project_detail(owner: i64, id: i64) -> Statement {
+pub fn project_detail(owner: UserId, id: ProjectId) -> Statement {
     Statement::new(
         format!(
-            "SELECT {PROJECT_JSON} AS json FROM projects p WHERE p.id = ?1 AND p.owner_id = ?2"
+            "SELECT {} AS json FROM projects p WHERE p.id = ?1 AND p.owner_id = ?2",
+            project_json_p()
         ),
         vec![id.into(), owner.into()],
     )
 }
 
 /// One task of `owner`.
-pub fn task_detail(owner: i64, id: i64) -> Statement {
+pub fn task_detail(owner: UserId, id: TaskId) -> Statement {
     Statement::new(
-        format!("SELECT {TASK_JSON} AS json FROM tasks t WHERE t.id = ?1 AND t.owner_id = ?2"),
+        format!(
+            "SELECT {} AS json FROM tasks t WHERE t.id = ?1 AND t.owner_id = ?2",
+            task_json_t()
+        ),
         vec![id.into(), owner.into()],
     )
 }
 
 /// Whether a project with this id exists at all (any owner): an unknown `project` filter is a
 /// 400, someone else's an empty list.
-pub fn project_exists(id: i64) -> Statement {
+pub fn project_exists(id: ProjectId) -> Statement {
     Statement::new(
         "SELECT count(*) AS n FROM projects WHERE id = ?1",
         vec![id.into()],

@@ -1,45 +1,22 @@
-//! The write endpoints: checked here with the same rules as the origin (so a bad body never
-//! costs a round trip), then forwarded, signed, for the caller.
+//! The write endpoints' early checks: the same rules the origin applies, so a bad body never
+//! costs a round trip. The pipeline then forwards the request, signed, for the caller.
 
 use domain::ApiError;
 use domain::input::JsonBody;
 use domain::projects::{ProjectChanges, TaskChanges};
 
-use crate::app::Ctx;
-use crate::forward::forward;
-use crate::http::{Request, Response};
-use crate::ports::{Origin, Replica};
+use crate::http::Request;
 
-/// Which body a write carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
-    Project,
-    Task,
-    /// `DELETE`, `archive`: nothing to read.
-    None,
+fn body(request: &Request) -> Result<JsonBody, ApiError> {
+    JsonBody::parse(request.header("content-type"), &request.body)
 }
 
-pub async fn write<R: Replica, O: Origin>(
-    ctx: &Ctx<'_, R, O>,
-    request: &Request,
-    owner: i64,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let partial = request.method == "PATCH";
-    match body {
-        Body::Project => {
-            ProjectChanges::from_body(
-                &JsonBody::parse(request.header("content-type"), &request.body)?,
-                partial,
-            )?;
-        }
-        Body::Task => {
-            TaskChanges::from_body(
-                &JsonBody::parse(request.header("content-type"), &request.body)?,
-                partial,
-            )?;
-        }
-        Body::None => {}
-    }
-    forward(ctx, request, Some(owner)).await
+/// `POST`, `PUT` and `PATCH` (partial) of a project.
+pub fn check_project(request: &Request) -> Result<(), ApiError> {
+    ProjectChanges::from_body(&body(request)?, request.method == "PATCH").map(drop)
+}
+
+/// `POST`, `PUT` and `PATCH` (partial) of a task.
+pub fn check_task(request: &Request) -> Result<(), ApiError> {
+    TaskChanges::from_body(&body(request)?, request.method == "PATCH").map(drop)
 }

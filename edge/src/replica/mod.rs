@@ -6,11 +6,12 @@
 //! only when it is newer than both the row and any tombstone, so records may arrive twice or
 //! out of order (write-through and background push race) and D1 ends the same.
 
+use domain::UserId;
 use domain::projects::Project;
-use domain::replication::{Change, ChangeKind, TaskReplica, UserReplica};
+use domain::replication::{Change, ChangeKind, Entity, TaskReplica, UserReplica};
 use serde::{Deserialize, Deserializer};
 
-use crate::ports::{PortError, Replica, Statement};
+use crate::platform::{PortError, Replica, SqlValue, Statement};
 
 /// SQLite keeps booleans as 0/1; D1 hands them back as numbers.
 pub fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
@@ -48,7 +49,10 @@ struct UserRow {
 }
 
 /// The user with this id, if the replica has them.
-pub async fn find_user(replica: &impl Replica, id: i64) -> Result<Option<UserReplica>, PortError> {
+pub async fn find_user(
+    replica: &impl Replica,
+    id: UserId,
+) -> Result<Option<UserReplica>, PortError> {
     let rows: Vec<UserRow> = replica
         .query(Statement::new(
             "SELECT id, username, email, is_staff, date_joined FROM users WHERE id = ?1",
@@ -56,7 +60,7 @@ pub async fn find_user(replica: &impl Replica, id: i64) -> Result<Option<UserRep
         ))
         .await?;
     Ok(rows.into_iter().next().map(|row| UserReplica {
-        id: row.id,
+        id: UserId::new(row.id),
         username: row.username,
         email: row.email,
         is_staff: row.is_staff,
@@ -112,8 +116,11 @@ const TOMBSTONE: &str = "INSERT INTO tombstones (entity, entity_id, version) VAL
      ON CONFLICT (entity, entity_id) DO UPDATE SET version = excluded.version \
      WHERE excluded.version > tombstones.version";
 
-fn tombstone(entity: &'static str, id: i64, version: i64) -> Statement {
-    Statement::new(TOMBSTONE, vec![entity.into(), id.into(), version.into()])
+fn tombstone(entity: Entity, id: impl Into<SqlValue>, version: i64) -> Statement {
+    Statement::new(
+        TOMBSTONE,
+        vec![entity.name().into(), id.into(), version.into()],
+    )
 }
 
 /// Search matches lower-cased text; SQLite's `lower()` folds ASCII only, so the edge folds.
@@ -127,7 +134,7 @@ fn statements_for(change: &Change) -> Vec<Statement> {
         ChangeKind::UserUpsert(user) => vec![upsert_user(user, v)],
         // A user's deletion takes everything they own with it.
         ChangeKind::UserDelete { id } => vec![
-            tombstone("user", *id, v),
+            tombstone(Entity::User, *id, v),
             delete_where(
                 "DELETE FROM tasks WHERE owner_id = ?1 AND version < ?2",
                 *id,
@@ -148,7 +155,7 @@ fn statements_for(change: &Change) -> Vec<Statement> {
         ChangeKind::ProjectUpsert(project) => vec![upsert_project(project, v)],
         // A project's deletion takes its tasks with it.
         ChangeKind::ProjectDelete { id } => vec![
-            tombstone("project", *id, v),
+            tombstone(Entity::Project, *id, v),
             delete_where(
                 "DELETE FROM tasks WHERE project_id = ?1 AND version < ?2",
                 *id,
@@ -162,13 +169,13 @@ fn statements_for(change: &Change) -> Vec<Statement> {
         ],
         ChangeKind::TaskUpsert(task) => vec![upsert_task(task, v)],
         ChangeKind::TaskDelete { id } => vec![
-            tombstone("task", *id, v),
+            tombstone(Entity::Task, *id, v),
             delete_where("DELETE FROM tasks WHERE id = ?1 AND version < ?2", *id, v),
         ],
     }
 }
 
-fn delete_where(sql: &'static str, id: i64, version: i64) -> Statement {
+fn delete_where(sql: &'static str, id: impl Into<SqlValue>, version: i64) -> Statement {
     Statement::new(sql, vec![id.into(), version.into()])
 }
 
@@ -243,7 +250,7 @@ fn upsert_task(replica: &TaskReplica, v: i64) -> Statement {
             task.title.clone().into(),
             task.detail.clone().into(),
             task.done.into(),
-            task.due_date.clone().into(),
+            task.due_date.into(),
             task.created_at.clone().into(),
             fold(&task.title).into(),
             fold(&task.detail).into(),

@@ -9,12 +9,15 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
+use domain::UserId;
 use domain::auth::{Claims, TokenLifetimes, TokenSubject};
 use domain::replication::{Change, ChangeKind, UserReplica};
-use edge::app::{self, Ctx};
+use domain::wire::{OriginReply, REPLY_HEADER};
+use edge::app;
+use edge::ctx::Ctx;
 use edge::http::{Request, Response};
-use edge::ports::{
-    Origin, OriginRequest, OriginResponse, PortError, Replica, Rows, SqlValue, Statement,
+use edge::platform::{
+    Origin, OriginRequest, OriginResponse, Platform, PortError, Replica, Rows, SqlValue, Statement,
 };
 use edge::settings::Settings;
 use rusqlite::types::ValueRef;
@@ -99,7 +102,7 @@ impl Rows for JsonRows {
     fn decode<T: DeserializeOwned>(self) -> Result<Vec<T>, PortError> {
         self.0
             .into_iter()
-            .map(|row| serde_json::from_value(row).map_err(|e| PortError(e.to_string())))
+            .map(|row| serde_json::from_value(row).map_err(|e| PortError::caused_by("sqlite", e)))
             .collect()
     }
 }
@@ -114,10 +117,10 @@ impl Replica for SqliteReplica {
             .map(|statement| {
                 let mut stmt = conn
                     .prepare(&statement.sql)
-                    .map_err(|e| PortError(format!("{e}: {}", statement.sql)))?;
+                    .map_err(|e| PortError::new(format!("{e}: {}", statement.sql)))?;
                 query_json(&mut stmt, &statement.params)
                     .map(JsonRows)
-                    .map_err(|e| PortError(e.to_string()))
+                    .map_err(|e| PortError::caused_by("sqlite", e))
             })
             .collect()
     }
@@ -126,23 +129,25 @@ impl Replica for SqliteReplica {
         let conn = self.conn.borrow();
         let mut stmt = conn
             .prepare(&statement.sql)
-            .map_err(|e| PortError(e.to_string()))?;
-        let rows =
-            query_json(&mut stmt, &statement.params).map_err(|e| PortError(e.to_string()))?;
+            .map_err(|e| PortError::caused_by("sqlite", e))?;
+        let rows = query_json(&mut stmt, &statement.params)
+            .map_err(|e| PortError::caused_by("sqlite", e))?;
         rows.into_iter()
-            .map(|row| serde_json::from_value(row).map_err(|e| PortError(e.to_string())))
+            .map(|row| serde_json::from_value(row).map_err(|e| PortError::caused_by("sqlite", e)))
             .collect()
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), PortError> {
         let mut conn = self.conn.borrow_mut();
-        let tx = conn.transaction().map_err(|e| PortError(e.to_string()))?;
+        let tx = conn
+            .transaction()
+            .map_err(|e| PortError::caused_by("sqlite", e))?;
         for statement in statements {
             let values = bind(&statement.params);
             tx.execute(&statement.sql, rusqlite::params_from_iter(values.iter()))
-                .map_err(|e| PortError(format!("{e}: {}", statement.sql)))?;
+                .map_err(|e| PortError::new(format!("{e}: {}", statement.sql)))?;
         }
-        tx.commit().map_err(|e| PortError(e.to_string()))
+        tx.commit().map_err(|e| PortError::caused_by("sqlite", e))
     }
 }
 
@@ -156,18 +161,22 @@ pub struct FakeOrigin {
 impl FakeOrigin {
     /// Queues a well-formed origin reply.
     pub fn reply(&self, status: u16, body: Option<Value>, changes: Vec<Change>) {
-        let body = json!({"status": status, "body": body, "changes": changes});
-        self.answers.borrow_mut().push_back(Ok(OriginResponse {
+        let reply = OriginReply {
             status,
-            headers: vec![("x-origin-reply".into(), "1".into())],
-            body: body.to_string().into_bytes(),
+            body,
+            changes,
+        };
+        self.answers.borrow_mut().push_back(Ok(OriginResponse {
+            status: reply.transport_status(),
+            headers: vec![(REPLY_HEADER.into(), "1".into())],
+            body: serde_json::to_vec(&reply).unwrap(),
         }));
     }
 
     pub fn fail(&self) {
         self.answers
             .borrow_mut()
-            .push_back(Err(PortError("connection refused".into())));
+            .push_back(Err(PortError::new("connection refused")));
     }
 }
 
@@ -177,7 +186,7 @@ impl Origin for FakeOrigin {
         self.answers
             .borrow_mut()
             .pop_front()
-            .unwrap_or_else(|| Err(PortError("no scripted answer".into())))
+            .unwrap_or_else(|| Err(PortError::new("no scripted answer")))
     }
 }
 
@@ -226,37 +235,21 @@ impl TestEdge {
 
     /// Sends through another replica (a wrapper around this edge's, in benchmarks).
     pub async fn send_through<R: Replica>(&self, replica: &R, request: Request) -> Response {
-        let log = |line: &str| self.logs.borrow_mut().push(line.to_owned());
-        let request_id = app::request_id(&request, || "generated-id".to_owned());
-        let ctx = Ctx {
+        let platform = Through {
             replica,
-            origin: &self.origin,
-            settings: &self.settings,
-            now: NOW,
-            request_id: &request_id,
-            log: &log,
+            edge: self,
         };
-        app::handle(&ctx, request).await
+        handle(&platform, &self.settings, request, NOW).await
     }
 
     pub async fn send_at(&self, request: Request, now: i64) -> Response {
-        let log = |line: &str| self.logs.borrow_mut().push(line.to_owned());
-        let request_id = app::request_id(&request, || "generated-id".to_owned());
-        let ctx = Ctx {
-            replica: &self.replica,
-            origin: &self.origin,
-            settings: &self.settings,
-            now,
-            request_id: &request_id,
-            log: &log,
-        };
-        app::handle(&ctx, request).await
+        handle(self, &self.settings, request, now).await
     }
 
     /// A user present in the replica, and an access token for them.
     pub async fn user(&self, id: i64, username: &str) -> (UserReplica, String) {
         let user = UserReplica {
-            id,
+            id: UserId::new(id),
             username: username.into(),
             email: format!("{username}@example.com"),
             is_staff: false,
@@ -278,7 +271,7 @@ impl TestEdge {
     /// A refresh and an access token for a user id.
     pub fn tokens(&self, id: i64, username: &str) -> (String, String) {
         let subject = TokenSubject {
-            user_id: id,
+            user_id: UserId::new(id),
             username: username.into(),
             is_staff: false,
         };
@@ -289,6 +282,62 @@ impl TestEdge {
             self.settings.token_keys.encode(&refresh),
             self.settings.token_keys.encode(&access),
         )
+    }
+}
+
+async fn handle<P: Platform>(
+    platform: &P,
+    settings: &Settings,
+    request: Request,
+    now: i64,
+) -> Response {
+    let request_id = app::request_id(&request, || "generated-id".to_owned());
+    let ctx = Ctx {
+        platform,
+        settings,
+        now,
+        request_id: &request_id,
+    };
+    app::handle(&ctx, request).await
+}
+
+impl Platform for TestEdge {
+    type Replica = SqliteReplica;
+    type Origin = FakeOrigin;
+
+    fn replica(&self) -> &SqliteReplica {
+        &self.replica
+    }
+
+    fn origin(&self) -> &FakeOrigin {
+        &self.origin
+    }
+
+    fn log(&self, line: &str) {
+        self.logs.borrow_mut().push(line.to_owned());
+    }
+}
+
+/// A test edge with its replica swapped for another.
+struct Through<'a, R> {
+    replica: &'a R,
+    edge: &'a TestEdge,
+}
+
+impl<R: Replica> Platform for Through<'_, R> {
+    type Replica = R;
+    type Origin = FakeOrigin;
+
+    fn replica(&self) -> &R {
+        self.replica
+    }
+
+    fn origin(&self) -> &FakeOrigin {
+        &self.edge.origin
+    }
+
+    fn log(&self, line: &str) {
+        self.edge.log(line);
     }
 }
 

@@ -3,11 +3,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::ApiError;
-use domain::FieldErrors;
 use domain::auth::{Claims, Login, NewAccount, TokenPair, TokenProblem, TokenSubject, TokenType};
 use domain::input::{JsonBody, Text};
 use domain::limits::MAX_PASSWORD_CHARS;
 use domain::replication::ChangeKind;
+use domain::{FieldErrors, Secret};
 use serde_json::json;
 
 use super::{passwords, store};
@@ -86,15 +86,15 @@ pub async fn obtain(State(state): State<AppState>, signed: Signed) -> Result<Rep
     let now = now();
     let life = state.settings.token_lifetimes;
     let subject = TokenSubject {
-        user_id: user.id,
+        user_id: user.user_id(),
         username: user.username.clone(),
         is_staff: user.is_staff,
     };
     let refresh = Claims::refresh_for(&subject, new_jti(), now, life);
     let access = refresh.access_from(new_jti(), now, life);
     let mut write = begin_write!(&state, &signed);
-    store::insert_outstanding(&mut write.tx, &refresh.jti, user.id, refresh.exp).await?;
-    store::touch_last_login(&mut write.tx, user.id).await?;
+    store::insert_outstanding(&mut write.tx, &refresh.jti, user.user_id(), refresh.exp).await?;
+    store::touch_last_login(&mut write.tx, user.user_id()).await?;
     write.commit(pair(&state, &refresh, &access)).await
 }
 
@@ -184,7 +184,7 @@ pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<
     let user = store::user_for_update(&mut write.tx, user_id)
         .await?
         .ok_or(Failure::Api(ApiError::UserNotFound))?;
-    if !passwords::verify(password, Some(user.password_hash.clone())).await? {
+    if !passwords::verify(Secret::new(password), Some(user.password_hash.clone())).await? {
         return Err(Failure::Api(ApiError::Validation(FieldErrors::single(
             "password",
             "Password is incorrect.",
@@ -200,7 +200,11 @@ pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<
     store::delete_user(&mut write.tx, user_id).await?;
     changes.push(outbox::record(&mut write.tx, ChangeKind::UserDelete { id: user_id }).await?);
     jobs::replicate_soon(&mut write.tx).await?;
-    tracing::info!(user_id, revoked = changes.len() - 1, "account deleted");
+    tracing::info!(
+        user_id = user_id.get(),
+        revoked = changes.len() - 1,
+        "account deleted"
+    );
     write
         .commit(Reply::no_content().with_changes(changes))
         .await

@@ -2,6 +2,7 @@
 //! transaction.
 
 use chrono::{DateTime, Utc};
+use domain::UserId;
 use domain::replication::UserReplica;
 
 use crate::db::timestamp;
@@ -19,10 +20,14 @@ pub struct UserRow {
 }
 
 impl UserRow {
+    pub fn user_id(&self) -> UserId {
+        UserId::new(self.id)
+    }
+
     /// The replicated (public) view of the user.
     pub fn replica(&self) -> UserReplica {
         UserReplica {
-            id: self.id,
+            id: UserId::new(self.id),
             username: self.username.clone(),
             email: self.email.clone(),
             is_staff: self.is_staff,
@@ -77,35 +82,35 @@ pub async fn user_by_username(
 }
 
 /// The user, locked for the rest of the transaction.
-pub async fn user_for_update(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<UserRow>> {
+pub async fn user_for_update(conn: &mut PgConnection, id: UserId) -> sqlx::Result<Option<UserRow>> {
     sqlx::query_as(concat!(
         "SELECT ",
         user_columns!(),
         " FROM users WHERE id = $1 FOR UPDATE"
     ))
-    .bind(id)
+    .bind(id.get())
     .fetch_optional(conn)
     .await
 }
 
-pub async fn user_exists(conn: &mut PgConnection, id: i64) -> sqlx::Result<bool> {
+pub async fn user_exists(conn: &mut PgConnection, id: UserId) -> sqlx::Result<bool> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
-        .bind(id)
+        .bind(id.get())
         .fetch_one(conn)
         .await
 }
 
-pub async fn touch_last_login(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
+pub async fn touch_last_login(conn: &mut PgConnection, id: UserId) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET last_login = now() WHERE id = $1")
-        .bind(id)
+        .bind(id.get())
         .execute(conn)
         .await?;
     Ok(())
 }
 
-pub async fn delete_user(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
+pub async fn delete_user(conn: &mut PgConnection, id: UserId) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM users WHERE id = $1")
-        .bind(id)
+        .bind(id.get())
         .execute(conn)
         .await?;
     Ok(())
@@ -115,14 +120,14 @@ pub async fn delete_user(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
 pub async fn insert_outstanding(
     conn: &mut PgConnection,
     jti: &str,
-    user_id: i64,
+    user_id: UserId,
     expires_at: i64,
 ) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO outstanding_tokens (jti, user_id, expires_at) VALUES ($1, $2, to_timestamp($3::bigint))",
     )
     .bind(jti)
-    .bind(user_id)
+    .bind(user_id.get())
     .bind(expires_at)
     .execute(conn)
     .await?;
@@ -141,7 +146,7 @@ pub async fn is_blacklisted(conn: &mut PgConnection, jti: &str) -> sqlx::Result<
 pub async fn blacklist(
     conn: &mut PgConnection,
     jti: &str,
-    user_id: i64,
+    user_id: UserId,
     expires_at: i64,
 ) -> sqlx::Result<bool> {
     let inserted: Option<String> = sqlx::query_scalar(
@@ -149,7 +154,7 @@ pub async fn blacklist(
          ON CONFLICT (jti) DO NOTHING RETURNING jti",
     )
     .bind(jti)
-    .bind(user_id)
+    .bind(user_id.get())
     .bind(expires_at)
     .fetch_optional(conn)
     .await?;
@@ -160,7 +165,7 @@ pub async fn blacklist(
 /// blacklisted.
 pub async fn blacklist_all_for_user(
     conn: &mut PgConnection,
-    user_id: i64,
+    user_id: UserId,
 ) -> sqlx::Result<Vec<(String, i64)>> {
     sqlx::query_as(
         "INSERT INTO blacklisted_tokens (jti, user_id, expires_at) \
@@ -169,7 +174,7 @@ pub async fn blacklist_all_for_user(
          ON CONFLICT (jti) DO NOTHING \
          RETURNING jti, extract(epoch FROM expires_at)::bigint",
     )
-    .bind(user_id)
+    .bind(user_id.get())
     .fetch_all(conn)
     .await
 }

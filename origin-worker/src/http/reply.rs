@@ -5,54 +5,37 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use domain::ApiError;
 use domain::replication::Change;
+use domain::wire::{OriginReply, REPLY_HEADER};
 use serde_json::{Value, json};
 
-/// Header that marks a reply as the origin's own.
-pub const REPLY_HEADER: &str = "x-origin-reply";
-
-/// A successful (or deliberately refused) answer for the edge.
+/// A successful (or deliberately refused) answer for the edge: the shared
+/// [`OriginReply`] envelope, marked with [`REPLY_HEADER`].
 #[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub body: Option<Value>,
-    pub changes: Vec<Change>,
-}
+pub struct Reply(pub OriginReply);
 
 impl Reply {
     pub fn new(status: StatusCode, body: Value) -> Self {
-        Self {
-            status,
-            body: Some(body),
-            changes: Vec::new(),
-        }
+        Self(OriginReply::new(status.as_u16(), body))
     }
 
     pub fn no_content() -> Self {
-        Self {
-            status: StatusCode::NO_CONTENT,
-            body: None,
-            changes: Vec::new(),
-        }
+        Self(OriginReply::no_content())
     }
 
-    pub fn with_changes(mut self, changes: Vec<Change>) -> Self {
-        self.changes = changes;
-        self
+    pub fn with_changes(self, changes: Vec<Change>) -> Self {
+        Self(self.0.with_changes(changes))
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.0.status)
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        let body =
-            json!({"status": self.status.as_u16(), "body": self.body, "changes": self.changes});
-        // A 204 cannot carry the change records; the public status travels in the body, and the
-        // transport says 200.
-        let transport = if self.status == StatusCode::NO_CONTENT {
-            StatusCode::OK
-        } else {
-            self.status
-        };
-        let mut response = (transport, axum::Json(body)).into_response();
+        let transport = StatusCode::from_u16(self.0.transport_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (transport, axum::Json(self.0)).into_response();
         response
             .headers_mut()
             .insert(REPLY_HEADER, HeaderValue::from_static("1"));

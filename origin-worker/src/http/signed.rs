@@ -5,9 +5,10 @@
 use axum::body::{Bytes, to_bytes};
 use axum::extract::{FromRequest, Request};
 use domain::ApiError;
+use domain::UserId;
 use domain::input::JsonBody;
 use domain::limits::MAX_JSON_BODY_BYTES;
-use domain::signing::{self, Direction, SignatureProblem, SignedParts};
+use domain::signing::{self, Direction, Received};
 use sha2::{Digest, Sha256};
 
 use crate::http::reply::Failure;
@@ -17,7 +18,7 @@ use crate::state::AppState;
 #[derive(Debug)]
 pub struct Signed {
     /// The user the edge verified, when the endpoint is a user's.
-    pub caller: Option<i64>,
+    pub caller: Option<UserId>,
     pub content_type: Option<String>,
     pub body: Bytes,
     /// The client's `Idempotency-Key` (covered by the signature).
@@ -33,7 +34,7 @@ impl Signed {
     }
 
     /// The caller, for endpoints that need one.
-    pub fn user(&self) -> Result<i64, Failure> {
+    pub fn user(&self) -> Result<UserId, Failure> {
         self.caller.ok_or(Failure::Api(ApiError::NotAuthenticated))
     }
 }
@@ -43,48 +44,29 @@ impl FromRequest<AppState> for Signed {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = request.into_parts();
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let signature = header(signing::SIGNATURE_HEADER).ok_or(SignatureProblem::Missing)?;
-        let timestamp: i64 = header(signing::TIMESTAMP_HEADER)
-            .and_then(|t| t.parse().ok())
-            .ok_or(SignatureProblem::Missing)?;
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let body =
             to_bytes(body, MAX_JSON_BODY_BYTES)
                 .await
                 .map_err(|_| ApiError::PayloadTooLarge {
                     limit: MAX_JSON_BODY_BYTES,
                 })?;
-        let user = header(signing::USER_HEADER);
-        let request_id = header(signing::REQUEST_ID_HEADER).unwrap_or_default();
-        let idempotency_key = header(signing::IDEMPOTENCY_HEADER);
         let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let signed = SignedParts {
+        let received = Received {
             direction: Direction::EdgeToOrigin,
             method: parts.method.as_str(),
             path_and_query,
             body: &body,
-            timestamp,
-            user_id: user.as_deref(),
-            request_id: &request_id,
-            idempotency_key: idempotency_key.as_deref(),
         };
-        signing::verify(
+        let verified = signing::check_signed_headers(
             state.settings.origin_secret.expose(),
-            &signed,
-            &signature,
+            received,
+            header,
             chrono::Utc::now().timestamp(),
             state.settings.signature_window_secs,
         )?;
-        let caller = match user {
-            None => None,
-            Some(id) => Some(id.parse().map_err(|_| SignatureProblem::Mismatch)?),
-        };
+        let caller = verified.user;
+        let idempotency_key = verified.idempotency_key.map(str::to_owned);
         let mut digest = Sha256::new();
         for part in [
             parts.method.as_str().as_bytes(),
@@ -97,7 +79,7 @@ impl FromRequest<AppState> for Signed {
         let fingerprint = hex::encode(digest.finalize());
         Ok(Self {
             caller,
-            content_type: header("content-type"),
+            content_type: header("content-type").map(str::to_owned),
             body,
             idempotency_key,
             fingerprint,

@@ -10,9 +10,9 @@
 //! - only committed 2xx outcomes are stored, in the write's own transaction; keys expire after
 //!   `IDEMPOTENCY_TTL_SECS`.
 
-use axum::http::StatusCode;
 use domain::ApiError;
 use domain::replication::Change;
+use domain::wire::OriginReply;
 use serde_json::Value;
 use sqlx::{Postgres, Transaction};
 
@@ -84,16 +84,13 @@ impl Write {
             }
             let changes: Vec<Change> =
                 serde_json::from_value(stored.changes).map_err(anyhow::Error::from)?;
-            let status = u16::try_from(stored.status)
-                .ok()
-                .and_then(|s| StatusCode::from_u16(s).ok())
-                .unwrap_or(StatusCode::OK);
+            let status = u16::try_from(stored.status).unwrap_or(200);
             tracing::info!(key = %key, "replayed an idempotent request");
-            return Ok(Begun::Replay(Reply {
+            return Ok(Begun::Replay(Reply(OriginReply {
                 status,
                 body: stored.body,
                 changes,
-            }));
+            })));
         }
         // An expired record frees the key for a new request.
         sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
@@ -114,7 +111,7 @@ impl Write {
     /// Records the outcome under the key (2xx only) and commits.
     pub async fn commit(mut self, reply: Reply) -> Result<Reply, Failure> {
         if let Some(key) = &self.key
-            && reply.status.is_success()
+            && reply.is_success()
         {
             sqlx::query(
                 "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, changes) \
@@ -123,9 +120,9 @@ impl Write {
             .bind(&key.scope)
             .bind(&key.value)
             .bind(&key.fingerprint)
-            .bind(i16::try_from(reply.status.as_u16()).unwrap_or(200))
-            .bind(&reply.body)
-            .bind(serde_json::to_value(&reply.changes).map_err(anyhow::Error::from)?)
+            .bind(i16::try_from(reply.0.status).unwrap_or(200))
+            .bind(&reply.0.body)
+            .bind(serde_json::to_value(&reply.0.changes).map_err(anyhow::Error::from)?)
             .execute(&mut *self.tx)
             .await?;
         }

@@ -4,11 +4,9 @@
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
-use chrono::NaiveDate;
-use domain::ApiError;
 use domain::projects::{Project, ProjectChanges, ProjectView, TaskChanges};
-use domain::query::Date;
 use domain::replication::ChangeKind;
+use domain::{ApiError, ProjectId, TaskId};
 use serde_json::json;
 
 use super::store::{self, TaskFields};
@@ -24,15 +22,12 @@ fn not_found(resource: &'static str) -> Failure {
     Failure::Api(ApiError::NotFound(Some(resource)))
 }
 
-fn path_id(raw: &str, resource: &'static str) -> Result<i64, Failure> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| not_found(resource))
+fn project_id(raw: &str) -> Result<ProjectId, Failure> {
+    ProjectId::parse(raw).ok_or_else(|| not_found("Project"))
 }
 
-fn naive(date: Date) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(&date.to_string(), "%Y-%m-%d").ok()
+fn task_id(raw: &str) -> Result<TaskId, Failure> {
+    TaskId::parse(raw).ok_or_else(|| not_found("Task"))
 }
 
 /// A user deleted between the edge's check and this write: the insert's foreign key says so.
@@ -94,7 +89,7 @@ pub async fn update_project(
     signed: Signed,
 ) -> Result<Reply, Failure> {
     let owner = signed.user()?;
-    let id = path_id(&id, "Project")?;
+    let id = project_id(&id)?;
     let changes = ProjectChanges::from_body(&signed.json()?, method == Method::PATCH)?;
     let mut write = begin_write!(&state, &signed);
     let current = store::project_for_update(&mut write.tx, owner, id)
@@ -121,7 +116,7 @@ pub async fn archive_project(
     signed: Signed,
 ) -> Result<Reply, Failure> {
     let owner = signed.user()?;
-    let id = path_id(&id, "Project")?;
+    let id = project_id(&id)?;
     let mut write = begin_write!(&state, &signed);
     let current = store::project_for_update(&mut write.tx, owner, id)
         .await?
@@ -144,7 +139,7 @@ pub async fn delete_project(
     signed: Signed,
 ) -> Result<Reply, Failure> {
     let owner = signed.user()?;
-    let id = path_id(&id, "Project")?;
+    let id = project_id(&id)?;
     let mut write = begin_write!(&state, &signed);
     store::project_for_update(&mut write.tx, owner, id)
         .await?
@@ -172,7 +167,7 @@ pub async fn create_task(State(state): State<AppState>, signed: Signed) -> Resul
         title: changes.title.unwrap_or_default(),
         detail: changes.detail.unwrap_or_default(),
         done: changes.done.unwrap_or(false),
-        due_date: changes.due_date.flatten().and_then(naive),
+        due_date: changes.due_date.flatten().and_then(store::from_date),
     };
     let row = store::insert_task(&mut write.tx, &fields).await?;
     let replica = row.replica();
@@ -189,14 +184,15 @@ pub async fn update_task(
     signed: Signed,
 ) -> Result<Reply, Failure> {
     let owner = signed.user()?;
-    let id = path_id(&id, "Task")?;
+    let id = task_id(&id)?;
     let changes = TaskChanges::from_body(&signed.json()?, method == Method::PATCH)?;
     let mut write = begin_write!(&state, &signed);
     let current = store::task_for_update(&mut write.tx, owner, id)
         .await?
         .ok_or_else(|| not_found("Task"))?;
-    let project = changes.project.unwrap_or(current.project_id);
-    if project != current.project_id && !store::owns_project(&mut write.tx, owner, project).await? {
+    let current_project = ProjectId::new(current.project_id);
+    let project = changes.project.unwrap_or(current_project);
+    if project != current_project && !store::owns_project(&mut write.tx, owner, project).await? {
         return Err(not_found("Project"));
     }
     let fields = TaskFields {
@@ -205,7 +201,7 @@ pub async fn update_task(
         detail: changes.detail.unwrap_or(current.detail),
         done: changes.done.unwrap_or(current.done),
         due_date: match changes.due_date {
-            Some(date) => date.and_then(naive),
+            Some(date) => date.and_then(store::from_date),
             None => current.due_date,
         },
     };
@@ -222,7 +218,7 @@ pub async fn delete_task(
     signed: Signed,
 ) -> Result<Reply, Failure> {
     let owner = signed.user()?;
-    let id = path_id(&id, "Task")?;
+    let id = task_id(&id)?;
     let mut write = begin_write!(&state, &signed);
     store::task_for_update(&mut write.tx, owner, id)
         .await?

@@ -1,9 +1,11 @@
 //! The SQL behind projects and tasks. Every lookup is scoped by owner: another user's object
 //! and a missing one look the same.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, Utc};
 use domain::projects::{Project, Task};
+use domain::query::Date;
 use domain::replication::TaskReplica;
+use domain::{ProjectId, TaskId, UserId};
 use sqlx::PgConnection;
 
 use crate::db::timestamp;
@@ -21,8 +23,8 @@ pub struct ProjectRow {
 impl From<ProjectRow> for Project {
     fn from(row: ProjectRow) -> Self {
         Self {
-            id: row.id,
-            owner: row.owner_id,
+            id: ProjectId::new(row.id),
+            owner: UserId::new(row.owner_id),
             name: row.name,
             description: row.description,
             is_archived: row.is_archived,
@@ -46,18 +48,28 @@ pub struct TaskRow {
 impl TaskRow {
     pub fn replica(self) -> TaskReplica {
         TaskReplica {
-            owner: self.owner_id,
+            owner: UserId::new(self.owner_id),
             task: Task {
-                id: self.id,
-                project: self.project_id,
+                id: TaskId::new(self.id),
+                project: ProjectId::new(self.project_id),
                 title: self.title,
                 detail: self.detail,
                 done: self.done,
-                due_date: self.due_date.map(|d| d.format("%Y-%m-%d").to_string()),
+                due_date: self.due_date.and_then(to_date),
                 created_at: timestamp(self.created_at),
             },
         }
     }
+}
+
+/// A calendar date as the domain holds it.
+pub fn to_date(date: NaiveDate) -> Option<Date> {
+    Date::from_ymd(date.year(), date.month(), date.day())
+}
+
+/// A domain date as Postgres stores it.
+pub fn from_date(date: Date) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(date.year(), date.month(), date.day())
 }
 
 macro_rules! project_columns {
@@ -74,7 +86,7 @@ macro_rules! task_columns {
 
 pub async fn insert_project(
     conn: &mut PgConnection,
-    owner: i64,
+    owner: UserId,
     name: &str,
     description: &str,
 ) -> sqlx::Result<ProjectRow> {
@@ -82,7 +94,7 @@ pub async fn insert_project(
         "INSERT INTO projects (owner_id, name, description) VALUES ($1, $2, $3) RETURNING ",
         project_columns!()
     ))
-    .bind(owner)
+    .bind(owner.get())
     .bind(name)
     .bind(description)
     .fetch_one(conn)
@@ -92,27 +104,31 @@ pub async fn insert_project(
 /// The owner's project, locked for the rest of the transaction.
 pub async fn project_for_update(
     conn: &mut PgConnection,
-    owner: i64,
-    id: i64,
+    owner: UserId,
+    id: ProjectId,
 ) -> sqlx::Result<Option<ProjectRow>> {
     sqlx::query_as(concat!(
         "SELECT ",
         project_columns!(),
         " FROM projects WHERE id = $1 AND owner_id = $2 FOR UPDATE"
     ))
-    .bind(id)
-    .bind(owner)
+    .bind(id.get())
+    .bind(owner.get())
     .fetch_optional(conn)
     .await
 }
 
 /// Whether the owner has this project; locks it against deletion until commit (a task being
 /// created in it must not land in a project deleted meanwhile).
-pub async fn owns_project(conn: &mut PgConnection, owner: i64, id: i64) -> sqlx::Result<bool> {
+pub async fn owns_project(
+    conn: &mut PgConnection,
+    owner: UserId,
+    id: ProjectId,
+) -> sqlx::Result<bool> {
     let found: Option<i64> =
         sqlx::query_scalar("SELECT id FROM projects WHERE id = $1 AND owner_id = $2 FOR SHARE")
-            .bind(id)
-            .bind(owner)
+            .bind(id.get())
+            .bind(owner.get())
             .fetch_optional(conn)
             .await?;
     Ok(found.is_some())
@@ -120,7 +136,7 @@ pub async fn owns_project(conn: &mut PgConnection, owner: i64, id: i64) -> sqlx:
 
 pub async fn update_project(
     conn: &mut PgConnection,
-    id: i64,
+    id: ProjectId,
     name: &str,
     description: &str,
     is_archived: bool,
@@ -129,7 +145,7 @@ pub async fn update_project(
         "UPDATE projects SET name = $2, description = $3, is_archived = $4 WHERE id = $1 RETURNING ",
         project_columns!()
     ))
-    .bind(id)
+    .bind(id.get())
     .bind(name)
     .bind(description)
     .bind(is_archived)
@@ -137,22 +153,22 @@ pub async fn update_project(
     .await
 }
 
-pub async fn delete_project(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
+pub async fn delete_project(conn: &mut PgConnection, id: ProjectId) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM projects WHERE id = $1")
-        .bind(id)
+        .bind(id.get())
         .execute(conn)
         .await?;
     Ok(())
 }
 
 /// A project's tasks, in id order (as the nested serializer lists them).
-pub async fn tasks_of(conn: &mut PgConnection, project: i64) -> sqlx::Result<Vec<TaskRow>> {
+pub async fn tasks_of(conn: &mut PgConnection, project: ProjectId) -> sqlx::Result<Vec<TaskRow>> {
     sqlx::query_as(concat!(
         "SELECT ",
         task_columns!(),
         " FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.project_id = $1 ORDER BY t.id"
     ))
-    .bind(project)
+    .bind(project.get())
     .fetch_all(conn)
     .await
 }
@@ -160,16 +176,16 @@ pub async fn tasks_of(conn: &mut PgConnection, project: i64) -> sqlx::Result<Vec
 /// The owner's task, locked for the rest of the transaction.
 pub async fn task_for_update(
     conn: &mut PgConnection,
-    owner: i64,
-    id: i64,
+    owner: UserId,
+    id: TaskId,
 ) -> sqlx::Result<Option<TaskRow>> {
     sqlx::query_as(concat!(
         "SELECT ",
         task_columns!(),
         " FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = $1 AND p.owner_id = $2 FOR UPDATE OF t"
     ))
-    .bind(id)
-    .bind(owner)
+    .bind(id.get())
+    .bind(owner.get())
     .fetch_optional(conn)
     .await
 }
@@ -177,7 +193,7 @@ pub async fn task_for_update(
 /// The fields of a task as they will be written.
 #[derive(Debug, Clone)]
 pub struct TaskFields {
-    pub project: i64,
+    pub project: ProjectId,
     pub title: String,
     pub detail: String,
     pub done: bool,
@@ -191,7 +207,7 @@ pub async fn insert_task(conn: &mut PgConnection, fields: &TaskFields) -> sqlx::
         task_columns!(),
         " FROM t JOIN projects p ON p.id = t.project_id"
     ))
-    .bind(fields.project)
+    .bind(fields.project.get())
     .bind(&fields.title)
     .bind(&fields.detail)
     .bind(fields.done)
@@ -202,7 +218,7 @@ pub async fn insert_task(conn: &mut PgConnection, fields: &TaskFields) -> sqlx::
 
 pub async fn update_task(
     conn: &mut PgConnection,
-    id: i64,
+    id: TaskId,
     fields: &TaskFields,
 ) -> sqlx::Result<TaskRow> {
     sqlx::query_as(concat!(
@@ -212,8 +228,8 @@ pub async fn update_task(
         task_columns!(),
         " FROM t JOIN projects p ON p.id = t.project_id"
     ))
-    .bind(id)
-    .bind(fields.project)
+    .bind(id.get())
+    .bind(fields.project.get())
     .bind(&fields.title)
     .bind(&fields.detail)
     .bind(fields.done)
@@ -222,9 +238,9 @@ pub async fn update_task(
     .await
 }
 
-pub async fn delete_task(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
+pub async fn delete_task(conn: &mut PgConnection, id: TaskId) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM tasks WHERE id = $1")
-        .bind(id)
+        .bind(id.get())
         .execute(conn)
         .await?;
     Ok(())

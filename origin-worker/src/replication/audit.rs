@@ -10,33 +10,14 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
-use domain::replication::ChangeKind;
-use serde_json::json;
+use domain::paths;
+use domain::replication::{ChangeKind, Entity};
+use domain::wire::{DenylistPage, MAX_VERSIONS_PAGE, RowVersions, VersionsRequest};
 
 use crate::auth::store::UserRow;
 use crate::projects::store::{ProjectRow, TaskRow};
 use crate::replication::{outbox, push};
 use crate::state::AppState;
-
-/// The replicated tables.
-pub const ENTITIES: [Entity; 3] = [Entity::Users, Entity::Projects, Entity::Tasks];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entity {
-    Users,
-    Projects,
-    Tasks,
-}
-
-impl Entity {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Users => "users",
-            Self::Projects => "projects",
-            Self::Tasks => "tasks",
-        }
-    }
-}
 
 /// How one table differs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -82,7 +63,7 @@ impl fmt::Display for Report {
             writeln!(
                 f,
                 "{:<10} {:>10} {:>10} {:>8} {:>8} {:>8}",
-                entity.name(),
+                entity.table(),
                 diff.postgres_rows,
                 diff.edge_rows,
                 diff.missing.len(),
@@ -118,27 +99,32 @@ impl fmt::Display for Report {
     }
 }
 
-/// The version D1 should hold for every current row of a table.
+/// The version D1 should hold for every current row of a table: that of the row's last upsert
+/// record in the outbox.
 async fn expected(state: &AppState, entity: Entity) -> anyhow::Result<BTreeMap<i64, i64>> {
-    let sql = match entity {
-        Entity::Users => {
-            "SELECT r.id, coalesce((SELECT max(c.version) FROM replication_changes c \
-                 WHERE c.change->>'kind' = 'user.upsert' AND c.change->'data'->>'id' = r.id::text), 0) \
-             FROM users r"
-        }
-        Entity::Projects => {
-            "SELECT r.id, coalesce((SELECT max(c.version) FROM replication_changes c \
-                 WHERE c.change->>'kind' = 'project.upsert' AND c.change->'data'->>'id' = r.id::text), 0) \
-             FROM projects r"
-        }
-        Entity::Tasks => {
-            "SELECT r.id, coalesce((SELECT max(c.version) FROM replication_changes c \
-                 WHERE c.change->>'kind' = 'task.upsert' AND c.change->'data'->>'id' = r.id::text), 0) \
-             FROM tasks r"
-        }
-    };
-    let rows: Vec<(i64, i64)> = sqlx::query_as(sql).fetch_all(&state.db).await?;
+    // The table name comes from the enum, never from input.
+    let sql = format!(
+        "SELECT r.id, coalesce((SELECT max(c.version) FROM replication_changes c \
+             WHERE c.change->>'kind' = $1 AND c.change->'data'->>'id' = r.id::text), 0) \
+         FROM {} r",
+        entity.table()
+    );
+    let rows: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(entity.upsert_kind())
+        .fetch_all(&state.db)
+        .await?;
     Ok(rows.into_iter().collect())
+}
+
+/// One page of `/internal/versions/`.
+async fn versions_page<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    client: &reqwest::Client,
+    request: &VersionsRequest,
+) -> anyhow::Result<T> {
+    let body = serde_json::to_vec(request)?;
+    let answer = push::call_edge(state, client, paths::INTERNAL_VERSIONS, body).await?;
+    Ok(serde_json::from_slice(&answer)?)
 }
 
 /// What D1 holds, page by page.
@@ -147,23 +133,19 @@ async fn actual(
     client: &reqwest::Client,
     entity: Entity,
 ) -> anyhow::Result<BTreeMap<i64, i64>> {
-    #[derive(serde::Deserialize)]
-    struct Page {
-        rows: Vec<[i64; 2]>,
-    }
     let mut found = BTreeMap::new();
     let mut after = 0;
     loop {
-        let body = json!({"entity": entity.name(), "after": after, "limit": 5000})
-            .to_string()
-            .into_bytes();
-        let page: Page = serde_json::from_slice(
-            &push::call_edge(state, client, "/internal/versions/", body).await?,
-        )?;
-        let Some([last, _]) = page.rows.last().copied() else {
+        let request = VersionsRequest::Rows {
+            entity,
+            after,
+            limit: MAX_VERSIONS_PAGE,
+        };
+        let page: RowVersions = versions_page(state, client, &request).await?;
+        let Some((last, _)) = page.rows.last().copied() else {
             break;
         };
-        found.extend(page.rows.into_iter().map(|[id, version]| (id, version)));
+        found.extend(page.rows);
         after = last;
     }
     Ok(found)
@@ -195,7 +177,7 @@ fn diff(expected: &BTreeMap<i64, i64>, actual: &BTreeMap<i64, i64>) -> TableDiff
 pub async fn check(state: &AppState, client: &reqwest::Client) -> anyhow::Result<Report> {
     push::push_pending(state, client).await?;
     let mut report = Report::default();
-    for entity in ENTITIES {
+    for entity in Entity::ALL {
         let diff = diff(
             &expected(state, entity).await?,
             &actual(state, client, entity).await?,
@@ -211,19 +193,14 @@ async fn missing_denials(
     state: &AppState,
     client: &reqwest::Client,
 ) -> anyhow::Result<Vec<(String, i64)>> {
-    #[derive(serde::Deserialize)]
-    struct Page {
-        jtis: Vec<String>,
-    }
     let mut held = std::collections::BTreeSet::new();
     let mut after = String::new();
     loop {
-        let body = json!({"entity": "denylist", "after_jti": after, "limit": 5000})
-            .to_string()
-            .into_bytes();
-        let page: Page = serde_json::from_slice(
-            &push::call_edge(state, client, "/internal/versions/", body).await?,
-        )?;
+        let request = VersionsRequest::Denylist {
+            after: after.clone(),
+            limit: MAX_VERSIONS_PAGE,
+        };
+        let page: DenylistPage = versions_page(state, client, &request).await?;
         let Some(last) = page.jtis.last().cloned() else {
             break;
         };
@@ -257,17 +234,12 @@ pub async fn resync(
             written += 1;
         }
         for id in &diff.extra {
-            let kind = match entity {
-                Entity::Users => ChangeKind::UserDelete { id: *id },
-                Entity::Projects => ChangeKind::ProjectDelete { id: *id },
-                Entity::Tasks => ChangeKind::TaskDelete { id: *id },
-            };
-            outbox::record(&mut tx, kind).await?;
+            outbox::record(&mut tx, entity.delete(*id)).await?;
             written += 1;
         }
         progress(&format!(
             "{}: {} to write, {} to delete",
-            entity.name(),
+            entity.table(),
             upserts.len(),
             diff.extra.len()
         ));
@@ -295,7 +267,7 @@ async fn upsert_kinds(
         return Ok(Vec::new());
     }
     Ok(match entity {
-        Entity::Users => {
+        Entity::User => {
             let rows: Vec<UserRow> = sqlx::query_as(
                 "SELECT id, username, email, password_hash, is_staff, date_joined FROM users WHERE id = ANY($1)",
             )
@@ -306,7 +278,7 @@ async fn upsert_kinds(
                 .map(|u| ChangeKind::UserUpsert(u.replica()))
                 .collect()
         }
-        Entity::Projects => {
+        Entity::Project => {
             let rows: Vec<ProjectRow> = sqlx::query_as(
                 "SELECT id, owner_id, name, description, is_archived, created_at FROM projects WHERE id = ANY($1)",
             )
@@ -317,7 +289,7 @@ async fn upsert_kinds(
                 .map(|p| ChangeKind::ProjectUpsert(p.into()))
                 .collect()
         }
-        Entity::Tasks => {
+        Entity::Task => {
             let rows: Vec<TaskRow> = sqlx::query_as(
                 "SELECT t.id, t.project_id, p.owner_id, t.title, t.detail, t.done, t.due_date, t.created_at \
                  FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = ANY($1)",

@@ -5,6 +5,7 @@
 //! marked pushed only after the edge acknowledged it; a crash between the two re-sends it,
 //! which the edge's version guard makes harmless.
 
+use domain::paths;
 use domain::replication::{Change, ChangeBatch, ChangeKind, MAX_BATCH};
 use domain::signing::{self, Direction, SignedParts};
 use sqlx::Row;
@@ -13,9 +14,6 @@ use crate::state::AppState;
 
 /// Key of the advisory lock that serialises pushers.
 const PUSH_LOCK: i64 = 0x0052_4550_4c49_4341; // "REPLICA"
-
-/// The edge path that accepts pushes.
-pub const PUSH_PATH: &str = "/internal/replicate/";
 
 /// Pushes every pending record; returns how many were delivered.
 pub async fn push_pending(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
@@ -66,7 +64,13 @@ pub async fn send(
     client: &reqwest::Client,
     batch: &ChangeBatch,
 ) -> anyhow::Result<()> {
-    call_edge(state, client, PUSH_PATH, serde_json::to_vec(batch)?).await?;
+    call_edge(
+        state,
+        client,
+        paths::INTERNAL_REPLICATE,
+        serde_json::to_vec(batch)?,
+    )
+    .await?;
     Ok(())
 }
 
@@ -90,16 +94,13 @@ pub async fn call_edge(
         request_id: &request_id,
         idempotency_key: None,
     };
-    let signature = signing::sign(state.settings.origin_secret.expose(), &parts);
-    let response = client
+    let mut request = client
         .post(format!("{}{path}", state.settings.edge_url))
-        .header("content-type", "application/json")
-        .header(signing::SIGNATURE_HEADER, signature)
-        .header(signing::TIMESTAMP_HEADER, timestamp.to_string())
-        .header(signing::REQUEST_ID_HEADER, &request_id)
-        .body(body)
-        .send()
-        .await?;
+        .header("content-type", "application/json");
+    for (name, value) in signing::signed_headers(state.settings.origin_secret.expose(), &parts) {
+        request = request.header(name, value);
+    }
+    let response = request.body(body).send().await?;
     let status = response.status();
     let bytes = response.bytes().await.unwrap_or_default().to_vec();
     if !status.is_success() {

@@ -9,8 +9,10 @@
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
+use domain::UserId;
 use domain::auth::{Claims, TokenType};
 use domain::signing::{self, Direction, SignedParts};
+use domain::wire::REPLY_HEADER;
 use origin_worker::settings::Settings;
 use origin_worker::state::AppState;
 use serde_json::Value;
@@ -110,7 +112,7 @@ impl TestOrigin {
     pub async fn send(&self, request: Request<Body>) -> Answer {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
-        let reply_header = response.headers().contains_key("x-origin-reply");
+        let reply_header = response.headers().contains_key(REPLY_HEADER);
         let bytes = to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         // A reply carries the public status in its body (HTTP forbids a body on a 204).
@@ -180,30 +182,22 @@ pub fn signed_request(
     timestamp: i64,
     idempotency_key: Option<&str>,
 ) -> Request<Body> {
-    let user = user.map(|id| id.to_string());
     let parts = SignedParts {
         direction: Direction::EdgeToOrigin,
         method,
         path_and_query: path,
         body,
         timestamp,
-        user_id: user.as_deref(),
+        user_id: user.map(UserId::new),
         request_id: "test-request",
         idempotency_key,
     };
-    let signature = signing::sign(ORIGIN_SECRET.as_bytes(), &parts);
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
-        .header("content-type", "application/json")
-        .header("x-edge-signature", signature)
-        .header("x-edge-timestamp", timestamp.to_string())
-        .header("x-request-id", "test-request");
-    if let Some(user) = user {
-        builder = builder.header("x-edge-user", user);
-    }
-    if let Some(key) = idempotency_key {
-        builder = builder.header("idempotency-key", key);
+        .header("content-type", "application/json");
+    for (name, value) in signing::signed_headers(ORIGIN_SECRET.as_bytes(), &parts) {
+        builder = builder.header(name, value);
     }
     builder.body(Body::from(body.to_vec())).unwrap()
 }

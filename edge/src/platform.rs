@@ -1,8 +1,11 @@
-//! What the edge needs from the platform, as traits: the D1 replica and the origin. The wasm
-//! build implements them over `worker`; native tests implement them over SQLite (running the
-//! very same SQL) and an in-process origin.
+//! What the edge needs from the platform: one [`Platform`] trait whose associated types are
+//! the ports (the D1 replica, the origin; the rate limiter and the R2 blob store join them as
+//! they land). The wasm build implements it over `worker` (`crate::wasm`); native tests
+//! implement it over SQLite, running the very same SQL, and a scripted origin.
 
 use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
 
 use serde::de::DeserializeOwned;
 
@@ -39,9 +42,34 @@ impl From<String> for SqlValue {
     }
 }
 
-impl From<Option<String>> for SqlValue {
-    fn from(value: Option<String>) -> Self {
-        value.map_or(Self::Null, Self::Text)
+impl From<domain::UserId> for SqlValue {
+    fn from(id: domain::UserId) -> Self {
+        Self::Integer(id.get())
+    }
+}
+
+impl From<domain::ProjectId> for SqlValue {
+    fn from(id: domain::ProjectId) -> Self {
+        Self::Integer(id.get())
+    }
+}
+
+impl From<domain::TaskId> for SqlValue {
+    fn from(id: domain::TaskId) -> Self {
+        Self::Integer(id.get())
+    }
+}
+
+/// Dates are stored as `YYYY-MM-DD` text, which sorts as dates do.
+impl From<domain::query::Date> for SqlValue {
+    fn from(date: domain::query::Date) -> Self {
+        Self::Text(date.to_string())
+    }
+}
+
+impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
+    fn from(value: Option<T>) -> Self {
+        value.map_or(Self::Null, Into::into)
     }
 }
 
@@ -62,10 +90,43 @@ impl Statement {
     }
 }
 
-/// A failure of a platform call. Its text goes to the log, never to a client.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct PortError(pub String);
+/// A failure of a platform call, with its cause. Logged (with the whole `source()` chain) by
+/// the pipeline, never shown to a client.
+#[derive(Debug)]
+pub struct PortError {
+    message: String,
+    source: Option<Box<dyn Error + 'static>>,
+}
+
+impl PortError {
+    /// A failure the platform described in words only (D1 hands back a message).
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A failure of `doing`, caused by `source`.
+    pub fn caused_by(doing: impl Into<String>, source: impl Error + 'static) -> Self {
+        Self {
+            message: doing.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl fmt::Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error for PortError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref()
+    }
+}
 
 /// The rows one statement of a batch returned, decoded on demand (each statement of a batch
 /// has its own row type).
@@ -124,4 +185,15 @@ impl OriginResponse {
 )]
 pub trait Origin {
     async fn send(&self, request: OriginRequest) -> Result<OriginResponse, PortError>;
+}
+
+/// Everything the edge runs on, as one type: request handling is generic over this alone.
+pub trait Platform {
+    type Replica: Replica;
+    type Origin: Origin;
+
+    fn replica(&self) -> &Self::Replica;
+    fn origin(&self) -> &Self::Origin;
+    /// Writes one structured log line (the console on Workers).
+    fn log(&self, line: &str);
 }

@@ -1,0 +1,26 @@
+//! Every path the two deployables serve, in the router syntax both use (`{id}` for a path
+//! parameter; matchit at the edge, axum at the origin). The edge's route table and the origin's
+//! router are built from these, so a path is spelled once.
+//!
+//! Paths end with the slash DRF uses; the edge also serves them without it.
+
+pub const HEALTH: &str = "/health/";
+pub const READY: &str = "/ready/";
+
+pub const REGISTER: &str = "/api/v1/auth/register/";
+pub const ME: &str = "/api/v1/auth/me/";
+pub const TOKEN_OBTAIN: &str = "/api/token/";
+pub const TOKEN_REFRESH: &str = "/api/token/refresh/";
+pub const TOKEN_VERIFY: &str = "/api/token/verify/";
+pub const TOKEN_BLACKLIST: &str = "/api/token/blacklist/";
+
+pub const PROJECTS: &str = "/api/v1/projects/";
+pub const PROJECT: &str = "/api/v1/projects/{id}/";
+pub const PROJECT_ARCHIVE: &str = "/api/v1/projects/{id}/archive/";
+pub const TASKS: &str = "/api/v1/tasks/";
+pub const TASK: &str = "/api/v1/tasks/{id}/";
+
+/// Origin → edge: a batch of change records to apply to D1 (signed by the origin).
+pub const INTERNAL_REPLICATE: &str = "/internal/replicate/";
+/// Origin → edge: a page of what D1 holds, for `check-edge` and `resync-edge` (signed).
+pub const INTERNAL_VERSIONS: &str = "/internal/versions/";

@@ -1,0 +1,69 @@
+//! What one request is handled with. A leaf: every handler imports it, it imports no handler.
+
+use std::error::Error;
+
+use crate::platform::Platform;
+use crate::settings::Settings;
+
+/// The platform, the settings, and the facts of this request that every step shares.
+pub struct Ctx<'a, P: Platform> {
+    pub platform: &'a P,
+    pub settings: &'a Settings,
+    /// Unix seconds, read once per request.
+    pub now: i64,
+    pub request_id: &'a str,
+}
+
+impl<'a, P: Platform> Ctx<'a, P> {
+    pub fn replica(&self) -> &'a P::Replica {
+        self.platform.replica()
+    }
+
+    pub fn origin(&self) -> &'a P::Origin {
+        self.platform.origin()
+    }
+
+    /// Logs a problem the request survives (a write-through that can wait for the push, a
+    /// prune for the next one), with the request id and the cause chain.
+    pub fn warn(&self, what: &str, error: &(dyn Error + 'static)) {
+        self.platform
+            .log(&log_line("warn", self.request_id, what, error));
+    }
+}
+
+impl<P: Platform> std::fmt::Debug for Ctx<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("now", &self.now)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One JSON log line: level, request id, what was being done, and the error with its causes.
+pub fn log_line(
+    level: &str,
+    request_id: &str,
+    what: &str,
+    error: &(dyn Error + 'static),
+) -> String {
+    serde_json::json!({
+        "level": level,
+        "request_id": request_id,
+        "message": what,
+        "error": chain(error),
+    })
+    .to_string()
+}
+
+/// `error: cause: cause…`, the whole `source()` chain.
+pub fn chain(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

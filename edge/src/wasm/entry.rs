@@ -1,0 +1,175 @@
+//! `#[event(fetch)]`: a `worker::Request` becomes a plain [`Request`] (its body read as its
+//! route declares), [`app::handle`] answers it over [`WasmPlatform`], and the answer goes back
+//! as a `worker::Response`, with one access log line.
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use domain::ApiError;
+use futures_util::StreamExt as _;
+use worker::{Context, Date, Env, Headers, console_error, console_log, event};
+
+use super::WasmPlatform;
+use super::d1::D1;
+use super::origin::FetchOrigin;
+use crate::app;
+use crate::ctx::Ctx;
+use crate::http::{Request, Response};
+use crate::routes;
+use crate::settings::{ConfigError, Settings};
+
+thread_local! {
+    /// Settings are read once per isolate, on its first request.
+    static SETTINGS: OnceCell<Result<Rc<Settings>, ConfigError>> = const { OnceCell::new() };
+}
+
+fn settings(env: &Env) -> Result<Rc<Settings>, ConfigError> {
+    SETTINGS.with(|cell| {
+        cell.get_or_init(|| {
+            Settings::from_lookup(|name| {
+                env.secret(name)
+                    .map(|s| s.to_string())
+                    .or_else(|_| env.var(name).map(|v| v.to_string()))
+                    .ok()
+            })
+            .map(Rc::new)
+        })
+        .clone()
+    })
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_err() {
+        // Request ids need uniqueness, not secrecy; the clock will do if crypto is absent.
+        return format!("t{}", Date::now().as_millis());
+    }
+    hex::encode(bytes)
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(
+    mut incoming: worker::Request,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<worker::Response> {
+    let started = Date::now().as_millis();
+    let mut request = plain_request(&incoming)?;
+    let request_id = app::request_id(&request, random_id);
+    let (method, path) = (request.method.clone(), request.path.clone());
+    let response = match read_body(&mut incoming, &request).await {
+        Ok(body) => {
+            request.body = body;
+            handle(&env, request, &request_id).await
+        }
+        Err(limit) => Response::error(&ApiError::PayloadTooLarge { limit }, &request_id),
+    };
+    let line = serde_json::json!({
+        "level": "info",
+        "request_id": request_id,
+        "method": method,
+        "path": path,
+        "status": response.status,
+        "ms": Date::now().as_millis().saturating_sub(started),
+    });
+    console_log!("{line}");
+    worker_response(response)
+}
+
+/// Reads the body as the request's route declares: whole, under the route's limit (refused by
+/// `Content-Length` before a byte is read, else as soon as the stream passes it), or not at all
+/// for a streamed body and for requests no route takes. `Err` carries the limit passed.
+async fn read_body(incoming: &mut worker::Request, request: &Request) -> Result<Vec<u8>, usize> {
+    let Some(limit) =
+        routes::lookup(&request.path, &request.method).and_then(|route| route.body.read_limit())
+    else {
+        return Ok(Vec::new());
+    };
+    let declared = request
+        .header("content-length")
+        .and_then(|length| length.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(limit);
+    }
+    // No body at all is an empty one; a client that breaks off mid-body gets whatever arrived,
+    // which no JSON parser accepts.
+    let Ok(mut stream) = incoming.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::with_capacity(declared.unwrap_or(0));
+    while let Some(Ok(chunk)) = stream.next().await {
+        if body.len() + chunk.len() > limit {
+            return Err(limit);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn handle(env: &Env, request: Request, request_id: &str) -> Response {
+    let settings = match settings(env) {
+        Ok(settings) => settings,
+        Err(e) => {
+            console_error!(
+                "{}",
+                serde_json::json!({"level": "error", "request_id": request_id, "message": "configuration refused", "error": e.to_string()})
+            );
+            return Response::error(&ApiError::Internal, request_id);
+        }
+    };
+    let replica = match env.d1("DB") {
+        Ok(db) => D1(db),
+        Err(e) => {
+            console_error!("D1 binding DB missing: {e}");
+            return Response::error(&ApiError::Internal, request_id);
+        }
+    };
+    let platform = WasmPlatform {
+        replica,
+        origin: FetchOrigin {
+            base: &settings.origin_url,
+            timeout_ms: settings.origin_timeout_ms,
+        },
+    };
+    let ctx = Ctx {
+        platform: &platform,
+        settings: &settings,
+        now: i64::try_from(Date::now().as_millis() / 1000).unwrap_or_default(),
+        request_id,
+    };
+    app::handle(&ctx, request).await
+}
+
+fn plain_request(incoming: &worker::Request) -> worker::Result<Request> {
+    let url = incoming.url()?;
+    Ok(Request {
+        base_url: url.origin().ascii_serialization(),
+        method: incoming.method().to_string().to_ascii_uppercase(),
+        path: url.path().to_owned(),
+        query: url.query().map(str::to_owned),
+        headers: incoming
+            .headers()
+            .entries()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v))
+            .collect(),
+        body: Vec::new(),
+    })
+}
+
+fn worker_response(response: Response) -> worker::Result<worker::Response> {
+    let headers = Headers::new();
+    for (name, value) in &response.headers {
+        headers.append(name, value)?;
+    }
+    let out = if response.body.is_empty() {
+        worker::Response::empty()?
+    } else {
+        worker::Response::from_bytes(response.body)?
+    };
+    Ok(out.with_status(response.status).with_headers(headers))
+}

@@ -1,0 +1,40 @@
+//! The Workers glue, compiled only for `wasm32`. Nothing here decides anything:
+//!
+//! - [`entry`]: `#[event(fetch)]`, converting a `worker::Request` into a plain request (its body
+//!   read as the route table says) and the answer back;
+//! - [`d1`]: the D1 replica behind the [`Replica`](crate::platform::Replica) port;
+//! - [`origin`]: the origin over `fetch` behind the [`Origin`](crate::platform::Origin) port.
+//!
+//! The rate limiter's Durable Object and the R2 blob store join as `limiter.rs` and `r2.rs`,
+//! each an associated type of [`WasmPlatform`].
+
+mod d1;
+mod entry;
+mod origin;
+
+use worker::console_error;
+
+use crate::platform::Platform;
+
+/// The platform of one request on Workers.
+struct WasmPlatform<'a> {
+    replica: d1::D1,
+    origin: origin::FetchOrigin<'a>,
+}
+
+impl<'a> Platform for WasmPlatform<'a> {
+    type Replica = d1::D1;
+    type Origin = origin::FetchOrigin<'a>;
+
+    fn replica(&self) -> &Self::Replica {
+        &self.replica
+    }
+
+    fn origin(&self) -> &Self::Origin {
+        &self.origin
+    }
+
+    fn log(&self, line: &str) {
+        console_error!("{line}");
+    }
+}
