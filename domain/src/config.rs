@@ -5,6 +5,9 @@
 use std::fmt;
 use std::ops::RangeInclusive;
 
+use crate::auth::TokenLifetimes;
+use crate::signing::DEFAULT_WINDOW_SECS;
+
 /// Shortest signing key accepted outside local development.
 pub const MIN_KEY_BYTES: usize = 32;
 
@@ -139,6 +142,31 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 
     /// A URL starting with `http://` or `https://`, without a trailing slash.
+    /// `ACCESS_TOKEN_LIFETIME_SECS` (15 minutes; at most a day) and
+    /// `REFRESH_TOKEN_LIFETIME_SECS` (7 days; at most a year), read the same on both sides.
+    pub fn token_lifetimes(&self) -> Result<TokenLifetimes, ConfigError> {
+        let day = 24 * 3600;
+        let defaults = TokenLifetimes::default();
+        Ok(TokenLifetimes {
+            access_secs: self.number(
+                "ACCESS_TOKEN_LIFETIME_SECS",
+                defaults.access_secs,
+                1..=day,
+            )?,
+            refresh_secs: self.number(
+                "REFRESH_TOKEN_LIFETIME_SECS",
+                defaults.refresh_secs,
+                1..=365 * day,
+            )?,
+        })
+    }
+
+    /// `SIGNATURE_WINDOW_SECS`: how far apart the two sides' clocks may be, and how long a
+    /// signed call stays valid (5–600 s).
+    pub fn signature_window_secs(&self) -> Result<i64, ConfigError> {
+        self.number("SIGNATURE_WINDOW_SECS", DEFAULT_WINDOW_SECS, 5..=600)
+    }
+
     pub fn url(&self, name: &'static str) -> Result<String, ConfigError> {
         let value = self.required(name)?;
         if !(value.starts_with("http://") || value.starts_with("https://")) {

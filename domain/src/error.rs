@@ -230,6 +230,19 @@ fn detail(message: &str) -> Value {
     json!({ "detail": message })
 }
 
+/// An error and its causes, `error: cause: cause…`: the whole `source()` chain, for the one
+/// log line a failure gets.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,19 +51,7 @@ pub fn log_line(
         "level": level,
         "request_id": request_id,
         "message": what,
-        "error": chain(error),
+        "error": domain::error::chain(error),
     })
     .to_string()
-}
-
-/// `error: cause: cause…`, the whole `source()` chain.
-pub fn chain(error: &(dyn Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

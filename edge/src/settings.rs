@@ -4,7 +4,6 @@
 use domain::auth::{TokenKeys, TokenLifetimes};
 use domain::config::Vars;
 pub use domain::config::{ConfigError, Environment, Secret};
-use domain::signing::DEFAULT_WINDOW_SECS;
 
 /// Which browser origins may call the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,22 +51,14 @@ impl Settings {
                     .collect(),
             ),
         };
-        let day = 24 * 3600;
         Ok(Self {
             environment,
             origin_url: vars.url("ORIGIN_URL")?,
             origin_secret: vars.key("ORIGIN_SHARED_SECRET")?,
             token_keys: TokenKeys::from_secret(vars.key("JWT_SIGNING_KEY")?.expose()),
-            token_lifetimes: TokenLifetimes {
-                access_secs: vars.number("ACCESS_TOKEN_LIFETIME_SECS", 15 * 60, 1..=day)?,
-                refresh_secs: vars.number("REFRESH_TOKEN_LIFETIME_SECS", 7 * day, 1..=365 * day)?,
-            },
+            token_lifetimes: vars.token_lifetimes()?,
             cors_origins,
-            signature_window_secs: vars.number(
-                "SIGNATURE_WINDOW_SECS",
-                DEFAULT_WINDOW_SECS,
-                5..=600,
-            )?,
+            signature_window_secs: vars.signature_window_secs()?,
             origin_timeout_ms: u32::try_from(vars.number(
                 "ORIGIN_TIMEOUT_MS",
                 10_000,

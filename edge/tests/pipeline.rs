@@ -443,3 +443,58 @@ async fn refresh_with_a_bad_token_is_refused_at_the_edge() {
     );
     assert!(edge.origin.received.borrow().is_empty());
 }
+
+/// A concrete path for a route's pattern.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "1")
+}
+
+#[tokio::test]
+async fn the_route_table_decides_who_may_call_each_endpoint() {
+    use edge::routes::{Access, ROUTES};
+    let edge = TestEdge::new();
+    for route in ROUTES {
+        let path = concrete(route.path);
+        let response = edge
+            .send(Request::new(route.method.as_str(), &path).with_json(&json!({})))
+            .await;
+        let expected = match route.access {
+            // Anyone gets past authentication: whatever it answers, it is not a refusal of the
+            // caller (a bad body is 400, the absent origin 503).
+            Access::Public => None,
+            Access::User => Some(401),
+            Access::Origin => Some(404),
+        };
+        match expected {
+            Some(status) => assert_eq!(
+                response.status,
+                status,
+                "{} {path} without credentials",
+                route.method.as_str()
+            ),
+            None => assert!(
+                ![401, 404, 405].contains(&response.status),
+                "{} {path} is public but answered {}",
+                route.method.as_str(),
+                response.status
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_path_refuses_extension_methods_with_its_allow_list() {
+    use edge::routes::ROUTES;
+    let edge = TestEdge::new();
+    for route in ROUTES {
+        let path = concrete(route.path);
+        let response = edge.send(Request::new("PROPFIND", &path)).await;
+        assert_eq!(response.status, 405, "PROPFIND {path}");
+        let allow = response.header("allow").unwrap_or_default().to_owned();
+        assert!(
+            allow.contains(route.method.as_str()) && allow.ends_with("OPTIONS"),
+            "{path}: Allow {allow:?} lacks {}",
+            route.method.as_str()
+        );
+    }
+}

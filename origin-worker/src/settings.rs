@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use domain::auth::TokenLifetimes;
 use domain::config::Vars;
 pub use domain::config::{ConfigError, Environment, Secret};
-use domain::signing::DEFAULT_WINDOW_SECS;
 
 /// Everything the origin is configured with.
 #[derive(Debug, Clone)]
@@ -60,15 +59,8 @@ impl Settings {
             edge_url: vars.url("EDGE_URL")?,
             origin_secret: vars.key("ORIGIN_SHARED_SECRET")?,
             jwt_signing_key: vars.key("JWT_SIGNING_KEY")?,
-            token_lifetimes: TokenLifetimes {
-                access_secs: vars.number("ACCESS_TOKEN_LIFETIME_SECS", 15 * 60, 1..=day)?,
-                refresh_secs: vars.number("REFRESH_TOKEN_LIFETIME_SECS", 7 * day, 1..=365 * day)?,
-            },
-            signature_window_secs: vars.number(
-                "SIGNATURE_WINDOW_SECS",
-                DEFAULT_WINDOW_SECS,
-                5..=600,
-            )?,
+            token_lifetimes: vars.token_lifetimes()?,
+            signature_window_secs: vars.signature_window_secs()?,
             idempotency_ttl_secs: i32::try_from(vars.number(
                 "IDEMPOTENCY_TTL_SECS",
                 day,

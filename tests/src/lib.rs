@@ -284,6 +284,8 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
+    /// The body exactly as it arrived.
+    pub text: String,
 }
 
 impl Answer {
@@ -301,6 +303,7 @@ impl Answer {
             status,
             headers,
             body,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
 

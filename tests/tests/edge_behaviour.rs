@@ -50,6 +50,35 @@ async fn a_wrong_method_is_405_with_allow() {
     );
 }
 
+/// Extension methods are never served as reads (the runtime's own method type would have
+/// turned them into `GET`).
+#[tokio::test]
+async fn extension_methods_are_405_not_reads() {
+    let stack = Stack::new();
+    let user = stack.user().await;
+    for name in ["PROPFIND", "QUERY", "PURGE"] {
+        let method = Method::from_bytes(name.as_bytes()).unwrap();
+        let answer = stack
+            .send(
+                stack
+                    .request(method, "/api/v1/auth/me/")
+                    .bearer_auth(&user.access),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{name}");
+        assert_eq!(
+            answer.header("allow"),
+            Some("GET, HEAD, DELETE, OPTIONS"),
+            "{name}"
+        );
+        assert_eq!(
+            answer.errors(),
+            &json!({"detail": format!("Method \"{name}\" not allowed.")}),
+            "{name}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_cors_preflight_is_answered_as_the_contract_says() {
     let stack = Stack::new();

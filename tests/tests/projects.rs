@@ -509,3 +509,69 @@ async fn deleting_an_account_removes_its_projects_and_tasks() {
         .await;
     assert_eq!(remaining, 0);
 }
+
+/// What a write answers (serde at the origin) and what the next read answers (JSON built by D1's
+/// SQLite at the edge) are the same bytes: field order, escaping and numbers cannot drift.
+#[tokio::test]
+async fn a_write_and_the_next_read_answer_the_same_bytes() {
+    let stack = Stack::new();
+    let user = stack.user().await;
+    let token = Some(user.access.as_str());
+    let created = stack
+        .post(
+            "/api/v1/projects/",
+            &json!({"name": "Quotes \" \\ 한국어 🚀", "description": "two\nlines\ttab \u{1}"}),
+            token,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["id"].as_i64().unwrap();
+    let read = stack.get(&format!("/api/v1/projects/{id}/"), token).await;
+    assert_eq!(read.text, created.text, "project create, then read");
+
+    let task = stack
+        .post(
+            "/api/v1/tasks/",
+            &json!({"project": id, "title": "ÉCOLE <b>trip</b>", "detail": "\u{7f} \u{2028}", "due_date": "2025-2-3"}),
+            token,
+        )
+        .await;
+    assert_eq!(task.status, StatusCode::CREATED, "{}", task.text);
+    let task_id = task.body["id"].as_i64().unwrap();
+    let path = format!("/api/v1/tasks/{task_id}/");
+    assert_eq!(
+        stack.get(&path, token).await.text,
+        task.text,
+        "task create, then read"
+    );
+
+    let patched = stack
+        .call(
+            Method::PATCH,
+            &path,
+            &json!({"done": true, "due_date": null}),
+            &user.access,
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert_eq!(
+        stack.get(&path, token).await.text,
+        patched.text,
+        "task patch, then read"
+    );
+
+    let renamed = stack
+        .call(
+            Method::PUT,
+            &format!("/api/v1/projects/{id}/"),
+            &json!({"name": "renamed"}),
+            &user.access,
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    let read = stack.get(&format!("/api/v1/projects/{id}/"), token).await;
+    assert_eq!(
+        read.text, renamed.text,
+        "project update (tasks nested), then read"
+    );
+}

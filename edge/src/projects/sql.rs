@@ -102,6 +102,12 @@ impl Conditions {
         self.params.len()
     }
 
+    /// `column op ?n`, with `value` bound as `?n`.
+    fn compare(&mut self, column: &str, op: &str, value: impl Into<SqlValue>) {
+        let n = self.bind(value);
+        self.and(&format!("{column} {op} ?{n}"));
+    }
+
     fn and(&mut self, condition: &str) {
         if !self.sql.is_empty() {
             self.sql.push_str(" AND ");
@@ -193,23 +199,18 @@ pub fn task_list(
     window: Window,
 ) -> ListStatements {
     let mut c = Conditions::default();
-    let n = c.bind(owner);
-    c.and(&format!("t.owner_id = ?{n}"));
+    c.compare("t.owner_id", "=", owner);
     if let Some(done) = filters.done {
-        let n = c.bind(done);
-        c.and(&format!("t.done = ?{n}"));
+        c.compare("t.done", "=", done);
     }
     if let Some(min) = filters.min_due {
-        let n = c.bind(min);
-        c.and(&format!("t.due_date >= ?{n}"));
+        c.compare("t.due_date", ">=", min);
     }
     if let Some(max) = filters.max_due {
-        let n = c.bind(max);
-        c.and(&format!("t.due_date <= ?{n}"));
+        c.compare("t.due_date", "<=", max);
     }
     if let Some(project) = filters.project {
-        let n = c.bind(project);
-        c.and(&format!("t.project_id = ?{n}"));
+        c.compare("t.project_id", "=", project);
     }
     c.search("t", domain::projects::TASK_SEARCH, terms);
     list("tasks t", "t", task_json_t(), c, ordering, window)
@@ -223,8 +224,7 @@ pub fn project_list(
     window: Window,
 ) -> ListStatements {
     let mut c = Conditions::default();
-    let n = c.bind(owner);
-    c.and(&format!("p.owner_id = ?{n}"));
+    c.compare("p.owner_id", "=", owner);
     c.search("p", domain::projects::PROJECT_SEARCH, terms);
     list("projects p", "p", project_json_p(), c, ordering, window)
 }

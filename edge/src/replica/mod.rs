@@ -132,51 +132,44 @@ fn statements_for(change: &Change) -> Vec<Statement> {
     let v = change.version;
     match &change.kind {
         ChangeKind::UserUpsert(user) => vec![upsert_user(user, v)],
-        // A user's deletion takes everything they own with it.
-        ChangeKind::UserDelete { id } => vec![
-            tombstone(Entity::User, *id, v),
-            delete_where(
-                "DELETE FROM tasks WHERE owner_id = ?1 AND version < ?2",
-                *id,
-                v,
-            ),
-            delete_where(
-                "DELETE FROM projects WHERE owner_id = ?1 AND version < ?2",
-                *id,
-                v,
-            ),
-            delete_where("DELETE FROM users WHERE id = ?1 AND version < ?2", *id, v),
-        ],
+        ChangeKind::UserDelete { id } => delete(Entity::User, id.get(), v),
         ChangeKind::TokenDeny { jti, expires_at } => vec![Statement::new(
             "INSERT INTO token_denylist (jti, expires_at, version) VALUES (?1, ?2, ?3) \
              ON CONFLICT (jti) DO NOTHING",
             vec![jti.clone().into(), (*expires_at).into(), v.into()],
         )],
         ChangeKind::ProjectUpsert(project) => vec![upsert_project(project, v)],
-        // A project's deletion takes its tasks with it.
-        ChangeKind::ProjectDelete { id } => vec![
-            tombstone(Entity::Project, *id, v),
-            delete_where(
-                "DELETE FROM tasks WHERE project_id = ?1 AND version < ?2",
-                *id,
-                v,
-            ),
-            delete_where(
-                "DELETE FROM projects WHERE id = ?1 AND version < ?2",
-                *id,
-                v,
-            ),
-        ],
+        ChangeKind::ProjectDelete { id } => delete(Entity::Project, id.get(), v),
         ChangeKind::TaskUpsert(task) => vec![upsert_task(task, v)],
-        ChangeKind::TaskDelete { id } => vec![
-            tombstone(Entity::Task, *id, v),
-            delete_where("DELETE FROM tasks WHERE id = ?1 AND version < ?2", *id, v),
-        ],
+        ChangeKind::TaskDelete { id } => delete(Entity::Task, id.get(), v),
     }
 }
 
-fn delete_where(sql: &'static str, id: impl Into<SqlValue>, version: i64) -> Statement {
-    Statement::new(sql, vec![id.into(), version.into()])
+/// What deleting a row of `entity` removes, children first: a user takes their tasks and
+/// projects with them, a project its tasks (as Postgres's foreign keys cascade). Each pair is
+/// a table and the column that holds the deleted id.
+fn cascade(entity: Entity) -> &'static [(&'static str, &'static str)] {
+    match entity {
+        Entity::User => &[
+            ("tasks", "owner_id"),
+            ("projects", "owner_id"),
+            ("users", "id"),
+        ],
+        Entity::Project => &[("tasks", "project_id"), ("projects", "id")],
+        Entity::Task => &[("tasks", "id")],
+    }
+}
+
+/// The tombstone, then every row the deletion cascades to that is older than it.
+fn delete(entity: Entity, id: i64, version: i64) -> Vec<Statement> {
+    let mut statements = vec![tombstone(entity, id, version)];
+    statements.extend(cascade(entity).iter().map(|(table, column)| {
+        Statement::new(
+            format!("DELETE FROM {table} WHERE {column} = ?1 AND version < ?2"),
+            vec![id.into(), version.into()],
+        )
+    }));
+    statements
 }
 
 fn upsert_user(user: &UserReplica, v: i64) -> Statement {

@@ -149,7 +149,9 @@ fn plain_request(incoming: &worker::Request) -> worker::Result<Request> {
     let url = incoming.url()?;
     Ok(Request {
         base_url: url.origin().ascii_serialization(),
-        method: incoming.method().to_string().to_ascii_uppercase(),
+        // The raw method: `worker::Method` turns every method it does not know (`QUERY`,
+        // `PROPFIND`…) into `GET`, which would serve them as reads.
+        method: incoming.inner().method().to_ascii_uppercase(),
         path: url.path().to_owned(),
         query: url.query().map(str::to_owned),
         headers: incoming
