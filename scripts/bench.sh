@@ -1,5 +1,9 @@
 # ./dev bench: seeds 10k and 100k tasks into a fresh local stack, drives it with wrk, prints a
 # table of medians and writes it to docs/benchmarks.md. Sourced by ./dev (uses scripts/lib.sh).
+#
+# Two halves: cmd_bench builds, then has `cargo xtask stack` start a fresh stack (release origin)
+# and run `./dev bench-measure` on it, which is cmd_bench_measure below: it finds the stack
+# through the E2E_* variables xtask sets, seeds and measures. xtask stops the stack afterwards.
 
 BENCH_RUNS="${BENCH_RUNS:-3}"
 BENCH_SECONDS="${BENCH_SECONDS:-10}"
@@ -27,7 +31,7 @@ api() {
 
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
-psql_app() { pg_as "$pg_bin/psql" -h "$state/pg" -p "$pg_port" -U postgres -d app -qtAX -c "$1"; }
+psql_app() { "$pg_bin/psql" "$E2E_DATABASE_URL" -qtAX -c "$1"; }
 
 # new_user NAME: registers and logs in; prints "id token".
 new_user() {
@@ -53,10 +57,11 @@ seed_tasks() {
     FROM generate_series(1, $count) g"
 }
 
+# The secrets as assignments, not `env` arguments: they stay off the command line (`ps`).
 resync() {
-  env ENVIRONMENT=development DATABASE_URL="$STACK_DATABASE_URL" EDGE_URL="$EDGE" \
-    ORIGIN_SHARED_SECRET="$ORIGIN_SHARED_SECRET" JWT_SIGNING_KEY="$JWT_SIGNING_KEY" RUST_LOG=warn \
-    "$root/target/release/origin-worker" resync-edge | sed 's/^/    /' >&2
+  ENVIRONMENT=development DATABASE_URL="$E2E_DATABASE_URL" EDGE_URL="$EDGE" \
+    ORIGIN_SHARED_SECRET="$E2E_ORIGIN_SECRET" JWT_SIGNING_KEY="$E2E_JWT_SIGNING_KEY" RUST_LOG=warn \
+    "$E2E_ORIGIN_BIN" resync-edge | sed 's/^/    /' >&2
 }
 
 # run_wrk NAME URL_PATH TOKEN [LUA]: BENCH_RUNS runs; prints "rps p50_ms p99_ms errors" medians.
@@ -82,14 +87,22 @@ cmd_bench() {
   say "Building the origin (release) and the edge"
   cargo build --quiet --release -p origin-worker
   build_all
-  state="$(mktemp -d "${TMPDIR:-/tmp}/ptb-bench.XXXXXX")"
-  chmod 755 "$state"
-  trap 'stop_services; pg_down "$state/pg"; rm -rf "$state"' EXIT
-  local edge_port origin_port
-  edge_port=$(free_port); origin_port=$(free_port); pg_port=$(free_port)
-  EDGE="http://127.0.0.1:$edge_port"
-  ORIGIN_BIN="$root/target/release/origin-worker" ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn \
-    start_stack "$state" "$edge_port" "$origin_port" "$pg_port" "$(free_port)" "$(free_port)" "$(free_port)"
+  # EXTRA_WRANGLER_VARS: more variables for the edge, "NAME:VALUE ..." (`--var` words skipped).
+  local stack_args=(--origin-bin "$root/target/release/origin-worker") var
+  for var in ${EXTRA_WRANGLER_VARS:-}; do
+    [[ $var == --var ]] || stack_args+=(--wrangler-var "$var")
+  done
+  # The origin inherits these: long-lived tokens for the runs, and quiet logs.
+  ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn \
+    cargo xtask stack "${stack_args[@]}" -- "$root/dev" bench-measure
+}
+
+# Runs on the stack `cargo xtask stack` started (E2E_* variables; E2E_DATA_DIR is its folder).
+cmd_bench_measure() {
+  : "${E2E_EDGE_URL:?run ./dev bench, which starts the stack}"
+  ensure_postgres
+  state="$E2E_DATA_DIR"
+  EDGE="$E2E_EDGE_URL"
 
   local lua="$state/create.lua" rows=() size
   say "Seeding: one user with 2,000 tasks in one project (the seed's nested project list)"

@@ -36,7 +36,8 @@ def graph(src: Path) -> dict[str, set[str]]:
             targets |= {t.strip().split("::")[0] for t in group.split(",") if t.strip()}
         targets = {t for t in targets if t not in ("self", module) and t.isidentifier()}
         edges.setdefault(module, set()).update(targets)
-    return edges
+    # `crate::name` may also be a macro or an item of the crate root: keep modules only.
+    return {module: targets & edges.keys() for module, targets in edges.items()}
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:

@@ -1,0 +1,238 @@
+//! `cargo xtask`: the local stack and the test runs on it.
+//!
+//! `./dev` installs the tools, lints and builds, then hands over to this binary for everything
+//! that starts, waits for or stops a process:
+//!
+//! - `cargo xtask run`: the stack on `.data/` with the fixed ports, until Ctrl-C;
+//! - `cargo xtask test [-- NEXTEST ARGS]`: a fresh stack in a temporary folder, the tests
+//!   against it, the operator tests alone after them;
+//! - `cargo xtask stack [--origin-bin PATH] [--wrangler-var NAME:VALUE]... -- CMD [ARGS]...`: a
+//!   fresh stack, CMD run with its addresses in the environment (`./dev bench`).
+//!
+//! Everything assumes the binaries are built (`./dev` builds them first).
+
+mod postgres;
+mod process;
+mod secrets;
+mod shutdown;
+mod stack;
+mod tempdir;
+mod ui;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, ExitStatus};
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::shutdown::{Interrupted, Shutdown};
+use crate::stack::{Options, Ports, Stack};
+use crate::tempdir::TempDir;
+use crate::ui::{ROOT, error, note, say, shown, tail};
+
+#[derive(Debug, Parser)]
+#[command(about = "The local stack and the test runs on it (called by ./dev)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// The stack on .data/ with the fixed ports, until Ctrl-C or until a service exits.
+    Run,
+    /// A fresh stack on free ports, then every test against it (nextest).
+    Test {
+        /// Passed on to both `cargo nextest run` invocations (a test name, `--nocapture`, …).
+        #[arg(last = true)]
+        nextest_args: Vec<String>,
+    },
+    /// A fresh stack on free ports, then CMD with the stack's `E2E_*` variables set.
+    Stack {
+        /// The origin binary to run (default: target/debug/origin-worker).
+        #[arg(long, value_name = "PATH")]
+        origin_bin: Option<PathBuf>,
+        /// An extra variable for the edge, as `wrangler dev --var NAME:VALUE`; repeatable.
+        #[arg(long = "wrangler-var", value_name = "NAME:VALUE")]
+        wrangler_vars: Vec<String>,
+        /// The command to run, after `--`.
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Every stack has been dropped, so stopped, by the time `dispatch` returns.
+    match dispatch(cli.command).await {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(signal) = e.downcast_ref::<Interrupted>() {
+                note(format!("stopped: {signal}"));
+                ExitCode::from(130)
+            } else {
+                error(format!("{e:#}"));
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn dispatch(task: Task) -> Result<ExitCode> {
+    let shutdown = Shutdown::listen()?;
+    match task {
+        Task::Run => run(&shutdown).await,
+        Task::Test { nextest_args } => test(&nextest_args, &shutdown).await,
+        Task::Stack {
+            origin_bin,
+            wrangler_vars,
+            command,
+        } => {
+            let options = Options {
+                origin_bin: origin_bin.unwrap_or(Options::default().origin_bin),
+                wrangler_vars,
+            };
+            stack_exec(options, &command, &shutdown).await
+        }
+    }
+}
+
+/// `./dev run`: the stack on `.data/` until Ctrl-C (exit 0) or until a service exits (exit 1).
+async fn run(shutdown: &Shutdown) -> Result<ExitCode> {
+    let data = ROOT.join(".data");
+    let ports = Ports::RUN;
+    let mut stack = Stack::start(&data, ports, Options::default(), shutdown).await?;
+    let logs = shown(&stack.endpoints().logs());
+    println!(
+        "
+  API        http://127.0.0.1:{edge}/api/v1/   (health: /health/, readiness: /ready/)
+  Docs       http://127.0.0.1:{edge}/api/docs/ (issue: OpenAPI, not built yet)
+  Inbox      http://127.0.0.1:{inbox}/          (SMTP on 127.0.0.1:{smtp})
+  Origin     http://127.0.0.1:{origin}/          (internal; signed requests only)
+  Postgres   postgres://postgres@127.0.0.1:{pg}/app
+  Logs       {logs}/
+
+  Ctrl-C stops everything. Data stays in {data}/ for the next run.
+",
+        edge = ports.edge,
+        inbox = ports.inbox,
+        smtp = ports.smtp,
+        origin = ports.origin,
+        pg = ports.postgres,
+        data = shown(&data),
+    );
+    stack.watch(shutdown).await?;
+    eprintln!();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `./dev test`: fresh state (cluster, D1, inbox, logs) in a temporary folder, free ports so a
+/// running `./dev run` or another test run is never in the way, then the two nextest runs.
+async fn test(nextest_args: &[String], shutdown: &Shutdown) -> Result<ExitCode> {
+    // Declared before the stack, so dropped after it: the folder goes once nothing uses it.
+    let state = TempDir::new("ptb-test")?;
+    let started = Instant::now();
+    let stack = Stack::start(state.path(), Ports::free()?, Options::default(), shutdown).await?;
+    note(format!(
+        "stack up in {} s ({})",
+        started.elapsed().as_secs(),
+        state.path().display()
+    ));
+    let env = stack.endpoints().env();
+
+    say("Tests: unit, origin against Postgres, end-to-end through wrangler dev");
+    let everything = nextest(
+        &["--workspace", "-E", "not binary(operator)"],
+        nextest_args,
+        &env,
+        shutdown,
+    )
+    .await?;
+    // The operator tests damage D1 on purpose: alone, after everything else.
+    say("Tests: operator commands (check-edge, resync-edge), run alone");
+    let operator = nextest(
+        &["-p", "e2e", "-E", "binary(operator)"],
+        nextest_args,
+        &env,
+        shutdown,
+    )
+    .await?;
+
+    if everything.success() && operator.success() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    say("Logs of this run (last lines)");
+    let logs = stack.endpoints().logs();
+    for log in ["origin.log", "edge.log"] {
+        println!("--- {log}");
+        println!("{}", tail(&logs.join(log), 40));
+    }
+    // The temporary folder goes with the stack; the logs of a failed run stay for reading.
+    let kept = ROOT.join(".data/last-failed-test-logs");
+    match keep_logs(&logs, &kept) {
+        Ok(()) => note(format!("all logs of this run: {}/", shown(&kept))),
+        Err(e) => note(format!("could not keep the logs: {e:#}")),
+    }
+    Ok(ExitCode::FAILURE)
+}
+
+/// Copies the log folder of a run to `into`, replacing what an earlier failed run left there.
+fn keep_logs(logs: &std::path::Path, into: &std::path::Path) -> Result<()> {
+    if into.exists() {
+        std::fs::remove_dir_all(into)?;
+    }
+    std::fs::create_dir_all(into)?;
+    for entry in std::fs::read_dir(logs)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), into.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// One `cargo nextest run` with the stack's variables. `--no-fail-fast`: one run reports every
+/// failure.
+async fn nextest(
+    selection: &[&str],
+    extra: &[String],
+    env: &[(&'static str, String)],
+    shutdown: &Shutdown,
+) -> Result<ExitStatus> {
+    let mut command = Command::new("cargo");
+    command
+        .current_dir(&*ROOT)
+        .args(["nextest", "run", "--cargo-quiet", "--no-fail-fast"])
+        .args(selection)
+        .envs(env.iter().map(|(name, value)| (*name, value)));
+    if !extra.is_empty() {
+        // A name filter usually matches tests of one run only; the other run finding nothing
+        // is no failure.
+        command.arg("--no-tests=pass").args(extra);
+    }
+    process::run_foreground(command, shutdown).await
+}
+
+/// `./dev bench`: a fresh stack, then the given command with the stack's variables.
+async fn stack_exec(options: Options, command: &[String], shutdown: &Shutdown) -> Result<ExitCode> {
+    let state = TempDir::new("ptb-stack")?;
+    let stack = Stack::start(state.path(), Ports::free()?, options, shutdown).await?;
+    let Some((program, args)) = command.split_first() else {
+        bail!("no command given: cargo xtask stack -- CMD [ARGS]...");
+    };
+    say(format!("Running {}", command.join(" ")));
+    let mut child = Command::new(program);
+    child
+        .args(args)
+        .current_dir(&*ROOT)
+        .envs(stack.endpoints().env());
+    let status = process::run_foreground(child, shutdown).await?;
+    drop(stack);
+    // Its exit code, or 1 if it was killed by a signal.
+    Ok(status
+        .code()
+        .and_then(|code| u8::try_from(code).ok())
+        .map_or(ExitCode::FAILURE, ExitCode::from))
+}

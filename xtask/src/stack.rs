@@ -1,0 +1,445 @@
+//! The whole local stack on one data folder: a private Postgres cluster, local D1, MailDev, the
+//! origin worker and `wrangler dev` running the real wasm in workerd.
+//!
+//! [`Stack::start`] brings the parts up in dependency order and waits until each answers;
+//! dropping the stack (at the end, on an error, or on Ctrl-C as the interrupted step returns)
+//! stops the services, then Postgres. A stack that fails half-way is dropped just the same, so
+//! nothing it started outlives xtask.
+//!
+//! Layout of the data folder: `pg/` (the cluster), `wrangler/` (D1), `logs/`, `secrets.env`
+//! and `edge.vars` (both 0600).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::postgres::Postgres;
+use crate::process::{Service, run_logged, stop_all, wait_http};
+use crate::secrets::{Secrets, write_private};
+use crate::shutdown::Shutdown;
+use crate::ui::{ROOT, note, say, shown};
+
+/// The ports the stack listens on, all on 127.0.0.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    pub edge: u16,
+    pub origin: u16,
+    pub postgres: u16,
+    pub smtp: u16,
+    pub inbox: u16,
+    /// workerd's inspector (for Chrome's developer tools).
+    pub inspector: u16,
+}
+
+impl Ports {
+    /// `./dev run`'s ports, the ones the README and `.dev.vars.example` name.
+    pub const RUN: Self = Self {
+        edge: 8787,
+        origin: 8700,
+        postgres: 54329,
+        smtp: 1025,
+        inbox: 1080,
+        inspector: 9229,
+    };
+
+    /// Ports nothing listens on right now, so that a running `./dev run` or another test run is
+    /// never in the way. All six are held open together while choosing, so they differ.
+    pub fn free() -> Result<Self> {
+        let listeners = (0..6)
+            .map(|_| TcpListener::bind(("127.0.0.1", 0)))
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("finding free ports")?;
+        let ports = listeners
+            .iter()
+            .map(|listener| listener.local_addr().map(|addr| addr.port()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Self {
+            edge: ports[0],
+            origin: ports[1],
+            postgres: ports[2],
+            smtp: ports[3],
+            inbox: ports[4],
+            inspector: ports[5],
+        })
+    }
+}
+
+/// What differs between the stacks of `run`, `test` and `bench`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The origin binary (`bench` runs a release build).
+    pub origin_bin: PathBuf,
+    /// Extra `NAME:VALUE` variables for the edge, passed as `wrangler dev --var`.
+    pub wrangler_vars: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            origin_bin: ROOT.join("target/debug/origin-worker"),
+            wrangler_vars: Vec::new(),
+        }
+    }
+}
+
+/// The addresses and credentials of a stack: everything its users are told.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub data: PathBuf,
+    pub ports: Ports,
+    pub secrets: Secrets,
+    pub origin_bin: PathBuf,
+}
+
+impl Endpoints {
+    pub fn edge_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.edge)
+    }
+
+    pub fn origin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.origin)
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/app", self.ports.postgres)
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.data.join("logs")
+    }
+
+    /// The variables the tests read (`tests/src/lib.rs`, `tests/tests/operator.rs`, the
+    /// origin's test support), and `bench` too.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &Path| p.display().to_string();
+        vec![
+            ("E2E_EDGE_URL", self.edge_url()),
+            ("E2E_ORIGIN_URL", self.origin_url()),
+            (
+                "E2E_ORIGIN_SECRET",
+                self.secrets.origin_shared_secret.clone(),
+            ),
+            ("E2E_JWT_SIGNING_KEY", self.secrets.jwt_signing_key.clone()),
+            ("E2E_DATABASE_URL", self.database_url()),
+            ("E2E_LOG_DIR", path(&self.logs())),
+            ("E2E_D1_DIR", path(&self.data.join("wrangler"))),
+            ("E2E_DATA_DIR", path(&self.data)),
+            ("E2E_ROOT", path(&ROOT)),
+            ("E2E_ORIGIN_BIN", path(&self.origin_bin)),
+            ("ORIGIN_TEST_DATABASE_URL", self.database_url()),
+        ]
+    }
+}
+
+/// A running stack. Dropping it stops everything it started.
+#[derive(Debug)]
+pub struct Stack {
+    endpoints: Endpoints,
+    /// In start order; all stopped together.
+    services: Vec<Service>,
+    postgres: Option<Postgres>,
+}
+
+impl Stack {
+    /// Starts the stack on `data` and waits until the origin, the edge and the inbox answer.
+    pub async fn start(
+        data: &Path,
+        ports: Ports,
+        options: Options,
+        shutdown: &Shutdown,
+    ) -> Result<Self> {
+        let logs = data.join("logs");
+        std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", shown(&logs)))?;
+        if !options.origin_bin.is_file() {
+            bail!(
+                "{} is missing: build it first (cargo build -p origin-worker)",
+                shown(&options.origin_bin)
+            );
+        }
+        let mut stack = Self {
+            endpoints: Endpoints {
+                data: data.to_path_buf(),
+                ports,
+                secrets: Secrets::load_or_create(data)?,
+                origin_bin: options.origin_bin,
+            },
+            services: Vec::new(),
+            postgres: None,
+        };
+        stack.postgres = Some(Postgres::start(&data.join("pg"), ports.postgres, shutdown).await?);
+
+        say("Applying D1 migrations (local)");
+        let mut migrate = wrangler();
+        migrate
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(data.join("wrangler"));
+        run_logged(
+            "D1 migrations",
+            migrate,
+            &logs.join("d1-migrations.log"),
+            shutdown,
+        )
+        .await?;
+
+        say("Starting services");
+        let inbox = stack.spawn("inbox (MailDev)", "maildev.log", stack.maildev())?;
+        let origin = stack.spawn("origin worker", "origin.log", stack.origin())?;
+        let edge_launched = Instant::now();
+        let edge = stack.edge(&options.wrangler_vars)?;
+        let edge = stack.spawn("edge (wrangler dev)", "edge.log", edge)?;
+
+        stack
+            .wait_ready(origin, ports.origin, "/health/", 60, shutdown)
+            .await?;
+        stack
+            .wait_ready(edge, ports.edge, "/health/", 90, shutdown)
+            .await?;
+        note(format!(
+            "edge cold start: {} s from launching wrangler dev",
+            edge_launched.elapsed().as_secs()
+        ));
+        stack
+            .wait_ready(inbox, ports.inbox, "/", 30, shutdown)
+            .await?;
+        Ok(stack)
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Waits until a signal (`Ok`) or until a service exits (an error naming it and its log).
+    pub async fn watch(&mut self, shutdown: &Shutdown) -> Result<()> {
+        loop {
+            for service in &mut self.services {
+                if let Some(status) = service.exited() {
+                    bail!(
+                        "{} exited ({status}); see its log: {}",
+                        service.name(),
+                        shown(service.log())
+                    );
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = shutdown.wait() => return Ok(()),
+            }
+        }
+    }
+
+    /// Starts a service; returns its index in `services`.
+    fn spawn(&mut self, name: &'static str, log: &str, command: Command) -> Result<usize> {
+        let log = self.endpoints.logs().join(log);
+        self.services.push(Service::spawn(name, &log, command)?);
+        Ok(self.services.len() - 1)
+    }
+
+    async fn wait_ready(
+        &mut self,
+        service: usize,
+        port: u16,
+        path: &str,
+        limit_secs: u64,
+        shutdown: &Shutdown,
+    ) -> Result<()> {
+        wait_http(
+            &mut self.services[service],
+            port,
+            path,
+            Duration::from_secs(limit_secs),
+            shutdown,
+        )
+        .await
+    }
+
+    fn maildev(&self) -> Command {
+        let ports = self.endpoints.ports;
+        let mut command = Command::new(ROOT.join("node_modules/.bin/maildev"));
+        command
+            .args(["--ip", "127.0.0.1", "--smtp", &ports.smtp.to_string()])
+            .args(["--web", &ports.inbox.to_string(), "--silent"]);
+        command
+    }
+
+    /// The origin, configured through its environment: the secrets stay off its command line.
+    /// It inherits xtask's environment, so `RUST_LOG`, `REPLICATION_SWEEP_SECS` or
+    /// `ACCESS_TOKEN_LIFETIME_SECS` set by the caller reach it.
+    fn origin(&self) -> Command {
+        let endpoints = &self.endpoints;
+        let mut command = Command::new(&endpoints.origin_bin);
+        command
+            .arg("serve")
+            .env("ENVIRONMENT", "development")
+            .env("DATABASE_URL", endpoints.database_url())
+            .env(
+                "LISTEN_ADDR",
+                format!("127.0.0.1:{}", endpoints.ports.origin),
+            )
+            .env("EDGE_URL", endpoints.edge_url())
+            .env(
+                "SMTP_URL",
+                format!("smtp://127.0.0.1:{}", endpoints.ports.smtp),
+            )
+            .envs(endpoints.secrets.vars());
+        for (name, default) in [
+            ("REPLICATION_SWEEP_SECS", "5"),
+            ("RUST_LOG", "info,sqlx=warn,apalis=warn"),
+        ] {
+            if std::env::var_os(name).is_none() {
+                command.env(name, default);
+            }
+        }
+        command
+    }
+
+    /// `wrangler dev` on the prebuilt wasm. The secrets go in a 0600 file passed with
+    /// `--env-file`: given that flag, wrangler (4.x) reads the worker's secrets from the files
+    /// named and no longer from a `.dev.vars` in the project, so one written for
+    /// `npx wrangler dev` by hand cannot get in the way. The rest are plain `--var`s, which
+    /// take precedence over both.
+    fn edge(&self, extra_vars: &[String]) -> Result<Command> {
+        let endpoints = &self.endpoints;
+        let vars_file = endpoints.data.join("edge.vars");
+        write_private(&vars_file, &endpoints.secrets.vars())?;
+        let mut command = wrangler();
+        command
+            .env("SKIP_WORKER_BUILD", "1")
+            // The default, stated: `false` would make wrangler skip the file below.
+            .env("CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV", "true")
+            .args(["dev", "--local", "--ip", "127.0.0.1"])
+            .args(["--port", &endpoints.ports.edge.to_string()])
+            .args(["--inspector-port", &endpoints.ports.inspector.to_string()])
+            .arg("--persist-to")
+            .arg(endpoints.data.join("wrangler"))
+            .arg("--show-interactive-dev-session=false")
+            .arg("--env-file")
+            .arg(&vars_file)
+            .args(["--var", "ENVIRONMENT:development"])
+            .arg("--var")
+            .arg(format!("ORIGIN_URL:{}", endpoints.origin_url()));
+        for var in extra_vars {
+            command.arg("--var").arg(var);
+        }
+        Ok(command)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        say("Stopping the stack");
+        // The services first: the origin holds connections to Postgres.
+        stop_all(&mut self.services);
+        drop(self.postgres.take());
+    }
+}
+
+/// `npx --no-install wrangler` in the workspace root (where `wrangler.toml` is), without
+/// metrics or network fetches.
+fn wrangler() -> Command {
+    let mut command = Command::new("npx");
+    command
+        .current_dir(&*ROOT)
+        .args(["--no-install", "wrangler"])
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoints() -> Endpoints {
+        Endpoints {
+            data: PathBuf::from("/tmp/ptb-test.abc"),
+            ports: Ports {
+                edge: 40001,
+                origin: 40002,
+                postgres: 40003,
+                smtp: 40004,
+                inbox: 40005,
+                inspector: 40006,
+            },
+            secrets: Secrets {
+                origin_shared_secret: "s3cret".to_owned(),
+                jwt_signing_key: "k3y".to_owned(),
+            },
+            origin_bin: PathBuf::from("/w/target/release/origin-worker"),
+        }
+    }
+
+    #[test]
+    fn tells_the_tests_where_everything_is() {
+        let env = endpoints().env();
+        let get = |name: &str| {
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.as_str())
+        };
+        assert_eq!(get("E2E_EDGE_URL"), Some("http://127.0.0.1:40001"));
+        assert_eq!(get("E2E_ORIGIN_URL"), Some("http://127.0.0.1:40002"));
+        assert_eq!(get("E2E_ORIGIN_SECRET"), Some("s3cret"));
+        assert_eq!(get("E2E_JWT_SIGNING_KEY"), Some("k3y"));
+        let database = Some("postgres://postgres@127.0.0.1:40003/app");
+        assert_eq!(get("E2E_DATABASE_URL"), database);
+        assert_eq!(get("ORIGIN_TEST_DATABASE_URL"), database);
+        assert_eq!(get("E2E_LOG_DIR"), Some("/tmp/ptb-test.abc/logs"));
+        assert_eq!(get("E2E_D1_DIR"), Some("/tmp/ptb-test.abc/wrangler"));
+        assert_eq!(get("E2E_DATA_DIR"), Some("/tmp/ptb-test.abc"));
+        assert_eq!(
+            get("E2E_ORIGIN_BIN"),
+            Some("/w/target/release/origin-worker")
+        );
+        assert_eq!(get("E2E_ROOT"), Some(ROOT.to_str().unwrap()));
+        // Each name once: a duplicate would silently win or lose in `Command::envs`.
+        let mut names: Vec<_> = env.iter().map(|(name, _)| *name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), env.len());
+    }
+
+    #[test]
+    fn free_ports_are_distinct() {
+        let ports = Ports::free().unwrap();
+        let mut all = [
+            ports.edge,
+            ports.origin,
+            ports.postgres,
+            ports.smtp,
+            ports.inbox,
+            ports.inspector,
+        ];
+        all.sort_unstable();
+        assert!(all.windows(2).all(|pair| pair[0] != pair[1]));
+        assert!(all[0] > 0);
+    }
+
+    #[test]
+    fn secrets_stay_off_the_command_lines() {
+        let dir = crate::tempdir::TempDir::new("xtask-stack").unwrap();
+        let stack = Stack {
+            endpoints: Endpoints {
+                data: dir.path().to_path_buf(),
+                ..endpoints()
+            },
+            services: Vec::new(),
+            postgres: None,
+        };
+        let origin = stack.origin();
+        let edge = stack.edge(&["EXTRA:1".to_owned()]).unwrap();
+        for command in [&origin, &edge] {
+            let line = command
+                .get_args()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(!line.contains("s3cret") && !line.contains("k3y"), "{line}");
+        }
+        let vars = std::fs::read_to_string(dir.path().join("edge.vars")).unwrap();
+        assert_eq!(vars, "ORIGIN_SHARED_SECRET=s3cret\nJWT_SIGNING_KEY=k3y\n");
+        assert!(edge.get_args().any(|a| a == "EXTRA:1"));
+    }
+}
