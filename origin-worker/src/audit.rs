@@ -10,14 +10,13 @@
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 
-use domain::paths;
 use domain::replication::{ChangeKind, Entity};
 use domain::wire::{DenylistPage, MAX_VERSIONS_PAGE, RowVersions, VersionsRequest};
+use domain::{ProjectId, TaskId, UserId, paths};
 
-use crate::auth::store::UserRow;
-use crate::projects::store::{ProjectRow, TaskRow};
 use crate::replication::{outbox, push};
 use crate::state::AppState;
+use crate::{auth, projects};
 
 /// How one table differs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -258,6 +257,8 @@ pub async fn resync(
     Ok(written)
 }
 
+/// The upserts that rewrite these rows as Postgres holds them now (a row deleted meanwhile has
+/// none), read through the stores so each table's column list is spelled once.
 async fn upsert_kinds(
     conn: &mut sqlx::PgConnection,
     entity: Entity,
@@ -268,36 +269,26 @@ async fn upsert_kinds(
     }
     Ok(match entity {
         Entity::User => {
-            let rows: Vec<UserRow> = sqlx::query_as(
-                "SELECT id, username, email, password_hash, is_staff, date_joined FROM users WHERE id = ANY($1)",
-            )
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
-            rows.iter()
+            let ids: Vec<UserId> = ids.iter().copied().map(UserId::new).collect();
+            auth::store::users_by_ids(conn, &ids)
+                .await?
+                .iter()
                 .map(|u| ChangeKind::UserUpsert(u.replica()))
                 .collect()
         }
         Entity::Project => {
-            let rows: Vec<ProjectRow> = sqlx::query_as(
-                "SELECT id, owner_id, name, description, is_archived, created_at FROM projects WHERE id = ANY($1)",
-            )
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
-            rows.into_iter()
+            let ids: Vec<ProjectId> = ids.iter().copied().map(ProjectId::new).collect();
+            projects::store::projects_by_ids(conn, &ids)
+                .await?
+                .into_iter()
                 .map(|p| ChangeKind::ProjectUpsert(p.into()))
                 .collect()
         }
         Entity::Task => {
-            let rows: Vec<TaskRow> = sqlx::query_as(
-                "SELECT t.id, t.project_id, p.owner_id, t.title, t.detail, t.done, t.due_date, t.created_at \
-                 FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = ANY($1)",
-            )
-            .bind(ids)
-            .fetch_all(conn)
-            .await?;
-            rows.into_iter()
+            let ids: Vec<TaskId> = ids.iter().copied().map(TaskId::new).collect();
+            projects::store::tasks_by_ids(conn, &ids)
+                .await?
+                .into_iter()
                 .map(|t| ChangeKind::TaskUpsert(t.replica()))
                 .collect()
         }

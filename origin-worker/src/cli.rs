@@ -1,76 +1,87 @@
-//! The binary's commands.
+//! The binary's commands, as clap subcommands (`origin-worker --help` lists them). A bare
+//! `origin-worker` serves.
 //!
-//! - `serve` (default): the internal API and every job worker, until SIGINT/SIGTERM;
-//! - `migrate`: apply migrations and exit;
-//! - `push`: deliver pending change records to the edge now, and exit;
-//! - `check-edge`: compare D1 with Postgres (counts and per-row versions); exit 1 on any
-//!   difference;
-//! - `resync-edge`: write and push change records for every difference (safe while live).
+//! Exit codes: 2 for a command line or configuration error (the message names the variable),
+//! 1 when `check-edge` or `resync-edge` leaves D1 out of sync or a command fails.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
-use crate::jobs::{self, JobContext};
+use crate::audit;
+use crate::replication::push;
 use crate::settings::Settings;
-use crate::state::AppState;
-use crate::{db, http, replication};
+use crate::state::{AppState, JobContext};
+use crate::{api, db, jobs};
 
-const USAGE: &str = "usage: origin-worker [serve | migrate | push | check-edge | resync-edge]";
+/// The origin: Postgres as the source of truth, the signed internal API the edge forwards
+/// writes to, its jobs, and the operator commands.
+#[derive(Debug, Parser)]
+#[command(name = "origin-worker", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-/// Parses the command line and runs the command.
-pub async fn main() -> anyhow::Result<()> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+enum Command {
+    /// Serve the internal API and run every job worker until SIGINT/SIGTERM (the default)
+    Serve,
+    /// Apply the migrations and exit
+    Migrate,
+    /// Deliver pending change records to the edge now, and exit
+    Push,
+    /// Compare D1 with Postgres (counts and per-row versions); exit 1 on any difference
+    CheckEdge,
+    /// Repair D1: write and push change records for every difference (safe while serving);
+    /// exit 1 if still out of sync
+    ResyncEdge,
+}
+
+/// Parses the command line and runs the command. Every command applies the migrations first.
+pub async fn main() -> anyhow::Result<ExitCode> {
+    let command = Cli::parse().command.unwrap_or(Command::Serve);
     init_tracing();
-    let command = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "serve".to_owned());
-    if !matches!(
-        command.as_str(),
-        "serve" | "migrate" | "push" | "check-edge" | "resync-edge"
-    ) {
-        eprintln!("{USAGE}");
-        std::process::exit(2);
-    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
             eprintln!("origin-worker: {e}");
-            std::process::exit(2);
+            return Ok(ExitCode::from(2));
         }
     };
     let pool = db::connect(&settings, Duration::from_secs(30)).await?;
     db::migrate(&pool).await?;
     let state = AppState::new(pool, settings);
-    match command.as_str() {
-        "migrate" => {
-            tracing::info!("migrations applied");
-            Ok(())
-        }
-        "push" => {
-            let pushed = replication::push::push_pending(&state, &edge_client()?).await?;
+    match command {
+        Command::Serve => serve(state).await?,
+        Command::Migrate => tracing::info!("migrations applied"),
+        Command::Push => {
+            let pushed = push::push_pending(&state, &edge_client()?).await?;
             tracing::info!(pushed, "pending changes delivered");
-            Ok(())
         }
-        "check-edge" => {
-            let report = replication::audit::check(&state, &edge_client()?).await?;
+        Command::CheckEdge => {
+            let report = audit::check(&state, &edge_client()?).await?;
             println!("{report}");
-            if !report.in_sync() {
-                std::process::exit(1);
-            }
-            Ok(())
+            return Ok(in_sync(&report));
         }
-        "resync-edge" => {
-            let written =
-                replication::audit::resync(&state, &edge_client()?, |line| println!("{line}"))
-                    .await?;
-            let report = replication::audit::check(&state, &edge_client()?).await?;
+        Command::ResyncEdge => {
+            let written = audit::resync(&state, &edge_client()?, |line| println!("{line}")).await?;
+            let report = audit::check(&state, &edge_client()?).await?;
             println!("{written} change records written\n{report}");
-            if !report.in_sync() {
-                std::process::exit(1);
-            }
-            Ok(())
+            return Ok(in_sync(&report));
         }
-        _ => serve(state).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// 0 when D1 matches Postgres, 1 otherwise.
+fn in_sync(report: &audit::Report) -> ExitCode {
+    if report.in_sync() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -107,7 +118,7 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind(state.settings.listen_addr).await?;
     tracing::info!(addr = %state.settings.listen_addr, "origin listening");
-    let server = axum::serve(listener, http::router(state.clone()))
+    let server = axum::serve(listener, api::router(state.clone()))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
 
     let ctx = JobContext {

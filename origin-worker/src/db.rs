@@ -1,7 +1,9 @@
-//! The Postgres pool and migrations.
+//! The Postgres pool, the migrations (the application's and the job queue's), and how a stored
+//! time is rendered.
 
 use std::time::Duration;
 
+use apalis_postgres::PostgresStorage;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -31,10 +33,16 @@ pub async fn connect(settings: &Settings, patience: Duration) -> anyhow::Result<
     }
 }
 
-/// Applies the application's migrations, then the job queue's (in its own `apalis` schema).
+/// Applies the application's migrations, then creates the job queue's tables (in their own
+/// `apalis` schema) if they are missing.
+///
+/// The queue's setup is called here rather than from [`crate::jobs`], which sits above the
+/// stores: `db` stays below everything that reads the database.
 pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(db).await?;
-    crate::jobs::setup(db).await
+    PostgresStorage::setup(db)
+        .await
+        .map_err(|e| anyhow::anyhow!("apalis setup: {e}"))
 }
 
 /// RFC 3339 in UTC with microseconds, as DRF renders a `DateTimeField`; fixed width, so the

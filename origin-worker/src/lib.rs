@@ -1,18 +1,29 @@
 //! The origin worker: Postgres is the source of truth, and this service is the only writer.
 //!
-//! The edge forwards writes and logins here as signed requests ([`http`]); each write commits
+//! The edge forwards writes and logins here as signed requests ([`api`]); each write commits
 //! its rows, its change records for D1 and its jobs in one transaction ([`replication`],
 //! [`jobs`]). Operators drive it through subcommands ([`cli`]).
 //!
-//! - [`settings`]: configuration, read once;
-//! - [`http`]: the internal API, its signature check and its reply format;
+//! - [`settings`]: configuration, read once; [`state`]: what handlers and jobs share;
+//! - [`api`]: the router, every path from `domain::paths` to its handler;
+//! - [`http`]: what every endpoint shares (signature check, idempotent write, replies, the
+//!   request layer), importing no handler;
 //! - [`auth`]: accounts and tokens;
 //! - [`projects`]: projects and tasks;
-//! - [`replication`]: the outbox and its push to the edge;
-//! - [`jobs`]: apalis workers and schedules;
+//! - [`replication`]: the outbox (change records and their job, in the writer's transaction)
+//!   and its push to the edge;
+//! - [`audit`]: comparing D1 with Postgres and repairing it (`check-edge`, `resync-edge`);
+//! - [`jobs`]: apalis workers and schedules, a module per job;
 //! - [`db`]: the pool and migrations;
-//! - [`cli`]: `serve`, `migrate`, `push`.
+//! - [`cli`]: `serve`, `migrate`, `push`, `check-edge`, `resync-edge`.
+//!
+//! Dependencies point one way (no module imports one that imports it back, checked by
+//! `scripts/module-cycles.py` in `./dev test`): `cli` → `api`, `audit`, `jobs` → the handlers
+//! (`auth`, `projects`) → `http`, `replication`, the stores → `db`, `state` → `settings`.
+//! `http`, `replication` and `db` import no feature module.
 
+pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod db;

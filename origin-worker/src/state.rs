@@ -25,3 +25,10 @@ impl AppState {
         }
     }
 }
+
+/// What the jobs share: the state and an HTTP client for the edge.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub state: AppState,
+    pub client: reqwest::Client,
+}

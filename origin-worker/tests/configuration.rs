@@ -55,5 +55,5 @@ fn an_unknown_command_prints_usage() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("usage: origin-worker"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Usage: origin-worker"));
 }

@@ -16,8 +16,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use domain::paths;
 use domain::replication::ChangeBatch;
-use domain::signing::{self, Direction, SignedParts};
+use domain::signing::{self, Direction, Received};
 use origin_worker::replication::push;
 use serde_json::json;
 use support::{ORIGIN_SECRET, TestOrigin, now};
@@ -31,21 +32,17 @@ async fn fake_edge(status: StatusCode) -> (String, Arc<Mutex<Vec<ChangeBatch>>>)
         post(move |headers: HeaderMap, body: Bytes| {
             let seen = seen.clone();
             async move {
-                let header = |n: &str| headers.get(n).unwrap().to_str().unwrap().to_owned();
-                let parts = SignedParts {
+                let received = Received {
                     direction: Direction::OriginToEdge,
                     method: "POST",
-                    path_and_query: "/internal/replicate/",
+                    path_and_query: paths::INTERNAL_REPLICATE,
                     body: &body,
-                    timestamp: header("x-edge-timestamp").parse().unwrap(),
-                    user_id: None,
-                    request_id: &header("x-request-id"),
-                    idempotency_key: None,
                 };
-                if signing::verify(
+                let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+                if signing::check_signed_headers(
                     ORIGIN_SECRET.as_bytes(),
-                    &parts,
-                    &header("x-edge-signature"),
+                    received,
+                    header,
                     now(),
                     60,
                 )

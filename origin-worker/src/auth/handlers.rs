@@ -14,7 +14,7 @@ use super::{passwords, store};
 use crate::begin_write;
 use crate::http::reply::{Failure, Reply};
 use crate::http::signed::Signed;
-use crate::jobs;
+use crate::http::write::Write;
 use crate::replication::outbox;
 use crate::state::AppState;
 
@@ -52,14 +52,14 @@ pub async fn register(State(state): State<AppState>, signed: Signed) -> Result<R
         }
         other => other?,
     };
-    let change = outbox::record(&mut write.tx, ChangeKind::UserUpsert(user.replica())).await?;
-    jobs::replicate_soon(&mut write.tx).await?;
+    let changes =
+        outbox::publish(&mut write.tx, vec![ChangeKind::UserUpsert(user.replica())]).await?;
     tracing::info!(user_id = user.id, "registered");
     let reply = Reply::new(
         StatusCode::CREATED,
         json!({"id": user.id, "username": user.username, "email": user.email}),
     )
-    .with_changes(vec![change]);
+    .with_changes(changes);
     write.commit(reply).await
 }
 
@@ -117,6 +117,19 @@ fn blacklisted() -> Failure {
     Failure::Api(ApiError::TokenNotValid(TokenProblem::Blacklisted))
 }
 
+/// Blacklists the presented refresh token and returns its denial for the edge. A token already
+/// blacklisted is refused: of two concurrent requests with one token, the primary key lets
+/// exactly one through.
+async fn revoke(write: &mut Write, token: &Claims) -> Result<ChangeKind, Failure> {
+    if !store::blacklist(&mut write.tx, &token.jti, token.user_id(), token.exp).await? {
+        return Err(blacklisted());
+    }
+    Ok(ChangeKind::TokenDeny {
+        jti: token.jti.clone(),
+        expires_at: token.exp,
+    })
+}
+
 /// `POST /api/token/refresh/` → 200 `{access, refresh}`; the presented token is blacklisted.
 pub async fn refresh(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
     let old = refresh_claims(&state, &signed.json()?)?;
@@ -127,23 +140,15 @@ pub async fn refresh(State(state): State<AppState>, signed: Signed) -> Result<Re
     if !store::user_exists(&mut write.tx, old.user_id()).await? {
         return Err(Failure::Api(ApiError::NoActiveAccountForToken));
     }
-    // Of two concurrent refreshes of one token, the primary key lets exactly one through.
-    if !store::blacklist(&mut write.tx, &old.jti, old.user_id(), old.exp).await? {
-        return Err(blacklisted());
-    }
+    let deny = revoke(&mut write, &old).await?;
     let now = now();
     let life = state.settings.token_lifetimes;
     let refresh = old.rotated(new_jti(), now, life);
     let access = refresh.access_from(new_jti(), now, life);
     store::insert_outstanding(&mut write.tx, &refresh.jti, refresh.user_id(), refresh.exp).await?;
-    let deny = ChangeKind::TokenDeny {
-        jti: old.jti.clone(),
-        expires_at: old.exp,
-    };
-    let change = outbox::record(&mut write.tx, deny).await?;
-    jobs::replicate_soon(&mut write.tx).await?;
+    let changes = outbox::publish(&mut write.tx, vec![deny]).await?;
     write
-        .commit(pair(&state, &refresh, &access).with_changes(vec![change]))
+        .commit(pair(&state, &refresh, &access).with_changes(changes))
         .await
 }
 
@@ -151,17 +156,10 @@ pub async fn refresh(State(state): State<AppState>, signed: Signed) -> Result<Re
 pub async fn blacklist(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
     let token = refresh_claims(&state, &signed.json()?)?;
     let mut write = begin_write!(&state, &signed);
-    if !store::blacklist(&mut write.tx, &token.jti, token.user_id(), token.exp).await? {
-        return Err(blacklisted());
-    }
-    let deny = ChangeKind::TokenDeny {
-        jti: token.jti.clone(),
-        expires_at: token.exp,
-    };
-    let change = outbox::record(&mut write.tx, deny).await?;
-    jobs::replicate_soon(&mut write.tx).await?;
+    let deny = revoke(&mut write, &token).await?;
+    let changes = outbox::publish(&mut write.tx, vec![deny]).await?;
     write
-        .commit(Reply::new(StatusCode::OK, json!({})).with_changes(vec![change]))
+        .commit(Reply::new(StatusCode::OK, json!({})).with_changes(changes))
         .await
 }
 
@@ -190,16 +188,16 @@ pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<
             "Password is incorrect.",
         ))));
     }
-    let mut changes = Vec::new();
-    for (jti, expires_at) in store::blacklist_all_for_user(&mut write.tx, user_id).await? {
-        changes
-            .push(outbox::record(&mut write.tx, ChangeKind::TokenDeny { jti, expires_at }).await?);
-    }
+    let mut kinds: Vec<ChangeKind> = store::blacklist_all_for_user(&mut write.tx, user_id)
+        .await?
+        .into_iter()
+        .map(|(jti, expires_at)| ChangeKind::TokenDeny { jti, expires_at })
+        .collect();
     // Projects and tasks go with the user (foreign keys cascade); the edge cascades the same
     // way when it applies the user's deletion.
     store::delete_user(&mut write.tx, user_id).await?;
-    changes.push(outbox::record(&mut write.tx, ChangeKind::UserDelete { id: user_id }).await?);
-    jobs::replicate_soon(&mut write.tx).await?;
+    kinds.push(ChangeKind::UserDelete { id: user_id });
+    let changes = outbox::publish(&mut write.tx, kinds).await?;
     tracing::info!(
         user_id = user_id.get(),
         revoked = changes.len() - 1,

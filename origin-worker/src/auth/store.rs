@@ -93,6 +93,20 @@ pub async fn user_for_update(conn: &mut PgConnection, id: UserId) -> sqlx::Resul
     .await
 }
 
+/// The users with these ids that exist, in no particular order (the audit's repair reads them
+/// back to replicate them).
+pub async fn users_by_ids(conn: &mut PgConnection, ids: &[UserId]) -> sqlx::Result<Vec<UserRow>> {
+    let ids: Vec<i64> = ids.iter().copied().map(UserId::get).collect();
+    sqlx::query_as(concat!(
+        "SELECT ",
+        user_columns!(),
+        " FROM users WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
 pub async fn user_exists(conn: &mut PgConnection, id: UserId) -> sqlx::Result<bool> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
         .bind(id.get())

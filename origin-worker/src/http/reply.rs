@@ -88,8 +88,10 @@ impl IntoResponse for Failure {
                 });
                 return response;
             }
-            Self::Database(e) if is_unavailable(&e) => (ApiError::Unavailable, Some(chain(&e))),
-            Self::Database(e) => (ApiError::Internal, Some(chain(&e))),
+            Self::Database(e) if is_unavailable(&e) => {
+                (ApiError::Unavailable, Some(domain::error::chain(&e)))
+            }
+            Self::Database(e) => (ApiError::Internal, Some(domain::error::chain(&e))),
             Self::Internal(e) => (ApiError::Internal, Some(format!("{e:#}"))),
         };
         let mut response = StatusCode::from_u16(error.status())
@@ -111,20 +113,7 @@ fn is_unavailable(error: &sqlx::Error) -> bool {
     )
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// Renders a parked failure as an origin reply carrying the public error envelope.
 pub fn render(failure: &ParkedFailure, request_id: &str) -> Response {
-    let status =
-        StatusCode::from_u16(failure.error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    Reply::new(status, failure.error.envelope(request_id)).into_response()
+    Reply(OriginReply::error(&failure.error, request_id)).into_response()
 }

@@ -90,6 +90,7 @@ impl Write {
                 status,
                 body: stored.body,
                 changes,
+                headers: Vec::new(),
             })));
         }
         // An expired record frees the key for a new request.

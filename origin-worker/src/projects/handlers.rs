@@ -6,15 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use domain::projects::{Project, ProjectChanges, ProjectView, TaskChanges};
 use domain::replication::ChangeKind;
-use domain::{ApiError, ProjectId, TaskId};
+use domain::{ApiError, ProjectId, TaskId, UserId};
 use serde_json::json;
 
-use super::store::{self, TaskFields};
+use super::store::{self, ProjectRow, TaskFields, TaskRow};
 use crate::begin_write;
 use crate::http::reply::{Failure, Reply};
 use crate::http::signed::Signed;
 use crate::http::write::Write;
-use crate::jobs;
 use crate::replication::outbox;
 use crate::state::AppState;
 
@@ -40,13 +39,27 @@ fn owner_gone(error: sqlx::Error) -> Failure {
     }
 }
 
+/// The caller's project, locked for the rest of the write.
+async fn owned_project(
+    write: &mut Write,
+    owner: UserId,
+    id: ProjectId,
+) -> Result<ProjectRow, Failure> {
+    store::project_for_update(&mut write.tx, owner, id)
+        .await?
+        .ok_or_else(|| not_found("Project"))
+}
+
+/// The caller's task, locked for the rest of the write.
+async fn owned_task(write: &mut Write, owner: UserId, id: TaskId) -> Result<TaskRow, Failure> {
+    store::task_for_update(&mut write.tx, owner, id)
+        .await?
+        .ok_or_else(|| not_found("Task"))
+}
+
 /// Records the change, enqueues replication, commits, and answers with the change attached.
-async fn finish(mut write: Write, kinds: Vec<ChangeKind>, reply: Reply) -> Result<Reply, Failure> {
-    let mut changes = Vec::with_capacity(kinds.len());
-    for kind in kinds {
-        changes.push(outbox::record(&mut write.tx, kind).await?);
-    }
-    jobs::replicate_soon(&mut write.tx).await?;
+async fn finish(mut write: Write, change: ChangeKind, reply: Reply) -> Result<Reply, Failure> {
+    let changes = outbox::publish(&mut write.tx, vec![change]).await?;
     write.commit(reply.with_changes(changes)).await
 }
 
@@ -73,12 +86,8 @@ pub async fn create_project(
         .map_err(owner_gone)?;
     let project = Project::from(row);
     let view = ProjectView::new(project.clone(), Vec::new());
-    finish(
-        write,
-        vec![ChangeKind::ProjectUpsert(project)],
-        Reply::new(StatusCode::CREATED, json!(view)),
-    )
-    .await
+    let reply = Reply::new(StatusCode::CREATED, json!(view));
+    finish(write, ChangeKind::ProjectUpsert(project), reply).await
 }
 
 /// `PUT` / `PATCH /api/v1/projects/{id}/`.
@@ -92,21 +101,15 @@ pub async fn update_project(
     let id = project_id(&id)?;
     let changes = ProjectChanges::from_body(&signed.json()?, method == Method::PATCH)?;
     let mut write = begin_write!(&state, &signed);
-    let current = store::project_for_update(&mut write.tx, owner, id)
-        .await?
-        .ok_or_else(|| not_found("Project"))?;
+    let current = owned_project(&mut write, owner, id).await?;
     let name = changes.name.unwrap_or(current.name);
     let description = changes.description.unwrap_or(current.description);
     let row =
         store::update_project(&mut write.tx, id, &name, &description, current.is_archived).await?;
     let project = Project::from(row);
     let view = project_view(&mut write, project.clone()).await?;
-    finish(
-        write,
-        vec![ChangeKind::ProjectUpsert(project)],
-        Reply::new(StatusCode::OK, json!(view)),
-    )
-    .await
+    let reply = Reply::new(StatusCode::OK, json!(view));
+    finish(write, ChangeKind::ProjectUpsert(project), reply).await
 }
 
 /// `POST /api/v1/projects/{id}/archive/` → `{"status": "archived"}`.
@@ -118,18 +121,11 @@ pub async fn archive_project(
     let owner = signed.user()?;
     let id = project_id(&id)?;
     let mut write = begin_write!(&state, &signed);
-    let current = store::project_for_update(&mut write.tx, owner, id)
-        .await?
-        .ok_or_else(|| not_found("Project"))?;
+    let current = owned_project(&mut write, owner, id).await?;
     let row =
         store::update_project(&mut write.tx, id, &current.name, &current.description, true).await?;
     let reply = Reply::new(StatusCode::OK, json!({"status": "archived"}));
-    finish(
-        write,
-        vec![ChangeKind::ProjectUpsert(Project::from(row))],
-        reply,
-    )
-    .await
+    finish(write, ChangeKind::ProjectUpsert(Project::from(row)), reply).await
 }
 
 /// `DELETE /api/v1/projects/{id}/` → 204; its tasks go with it.
@@ -141,16 +137,9 @@ pub async fn delete_project(
     let owner = signed.user()?;
     let id = project_id(&id)?;
     let mut write = begin_write!(&state, &signed);
-    store::project_for_update(&mut write.tx, owner, id)
-        .await?
-        .ok_or_else(|| not_found("Project"))?;
+    owned_project(&mut write, owner, id).await?;
     store::delete_project(&mut write.tx, id).await?;
-    finish(
-        write,
-        vec![ChangeKind::ProjectDelete { id }],
-        Reply::no_content(),
-    )
-    .await
+    finish(write, ChangeKind::ProjectDelete { id }, Reply::no_content()).await
 }
 
 /// `POST /api/v1/tasks/` → 201; `project` must be the caller's, else 404 and nothing written.
@@ -172,7 +161,7 @@ pub async fn create_task(State(state): State<AppState>, signed: Signed) -> Resul
     let row = store::insert_task(&mut write.tx, &fields).await?;
     let replica = row.replica();
     let reply = Reply::new(StatusCode::CREATED, json!(replica.task));
-    finish(write, vec![ChangeKind::TaskUpsert(replica)], reply).await
+    finish(write, ChangeKind::TaskUpsert(replica), reply).await
 }
 
 /// `PUT` / `PATCH /api/v1/tasks/{id}/`. Moving a task is allowed only into another project of
@@ -187,9 +176,7 @@ pub async fn update_task(
     let id = task_id(&id)?;
     let changes = TaskChanges::from_body(&signed.json()?, method == Method::PATCH)?;
     let mut write = begin_write!(&state, &signed);
-    let current = store::task_for_update(&mut write.tx, owner, id)
-        .await?
-        .ok_or_else(|| not_found("Task"))?;
+    let current = owned_task(&mut write, owner, id).await?;
     let current_project = ProjectId::new(current.project_id);
     let project = changes.project.unwrap_or(current_project);
     if project != current_project && !store::owns_project(&mut write.tx, owner, project).await? {
@@ -208,7 +195,7 @@ pub async fn update_task(
     let row = store::update_task(&mut write.tx, id, &fields).await?;
     let replica = row.replica();
     let reply = Reply::new(StatusCode::OK, json!(replica.task));
-    finish(write, vec![ChangeKind::TaskUpsert(replica)], reply).await
+    finish(write, ChangeKind::TaskUpsert(replica), reply).await
 }
 
 /// `DELETE /api/v1/tasks/{id}/` → 204.
@@ -220,14 +207,7 @@ pub async fn delete_task(
     let owner = signed.user()?;
     let id = task_id(&id)?;
     let mut write = begin_write!(&state, &signed);
-    store::task_for_update(&mut write.tx, owner, id)
-        .await?
-        .ok_or_else(|| not_found("Task"))?;
+    owned_task(&mut write, owner, id).await?;
     store::delete_task(&mut write.tx, id).await?;
-    finish(
-        write,
-        vec![ChangeKind::TaskDelete { id }],
-        Reply::no_content(),
-    )
-    .await
+    finish(write, ChangeKind::TaskDelete { id }, Reply::no_content()).await
 }

@@ -118,6 +118,23 @@ pub async fn project_for_update(
     .await
 }
 
+/// The projects with these ids that exist, whoever owns them, in no particular order (the
+/// audit's repair reads them back to replicate them).
+pub async fn projects_by_ids(
+    conn: &mut PgConnection,
+    ids: &[ProjectId],
+) -> sqlx::Result<Vec<ProjectRow>> {
+    let ids: Vec<i64> = ids.iter().copied().map(ProjectId::get).collect();
+    sqlx::query_as(concat!(
+        "SELECT ",
+        project_columns!(),
+        " FROM projects WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}
+
 /// Whether the owner has this project; locks it against deletion until commit (a task being
 /// created in it must not land in a project deleted meanwhile).
 pub async fn owns_project(
@@ -169,6 +186,20 @@ pub async fn tasks_of(conn: &mut PgConnection, project: ProjectId) -> sqlx::Resu
         " FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.project_id = $1 ORDER BY t.id"
     ))
     .bind(project.get())
+    .fetch_all(conn)
+    .await
+}
+
+/// The tasks with these ids that exist, whoever owns them, in no particular order (the audit's
+/// repair reads them back to replicate them).
+pub async fn tasks_by_ids(conn: &mut PgConnection, ids: &[TaskId]) -> sqlx::Result<Vec<TaskRow>> {
+    let ids: Vec<i64> = ids.iter().copied().map(TaskId::get).collect();
+    sqlx::query_as(concat!(
+        "SELECT ",
+        task_columns!(),
+        " FROM tasks t JOIN projects p ON p.id = t.project_id WHERE t.id = ANY($1)"
+    ))
+    .bind(ids)
     .fetch_all(conn)
     .await
 }

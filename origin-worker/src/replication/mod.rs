@@ -1,9 +1,9 @@
-//! The replication outbox and its delivery to the edge.
+//! The replication outbox and its delivery to the edge. (Comparing D1 with Postgres, an
+//! operator's concern, is [`crate::audit`].)
 //!
-//! - [`audit`]: comparing D1 with Postgres and repairing it (`check-edge`, `resync-edge`);
-//! - [`outbox`]: writing change records inside the caller's transaction;
+//! - [`outbox`]: writing change records, and the job that delivers them, inside the caller's
+//!   transaction;
 //! - [`push`]: sending pending records to the edge in order, marking them once acknowledged.
 
-pub mod audit;
 pub mod outbox;
 pub mod push;

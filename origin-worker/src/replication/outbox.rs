@@ -1,7 +1,11 @@
 //! Change records are written in the same transaction as the change they describe, so a
-//! committed change always has its record and a rolled-back one never does.
+//! committed change always has its record and a rolled-back one never does; the job that
+//! delivers them is enqueued in that transaction too ([`publish`]).
 
+use apalis::prelude::TaskBuilder;
+use apalis_postgres::PgTask;
 use domain::replication::{Change, ChangeKind};
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
 /// Appends one change record and returns it with its version.
@@ -14,4 +18,45 @@ pub async fn record(conn: &mut PgConnection, kind: ChangeKind) -> sqlx::Result<C
     .fetch_one(conn)
     .await?;
     Ok(Change { version, kind })
+}
+
+/// Queue name of the replication job.
+pub const REPLICATE_QUEUE: &str = "replicate";
+
+/// Payload of the replication job: nothing but when it was asked for (the job pushes whatever
+/// is pending when it runs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Replicate {
+    pub requested_at: i64,
+}
+
+/// Records the changes in the outbox and enqueues the job that delivers them, all inside the
+/// caller's transaction; returns the records (with their versions) for the reply.
+pub async fn publish(conn: &mut PgConnection, kinds: Vec<ChangeKind>) -> sqlx::Result<Vec<Change>> {
+    let mut changes = Vec::with_capacity(kinds.len());
+    for kind in kinds {
+        changes.push(record(conn, kind).await?);
+    }
+    replicate_soon(conn).await?;
+    Ok(changes)
+}
+
+/// Enqueues a replication job inside the caller's transaction.
+pub async fn replicate_soon(conn: &mut PgConnection) -> sqlx::Result<()> {
+    // The transaction's own clock, so the queue's NOTIFY trigger (`run_at <= now()`) fires
+    // even when the transaction has been open a while.
+    let now: i64 = sqlx::query_scalar("SELECT floor(extract(epoch FROM now()))::bigint")
+        .fetch_one(&mut *conn)
+        .await?;
+    let payload = serde_json::to_vec(&Replicate { requested_at: now })
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let task: PgTask = TaskBuilder::new(payload)
+        // Failed jobs are re-fetched without delay; a few attempts ride out a blip, and the
+        // sweep covers longer outages.
+        .max_attempts(3)
+        .run_at_timestamp(u64::try_from(now).unwrap_or_default())
+        .build();
+    apalis_postgres::queries::push_tasks(conn, REPLICATE_QUEUE, vec![task])
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("enqueueing the replication job: {e}")))
 }

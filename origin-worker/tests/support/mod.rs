@@ -86,7 +86,7 @@ impl TestOrigin {
     pub async fn with_edge(edge_url: &str) -> Self {
         let db = fresh_db().await;
         let state = AppState::new(db.clone(), settings(edge_url));
-        let router = origin_worker::http::router(state.clone());
+        let router = origin_worker::api::router(state.clone());
         Self { db, state, router }
     }
 
