@@ -6,6 +6,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 
 use crate::auth::TokenLifetimes;
+pub use crate::secret::Secret;
 use crate::signing::DEFAULT_WINDOW_SECS;
 
 /// Shortest signing key accepted outside local development.
@@ -16,26 +17,6 @@ pub const MIN_KEY_BYTES: usize = 32;
 pub enum Environment {
     Development,
     Production,
-}
-
-/// A secret that never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into())
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
 }
 
 /// A variable that stopped start-up, and why.
@@ -113,7 +94,7 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
                 format!("must be at least {MIN_KEY_BYTES} bytes outside development"),
             ));
         }
-        Ok(Secret(value.into_bytes()))
+        Ok(Secret::new(value))
     }
 
     /// A whole number within `range`, or `default` when unset.

@@ -8,7 +8,25 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::auth::TokenProblem;
+/// Why a token was refused, in simplejwt's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    Invalid,
+    Expired,
+    WrongType,
+    Blacklisted,
+}
+
+impl TokenProblem {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Invalid => "Token is invalid",
+            Self::Expired => "Token is expired",
+            Self::WrongType => "Token has wrong type",
+            Self::Blacklisted => "Token is blacklisted",
+        }
+    }
+}
 
 /// Field name → messages, DRF's validation error shape. `non_field_errors` is a field like any
 /// other.

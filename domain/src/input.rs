@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::error::{ApiError, FieldErrors};
 use crate::limits::MAX_JSON_BODY_BYTES;
 use crate::query::Date;
+use crate::query::params::form_pairs;
 
 /// DRF's messages, in one place so both sides spell them the same.
 pub mod messages {
@@ -77,7 +78,7 @@ impl JsonBody {
     }
 
     fn from_form(body: &[u8]) -> Self {
-        let map = form_pairs(body)
+        let map = form_pairs(&String::from_utf8_lossy(body))
             .into_iter()
             .map(|(k, v)| (k, Value::String(v)))
             .collect();
@@ -95,43 +96,6 @@ impl JsonBody {
     pub fn get(&self, field: &str) -> Option<&Value> {
         self.0.get(field)
     }
-}
-
-/// Decodes `a=1&b=two+words` without pulling a URL crate into the wasm.
-fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(key), percent_decode(value))
-        })
-        .collect()
-}
-
-/// `+` is a space and `%XX` a byte; a malformed escape is kept as written.
-pub fn percent_decode(input: &str) -> String {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn python_type_name(value: &Value) -> &'static str {
@@ -407,12 +371,5 @@ mod tests {
         let mut fields = body.fields();
         assert_eq!(fields.text("a", Text::required(5)).as_deref(), Some("42"));
         assert_eq!(fields.text("b", Text::required(5)).as_deref(), Some("x"));
-    }
-
-    #[test]
-    fn percent_decoding_keeps_malformed_escapes() {
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%41%42"), "AB");
     }
 }

@@ -6,7 +6,8 @@
 //! Layout, one folder or file per concern:
 //! - [`error`]: the one error type and its DRF-compatible envelope;
 //! - [`input`]: turning a request body into typed values with DRF's field messages;
-//! - [`config`]: reading and validating configuration variables;
+//! - [`config`]: reading and validating configuration variables; [`secret`]: values that
+//!   never print;
 //! - [`auth`]: credentials (username, password policy, email) and JWT claims/verification;
 //! - [`ids`]: typed ids (`UserId`, `ProjectId`, `TaskId`);
 //! - [`paths`]: every routed path, spelled once for both deployables;
@@ -27,9 +28,10 @@ pub mod paths;
 pub mod projects;
 pub mod query;
 pub mod replication;
+pub mod secret;
 pub mod signing;
 pub mod wire;
 
-pub use config::Secret;
 pub use error::{ApiError, FieldErrors};
 pub use ids::{ProjectId, TaskId, UserId};
+pub use secret::Secret;

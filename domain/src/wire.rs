@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::ApiError;
 use crate::replication::{Change, Entity};
 
 /// Header the origin sets on every reply it means for the edge. Anything without it (a proxy's
@@ -22,7 +23,14 @@ pub struct OriginReply {
     pub body: Option<Value>,
     #[serde(default)]
     pub changes: Vec<Change>,
+    /// Headers the public answer must carry (an error's `WWW-Authenticate`, `Retry-After`).
+    /// The edge copies only those in [`RELAYED_HEADERS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
+
+/// The reply headers the edge passes on to the client; any other is dropped.
+pub const RELAYED_HEADERS: &[&str] = &["www-authenticate", "retry-after"];
 
 impl OriginReply {
     pub fn new(status: u16, body: Value) -> Self {
@@ -30,6 +38,7 @@ impl OriginReply {
             status,
             body: Some(body),
             changes: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -39,7 +48,28 @@ impl OriginReply {
             status: 204,
             body: None,
             changes: Vec::new(),
+            headers: Vec::new(),
         }
+    }
+
+    /// The envelope of a refusal, with the error's own headers.
+    pub fn error(error: &ApiError, request_id: &str) -> Self {
+        Self {
+            headers: error
+                .headers()
+                .into_iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value))
+                .collect(),
+            ..Self::new(error.status(), error.envelope(request_id))
+        }
+    }
+
+    /// The headers to pass on to the client.
+    pub fn relayed_headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .filter(|(name, _)| RELAYED_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
     }
 
     pub fn with_changes(mut self, changes: Vec<Change>) -> Self {
@@ -108,6 +138,21 @@ mod tests {
         );
         let page: RowVersions = serde_json::from_value(json!({"rows": [[1, 2]]})).unwrap();
         assert_eq!(page.rows, [(1, 2)]);
+    }
+
+    #[test]
+    fn an_error_reply_carries_its_headers_and_only_known_ones_are_relayed() {
+        let mut reply = OriginReply::error(&ApiError::BadCredentials, "r1");
+        assert_eq!(reply.status, 401);
+        reply.headers.push(("set-cookie".into(), "x=1".into()));
+        let relayed: Vec<_> = reply.relayed_headers().collect();
+        assert_eq!(relayed, [("www-authenticate", r#"Bearer realm="api""#)]);
+        assert!(
+            !serde_json::to_string(&OriginReply::no_content())
+                .unwrap()
+                .contains("headers"),
+            "no headers, no field"
+        );
     }
 
     #[test]

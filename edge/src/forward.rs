@@ -109,8 +109,12 @@ pub async fn forward<P: Platform>(
         // that happened.
         ctx.warn("applying write-through changes", &e);
     }
-    Ok(match reply.body {
-        Some(body) => Response::json(reply.status, &body),
+    let mut response = match &reply.body {
+        Some(body) => Response::json(reply.status, body),
         None => Response::empty(reply.status),
-    })
+    };
+    for (name, value) in reply.relayed_headers() {
+        response.set_header(name, value);
+    }
+    Ok(response)
 }

@@ -11,7 +11,7 @@
 mod support;
 
 use domain::replication::{Change, ChangeKind, UserReplica};
-use domain::signing::{self, Direction, SignedParts};
+use domain::signing::{self, Direction, Received};
 use edge::http::Request;
 use pretty_assertions::assert_eq;
 use serde_json::json;
@@ -327,21 +327,25 @@ async fn a_registration_is_checked_signed_forwarded_and_written_through() {
         None,
         "a client's identity header is never passed on"
     );
-    let parts = SignedParts {
+    let received = Received {
         direction: Direction::EdgeToOrigin,
         method: "POST",
         path_and_query: &sent.path_and_query,
         body: &sent.body,
-        timestamp: header("x-edge-timestamp").unwrap().parse().unwrap(),
-        user_id: None,
-        request_id: &header("x-request-id").unwrap(),
-        idempotency_key: None,
     };
-    let signature = header("x-edge-signature").unwrap();
-    assert_eq!(
-        signing::verify(ORIGIN_SECRET.as_bytes(), &parts, &signature, NOW, 60),
-        Ok(())
+    let verified = signing::check_signed_headers(
+        ORIGIN_SECRET.as_bytes(),
+        received,
+        |name| {
+            sent.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        },
+        NOW,
+        60,
     );
+    assert_eq!(verified.map(|v| v.user), Ok(None), "signed, for no user");
 
     let rows = edge.replica.rows("SELECT id, username, version FROM users");
     assert_eq!(
@@ -497,4 +501,31 @@ async fn every_path_refuses_extension_methods_with_its_allow_list() {
             route.method.as_str()
         );
     }
+}
+
+#[tokio::test]
+async fn an_origin_refusal_keeps_its_challenge_and_nothing_else() {
+    let edge = TestEdge::new();
+    let mut refusal =
+        domain::wire::OriginReply::error(&domain::ApiError::BadCredentials, "origin-id");
+    refusal
+        .headers
+        .push(("set-cookie".into(), "session=stolen".into()));
+    edge.origin.queue(&refusal);
+    let response = edge
+        .send(
+            Request::new("POST", "/api/token/")
+                .with_json(&json!({"username": "alice", "password": "wrong-password"})),
+        )
+        .await;
+    assert_eq!(response.status, 401);
+    assert_eq!(
+        response.header("www-authenticate"),
+        Some(r#"Bearer realm="api""#)
+    );
+    assert_eq!(
+        response.header("set-cookie"),
+        None,
+        "only known headers pass"
+    );
 }

@@ -9,9 +9,9 @@
 
 mod support;
 
-use domain::UserId;
 use domain::replication::{Change, ChangeBatch, ChangeKind, UserReplica};
 use domain::signing::{self, Direction, SignedParts};
+use domain::{UserId, paths};
 use edge::http::Request;
 use pretty_assertions::assert_eq;
 use serde_json::json;
@@ -113,19 +113,18 @@ fn push(batch: &ChangeBatch, timestamp: i64, key: &str) -> Request {
     let parts = SignedParts {
         direction: Direction::OriginToEdge,
         method: "POST",
-        path_and_query: "/internal/replicate/",
+        path_and_query: paths::INTERNAL_REPLICATE,
         body: &body,
         timestamp,
         user_id: None,
         request_id: "job-1",
         idempotency_key: None,
     };
-    let signature = signing::sign(key.as_bytes(), &parts);
-    let mut request = Request::new("POST", "/internal/replicate/")
-        .with_header("content-type", "application/json")
-        .with_header("x-edge-signature", &signature)
-        .with_header("x-edge-timestamp", &timestamp.to_string())
-        .with_header("x-request-id", "job-1");
+    let mut request = Request::new("POST", paths::INTERNAL_REPLICATE)
+        .with_header("content-type", "application/json");
+    for (name, value) in signing::signed_headers(key.as_bytes(), &parts) {
+        request = request.with_header(name, &value);
+    }
     request.body = body;
     request
 }

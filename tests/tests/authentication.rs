@@ -343,6 +343,11 @@ async fn bad_input_gets_the_contract_error_and_writes_nothing() {
         bad_login.errors(),
         &json!({"detail": "No active account found with the given credentials"})
     );
+    assert_eq!(
+        bad_login.header("www-authenticate"),
+        Some(r#"Bearer realm="api""#),
+        "a 401 the origin decides carries the challenge too"
+    );
 
     assert_eq!(
         stack.users_named(&name).await,

@@ -1,9 +1,9 @@
 //! Username, email and password rules, as Django's defaults have them.
 
-use crate::config::Secret;
 use crate::error::ApiError;
 use crate::input::{JsonBody, Text, messages};
 use crate::limits::MAX_PASSWORD_CHARS;
+use crate::secret::Secret;
 
 const USERNAME_MAX: usize = 150;
 const EMAIL_MAX: usize = 254;

@@ -4,7 +4,6 @@
 mod credentials;
 mod tokens;
 
+pub use crate::error::TokenProblem;
 pub use credentials::{Email, Login, NewAccount, Username, password_problems};
-pub use tokens::{
-    Claims, TokenKeys, TokenLifetimes, TokenPair, TokenProblem, TokenSubject, TokenType,
-};
+pub use tokens::{Claims, TokenKeys, TokenLifetimes, TokenPair, TokenSubject, TokenType};

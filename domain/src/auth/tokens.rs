@@ -10,7 +10,7 @@ use std::fmt;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, TokenProblem};
 use crate::ids::UserId;
 use crate::input::{JsonBody, Text};
 use crate::limits::MAX_TOKEN_CHARS;
@@ -42,26 +42,6 @@ impl Claims {
     /// The user the token was issued to.
     pub fn user_id(&self) -> UserId {
         self.uid
-    }
-}
-
-/// Why a token was refused, in simplejwt's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenProblem {
-    Invalid,
-    Expired,
-    WrongType,
-    Blacklisted,
-}
-
-impl TokenProblem {
-    pub fn message(self) -> &'static str {
-        match self {
-            Self::Invalid => "Token is invalid",
-            Self::Expired => "Token is expired",
-            Self::WrongType => "Token has wrong type",
-            Self::Blacklisted => "Token is blacklisted",
-        }
     }
 }
 

@@ -1,7 +1,5 @@
 //! Decoded query parameters.
 
-use crate::input::percent_decode;
-
 /// The pairs of a query string, decoded, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryParams(Vec<(String, String)>);
@@ -16,15 +14,7 @@ impl QueryParams {
             Some((cut, _)) => &raw[..cut],
             None => raw,
         };
-        Self(
-            raw.split('&')
-                .filter(|pair| !pair.is_empty())
-                .map(|pair| {
-                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                    (percent_decode(key), percent_decode(value))
-                })
-                .collect(),
-        )
+        Self(form_pairs(raw))
     }
 
     /// The last value of `name`, as Django's `QueryDict.get` gives it.
@@ -41,6 +31,43 @@ impl QueryParams {
     }
 }
 
+/// Decodes `a=1&b=two+words` (a query string, or a form body) without pulling a URL crate
+/// into the wasm.
+pub fn form_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+        .collect()
+}
+
+/// `+` is a space and `%XX` a byte; a malformed escape is kept as written.
+pub fn percent_decode(input: &str) -> String {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(byte) => {
+                        out.push(byte);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +80,12 @@ mod tests {
         assert_eq!(params.get("c"), Some("한"));
         assert_eq!(params.get("flag"), Some(""));
         assert_eq!(params.get("none"), None);
+    }
+
+    #[test]
+    fn percent_decoding_keeps_malformed_escapes() {
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%41%42"), "AB");
     }
 }

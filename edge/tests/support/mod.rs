@@ -161,15 +161,20 @@ pub struct FakeOrigin {
 impl FakeOrigin {
     /// Queues a well-formed origin reply.
     pub fn reply(&self, status: u16, body: Option<Value>, changes: Vec<Change>) {
-        let reply = OriginReply {
+        self.queue(&OriginReply {
             status,
             body,
             changes,
-        };
+            headers: Vec::new(),
+        });
+    }
+
+    /// Queues a reply as the origin sends it.
+    pub fn queue(&self, reply: &OriginReply) {
         self.answers.borrow_mut().push_back(Ok(OriginResponse {
             status: reply.transport_status(),
             headers: vec![(REPLY_HEADER.into(), "1".into())],
-            body: serde_json::to_vec(&reply).unwrap(),
+            body: serde_json::to_vec(reply).unwrap(),
         }));
     }
 
