@@ -28,6 +28,10 @@ impl TokenProblem {
     }
 }
 
+/// What a 503 asks a client to wait before retrying: long enough for a Postgres restart or a
+/// redeploy of the origin, short enough that a retry usually succeeds.
+pub const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 5;
+
 /// Field name → messages, DRF's validation error shape. `non_field_errors` is a field like any
 /// other.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -172,6 +176,7 @@ impl ApiError {
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
             Self::MethodNotAllowed { allow, .. } => vec![("Allow", allow.join(", "))],
+            Self::Unavailable => vec![("Retry-After", RETRY_AFTER_UNAVAILABLE_SECS.to_string())],
             _ if self.status() == 401 => {
                 vec![("WWW-Authenticate", r#"Bearer realm="api""#.to_owned())]
             }
@@ -288,6 +293,15 @@ mod tests {
         assert_eq!(
             ApiError::Internal.envelope("rid-1"),
             json!({"status_code": 500, "errors": {"detail": "Server error", "request_id": "rid-1"}})
+        );
+    }
+
+    #[test]
+    fn a_503_says_when_to_retry() {
+        assert_eq!(ApiError::Unavailable.status(), 503);
+        assert_eq!(
+            ApiError::Unavailable.headers(),
+            vec![("Retry-After", RETRY_AFTER_UNAVAILABLE_SECS.to_string())]
         );
     }
 

@@ -405,6 +405,7 @@ async fn an_unreachable_origin_is_503_and_an_unsigned_reply_is_500() {
     };
     let response = edge.send(login()).await;
     assert_eq!(response.status, 503);
+    assert_eq!(response.header("retry-after"), Some("5"));
     assert_eq!(
         body(&response)["errors"]["request_id"],
         json!("generated-id")

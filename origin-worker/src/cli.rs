@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use crate::audit;
+use crate::jobs::supervisor::stopped;
 use crate::replication::push;
 use crate::settings::Settings;
 use crate::state::{AppState, JobContext};
@@ -112,10 +113,6 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-
     let listener = tokio::net::TcpListener::bind(state.settings.listen_addr).await?;
     tracing::info!(addr = %state.settings.listen_addr, "origin listening");
     let server = axum::serve(listener, api::router(state.clone()))
@@ -126,7 +123,7 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         client: edge_client()?,
     };
     let sweep_every = Duration::from_secs(state.settings.replication_sweep_secs);
-    let workers = jobs::run(ctx, sweep_every, stopped(stop_rx));
+    let workers = jobs::run(ctx, sweep_every, stop_rx);
 
     let (http_result, jobs_result) =
         tokio::join!(async { server.await.map_err(anyhow::Error::from) }, workers);

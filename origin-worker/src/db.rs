@@ -17,7 +17,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 pub async fn connect(settings: &Settings, patience: Duration) -> anyhow::Result<PgPool> {
     let options = PgPoolOptions::new()
         .max_connections(settings.database_pool_size)
-        .acquire_timeout(Duration::from_secs(5));
+        // Fail fast while Postgres is away (503 with Retry-After, well inside the edge's
+        // timeout), and never hand out a connection that died with a restarted server.
+        .acquire_timeout(settings.database_acquire_timeout)
+        .test_before_acquire(true);
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {

@@ -12,6 +12,9 @@ pub struct Settings {
     pub environment: Environment,
     pub database_url: Secret,
     pub database_pool_size: u32,
+    /// How long a request waits for a pooled connection before answering 503 (while Postgres
+    /// is down every wait runs out, so this is how fast requests fail then).
+    pub database_acquire_timeout: std::time::Duration,
     pub listen_addr: SocketAddr,
     /// Base URL of the edge, for the replication push.
     pub edge_url: String,
@@ -53,6 +56,10 @@ impl Settings {
         Ok(Self {
             environment: vars.environment(),
             database_url: Secret::new(database_url),
+            database_acquire_timeout: std::time::Duration::from_millis(
+                u64::try_from(vars.number("DATABASE_ACQUIRE_TIMEOUT_MS", 2000, 100..=30_000)?)
+                    .unwrap_or(2000),
+            ),
             database_pool_size: u32::try_from(vars.number("DATABASE_POOL_SIZE", 10, 1..=200)?)
                 .unwrap_or(10),
             listen_addr,

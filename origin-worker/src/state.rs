@@ -5,6 +5,7 @@ use std::sync::Arc;
 use domain::auth::TokenKeys;
 use sqlx::PgPool;
 
+use crate::jobs::supervisor::Workers;
 use crate::settings::Settings;
 
 /// Cheap to clone: everything inside is shared.
@@ -13,6 +14,8 @@ pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
     pub tokens: Arc<TokenKeys>,
+    /// The background workers' states (empty where none run, as in tests of the API).
+    pub workers: Workers,
 }
 
 impl AppState {
@@ -22,6 +25,7 @@ impl AppState {
             db,
             settings: Arc::new(settings),
             tokens: Arc::new(tokens),
+            workers: Workers::default(),
         }
     }
 }

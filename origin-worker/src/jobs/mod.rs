@@ -12,7 +12,10 @@
 
 pub mod purge;
 pub mod replication;
+pub mod supervisor;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -21,6 +24,8 @@ use apalis_cron::CronScheduler;
 use apalis_postgres::{Config, PostgresStorage};
 
 use crate::replication::outbox::{REPLICATE_QUEUE, Replicate};
+use tokio::sync::watch;
+
 use crate::state::JobContext;
 
 /// Polls on a real interval. apalis's built-in interval strategy does not re-arm its timer
@@ -62,61 +67,82 @@ fn worker_name(job: &str) -> String {
     )
 }
 
-/// Every worker, in one monitor that stops when `shutdown` resolves.
+/// One run of one worker, until it fails or `stop` says so.
+type Run = Pin<Box<dyn Future<Output = Result<(), WorkerError>> + Send>>;
+
+/// The future a worker's graceful shutdown waits for.
+async fn until(stop: watch::Receiver<bool>) -> Result<(), std::io::Error> {
+    supervisor::stopped(stop).await;
+    Ok(())
+}
+
+/// The replication worker: woken by the queue's NOTIFY at once, polling every second for
+/// retries and delayed jobs.
+fn replicate_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
+    let db = &ctx.state.db;
+    let strategy = Strategy::new()
+        .stream(apalis_postgres::Pubsub::new(
+            db.clone(),
+            REPLICATE_QUEUE.to_owned(),
+        ))
+        .apply(every(Duration::from_secs(1)));
+    let storage = PostgresStorage::<Replicate>::new(db)
+        .with_config(
+            Config::default()
+                .queue(REPLICATE_QUEUE)
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(3),
+        )
+        .poll_with_strategy(strategy);
+    let worker = WorkerBuilder::new(worker_name("replicate"))
+        .backend(storage)
+        .data(ctx.clone())
+        .concurrency(1)
+        .build(replication::replicate);
+    Box::pin(worker.run_until(until(stop)))
+}
+
+/// The scheduled replication sweep.
+fn sweep_worker(ctx: &JobContext, schedule: &cron::Schedule, stop: watch::Receiver<bool>) -> Run {
+    let worker = WorkerBuilder::new(worker_name("replication-sweep"))
+        .backend(CronScheduler::new(schedule.clone()))
+        .data(ctx.clone())
+        .build(replication::sweep);
+    Box::pin(worker.run_until(until(stop)))
+}
+
+/// The hourly purge of expired rows.
+fn purge_worker(ctx: &JobContext, schedule: &cron::Schedule, stop: watch::Receiver<bool>) -> Run {
+    let worker = WorkerBuilder::new(worker_name("purge-expired"))
+        .backend(CronScheduler::new(schedule.clone()))
+        .data(ctx.clone())
+        .build(purge::purge_expired);
+    Box::pin(worker.run_until(until(stop)))
+}
+
+/// Every worker, each under its own [`supervisor::supervise`], until `stop`. Their states are
+/// in `ctx.state.workers` (what `/ready/` reports).
 pub async fn run(
     ctx: JobContext,
     sweep_every: Duration,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let db = ctx.state.db.clone();
-    let replicate_ctx = ctx.clone();
-    let sweep_ctx = ctx.clone();
-    let purge_ctx = ctx;
     let sweep_schedule = cron::Schedule::from_str(&format!(
         "*/{} * * * * *",
         sweep_every.as_secs().clamp(1, 59)
     ))?;
     let purge_schedule = cron::Schedule::from_str("0 17 * * * *")?;
-    let monitor = Monitor::new()
-        .register(move |_restarts| {
-            let strategy = Strategy::new()
-                .stream(apalis_postgres::Pubsub::new(
-                    db.clone(),
-                    REPLICATE_QUEUE.to_owned(),
-                ))
-                .apply(every(Duration::from_secs(1)));
-            let storage = PostgresStorage::<Replicate>::new(&db)
-                .with_config(
-                    Config::default()
-                        .queue(REPLICATE_QUEUE)
-                        .heartbeat_interval(Duration::from_secs(5))
-                        .missed_heartbeats(3),
-                )
-                .poll_with_strategy(strategy);
-            WorkerBuilder::new(worker_name("replicate"))
-                .backend(storage)
-                .data(replicate_ctx.clone())
-                .concurrency(1)
-                .build(replication::replicate)
-        })
-        .register(move |_| {
-            WorkerBuilder::new(worker_name("replication-sweep"))
-                .backend(CronScheduler::new(sweep_schedule.clone()))
-                .data(sweep_ctx.clone())
-                .build(replication::sweep)
-        })
-        .register(move |_| {
-            WorkerBuilder::new(worker_name("purge-expired"))
-                .backend(CronScheduler::new(purge_schedule.clone()))
-                .data(purge_ctx.clone())
-                .build(purge::purge_expired)
-        })
-        .shutdown_timeout(Duration::from_secs(10));
-    monitor
-        .run_with_signal(async move {
-            shutdown.await;
-            Ok(())
-        })
-        .await
-        .map_err(|e| anyhow::anyhow!("job monitor: {e}"))
+    let workers = &ctx.state.workers;
+    tokio::join!(
+        supervisor::supervise("replicate", workers.clone(), stop.clone(), || {
+            replicate_worker(&ctx, stop.clone())
+        }),
+        supervisor::supervise("replication-sweep", workers.clone(), stop.clone(), || {
+            sweep_worker(&ctx, &sweep_schedule, stop.clone())
+        }),
+        supervisor::supervise("purge-expired", workers.clone(), stop.clone(), || {
+            purge_worker(&ctx, &purge_schedule, stop.clone())
+        }),
+    );
+    Ok(())
 }

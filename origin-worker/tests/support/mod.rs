@@ -109,6 +109,12 @@ impl TestOrigin {
         .await
     }
 
+    /// An unsigned `GET` (health and readiness).
+    pub async fn get_unsigned(&self, path: &str) -> Answer {
+        self.send(Request::builder().uri(path).body(Body::empty()).unwrap())
+            .await
+    }
+
     pub async fn send(&self, request: Request<Body>) -> Answer {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
