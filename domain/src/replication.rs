@@ -88,6 +88,15 @@ impl Entity {
         }
     }
 
+    /// The change kind that deletes one of these rows (`user.delete`, …), as it is stored.
+    pub const fn delete_kind(self) -> &'static str {
+        match self {
+            Self::User => "user.delete",
+            Self::Project => "project.delete",
+            Self::Task => "task.delete",
+        }
+    }
+
     /// The change that deletes the row with this id.
     pub fn delete(self, id: i64) -> ChangeKind {
         match self {
@@ -210,7 +219,8 @@ mod tests {
             assert_eq!(entity.upsert_kind(), format!("{}.upsert", entity.name()));
             let delete = entity.delete(9);
             assert_eq!(delete.entity(), Some(entity));
-            assert_eq!(tag(&delete), format!("{}.delete", entity.name()));
+            assert_eq!(tag(&delete), entity.delete_kind());
+            assert_eq!(entity.delete_kind(), format!("{}.delete", entity.name()));
         }
     }
 

@@ -6,9 +6,17 @@
 //! version; it is missing, stale, or extra (in D1 only) otherwise. Repair writes fresh change
 //! records (upserts for missing or stale rows, deletes for extra ones) and pushes them, so it
 //! runs while the service is live and can be repeated.
+//!
+//! A check runs while writes go on, so it compares at a watermark: the newest outbox version
+//! when it starts. A row that a newer record touches, or that D1 holds at a newer version, may
+//! still be on its way and is neither missing, stale nor extra. One case slips past a
+//! watermark (a write that took its version before it but committed after), so whatever
+//! differs is looked at a second time after another push: what was in flight has landed by
+//! then, and only what still differs is reported.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
+use std::time::Duration;
 
 use domain::replication::{ChangeKind, Entity};
 use domain::wire::{DenylistPage, MAX_VERSIONS_PAGE, RowVersions, VersionsRequest};
@@ -48,6 +56,21 @@ pub struct Report {
 impl Report {
     pub fn in_sync(&self) -> bool {
         self.tables.iter().all(|(_, diff)| diff.in_sync()) && self.denials_missing.is_empty()
+    }
+
+    /// This report, keeping only the differences `later` found too.
+    fn confirmed_by(mut self, later: &Self) -> Self {
+        let keep = |ids: &mut Vec<i64>, again: &[i64]| ids.retain(|id| again.contains(id));
+        for (entity, diff) in &mut self.tables {
+            if let Some((_, again)) = later.tables.iter().find(|(e, _)| e == entity) {
+                keep(&mut diff.missing, &again.missing);
+                keep(&mut diff.stale, &again.stale);
+                keep(&mut diff.extra, &again.extra);
+            }
+        }
+        self.denials_missing
+            .retain(|denial| later.denials_missing.contains(denial));
+        self
     }
 }
 
@@ -150,13 +173,25 @@ async fn actual(
     Ok(found)
 }
 
-fn diff(expected: &BTreeMap<i64, i64>, actual: &BTreeMap<i64, i64>) -> TableDiff {
+/// What is compared at the watermark: ids that a record newer than it touches are left out.
+#[derive(Debug, Clone, Copy)]
+struct Watermark<'a> {
+    version: i64,
+    changed_after: &'a BTreeSet<i64>,
+}
+
+fn diff(
+    expected: &BTreeMap<i64, i64>,
+    actual: &BTreeMap<i64, i64>,
+    watermark: Watermark<'_>,
+) -> TableDiff {
     let mut result = TableDiff {
         postgres_rows: expected.len(),
         edge_rows: actual.len(),
         ..TableDiff::default()
     };
-    for (id, version) in expected {
+    let settled = |id: &i64| !watermark.changed_after.contains(id);
+    for (id, version) in expected.iter().filter(|(id, _)| settled(id)) {
         match actual.get(id) {
             None => result.missing.push(*id),
             Some(held) if held != version => result.stale.push(*id),
@@ -164,35 +199,89 @@ fn diff(expected: &BTreeMap<i64, i64>, actual: &BTreeMap<i64, i64>) -> TableDiff
         }
     }
     result.extra = actual
-        .keys()
-        .filter(|id| !expected.contains_key(id))
-        .copied()
+        .iter()
+        .filter(|(id, held)| {
+            !expected.contains_key(id) && settled(id) && **held <= watermark.version
+        })
+        .map(|(id, _)| *id)
         .collect();
     result
 }
 
-/// Compares every table, after delivering whatever is pending (so in-flight records are not
-/// reported as differences).
-pub async fn check(state: &AppState, client: &reqwest::Client) -> anyhow::Result<Report> {
-    push::push_pending(state, client).await?;
+/// The newest change record: the watermark of a check.
+async fn latest_version(state: &AppState) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM replication_changes")
+            .fetch_one(&state.db)
+            .await?,
+    )
+}
+
+/// The ids of `entity` that a change record newer than `version` upserts or deletes.
+async fn changed_after(
+    state: &AppState,
+    entity: Entity,
+    version: i64,
+) -> anyhow::Result<BTreeSet<i64>> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT (change->'data'->>'id')::bigint FROM replication_changes \
+         WHERE version > $1 AND change->>'kind' IN ($2, $3)",
+    )
+    .bind(version)
+    .bind(entity.upsert_kind())
+    .bind(entity.delete_kind())
+    .fetch_all(&state.db)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// One comparison of every table and the denylist at `watermark`.
+async fn compare(
+    state: &AppState,
+    client: &reqwest::Client,
+    watermark: i64,
+) -> anyhow::Result<Report> {
     let mut report = Report::default();
     for entity in Entity::ALL {
-        let diff = diff(
-            &expected(state, entity).await?,
-            &actual(state, client, entity).await?,
-        );
-        report.tables.push((entity, diff));
+        let expected = expected(state, entity).await?;
+        let actual = actual(state, client, entity).await?;
+        // Read last: every change the two reads could have seen is in it.
+        let changed_after = changed_after(state, entity, watermark).await?;
+        let watermark = Watermark {
+            version: watermark,
+            changed_after: &changed_after,
+        };
+        report
+            .tables
+            .push((entity, diff(&expected, &actual, watermark)));
     }
-    report.denials_missing = missing_denials(state, client).await?;
+    report.denials_missing = missing_denials(state, client, watermark).await?;
     Ok(report)
 }
 
+/// Compares D1 with Postgres at the watermark read first, after delivering whatever is pending;
+/// a difference is reported only when a second look after another push still finds it.
+pub async fn check(state: &AppState, client: &reqwest::Client) -> anyhow::Result<Report> {
+    let watermark = latest_version(state).await?;
+    push::push_pending(state, client).await?;
+    let first = compare(state, client, watermark).await?;
+    if first.in_sync() {
+        return Ok(first);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    push::push_pending(state, client).await?;
+    let second = compare(state, client, watermark).await?;
+    Ok(first.confirmed_by(&second))
+}
+
 /// Token ids D1's denylist lacks: unexpired blacklisted tokens it should refuse.
+/// Denials newer than the watermark may be on their way and are left out.
 async fn missing_denials(
     state: &AppState,
     client: &reqwest::Client,
+    watermark: i64,
 ) -> anyhow::Result<Vec<(String, i64)>> {
-    let mut held = std::collections::BTreeSet::new();
+    let mut held = BTreeSet::new();
     let mut after = String::new();
     loop {
         let request = VersionsRequest::Denylist {
@@ -207,8 +296,12 @@ async fn missing_denials(
         after = last;
     }
     let denied: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT jti, extract(epoch FROM expires_at)::bigint FROM blacklisted_tokens WHERE expires_at > now()",
+        "SELECT b.jti, extract(epoch FROM b.expires_at)::bigint FROM blacklisted_tokens b \
+         WHERE b.expires_at > now() AND NOT EXISTS (SELECT 1 FROM replication_changes c \
+             WHERE c.version > $1 AND c.change->>'kind' = 'token.deny' \
+               AND c.change->'data'->>'jti' = b.jti)",
     )
+    .bind(watermark)
     .fetch_all(&state.db)
     .await?;
     Ok(denied
@@ -301,13 +394,64 @@ mod tests {
 
     #[test]
     fn rows_are_missing_stale_or_extra() {
+        let none = BTreeSet::new();
+        let at_100 = Watermark {
+            version: 100,
+            changed_after: &none,
+        };
         let expected = BTreeMap::from([(1, 10), (2, 20), (3, 30)]);
         let actual = BTreeMap::from([(1, 10), (2, 19), (4, 40)]);
-        let result = diff(&expected, &actual);
+        let result = diff(&expected, &actual, at_100);
         assert_eq!(
             (result.missing, result.stale, result.extra),
             (vec![3], vec![2], vec![4])
         );
-        assert!(diff(&expected, &expected).in_sync());
+        assert!(diff(&expected, &expected, at_100).in_sync());
+    }
+
+    #[test]
+    fn what_changed_after_the_watermark_is_not_a_difference() {
+        // 5 was created and 6 deleted after the watermark (records 101 and 102); D1 already has
+        // 7 at a version newer than the watermark, which Postgres's read did not see yet.
+        let changed_after = BTreeSet::from([5, 6]);
+        let at_100 = Watermark {
+            version: 100,
+            changed_after: &changed_after,
+        };
+        let expected = BTreeMap::from([(1, 10), (5, 101)]);
+        let actual = BTreeMap::from([(1, 10), (6, 50), (7, 103)]);
+        assert!(diff(&expected, &actual, at_100).in_sync());
+        // A real loss is still found: row 1 gone from D1.
+        let damaged = BTreeMap::from([(6, 50), (7, 103)]);
+        assert_eq!(diff(&expected, &damaged, at_100).missing, [1]);
+    }
+
+    #[test]
+    fn only_differences_found_twice_are_reported() {
+        let first = Report {
+            tables: vec![(
+                Entity::Task,
+                TableDiff {
+                    missing: vec![1, 2],
+                    extra: vec![3],
+                    ..TableDiff::default()
+                },
+            )],
+            denials_missing: vec![("j1".into(), 9)],
+        };
+        let second = Report {
+            tables: vec![(
+                Entity::Task,
+                TableDiff {
+                    missing: vec![2],
+                    ..TableDiff::default()
+                },
+            )],
+            denials_missing: Vec::new(),
+        };
+        let confirmed = first.confirmed_by(&second);
+        assert_eq!(confirmed.tables[0].1.missing, [2]);
+        assert!(confirmed.tables[0].1.extra.is_empty());
+        assert!(confirmed.denials_missing.is_empty());
     }
 }

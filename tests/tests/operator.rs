@@ -171,3 +171,81 @@ async fn resync_edge_rebuilds_a_wiped_d1() {
     assert_eq!(tasks.body["count"], json!(3));
     assert_eq!(origin("check-edge").0, 0);
 }
+
+/// `check-edge` compares at a watermark: writes landing while it runs are neither missing nor
+/// extra, so a healthy stack under continuous writes is in sync; real damage is still found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_edge_is_in_sync_under_continuous_writes_and_still_finds_damage() {
+    let stack = Stack::new();
+    let user = stack.user().await;
+    let project = stack
+        .post(
+            "/api/v1/projects/",
+            &json!({"name": "Busy"}),
+            Some(&user.access),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let victim = stack
+        .post(
+            "/api/v1/tasks/",
+            &json!({"project": project, "title": "victim"}),
+            Some(&user.access),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+
+    // Writers: through the edge (write-through) and straight to the origin (D1 learns of those
+    // only from the push), until told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for writer in 0..3 {
+        let (stack, user, stop) = (stack.clone(), user.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut written = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && written < 2000 {
+                let body = json!({"project": project, "title": format!("w{writer}-{written}")});
+                let answer = if writer == 0 {
+                    stack
+                        .origin_signed("POST", "/api/v1/tasks/", &body, Some(user.id))
+                        .await
+                } else {
+                    stack
+                        .post("/api/v1/tasks/", &body, Some(&user.access))
+                        .await
+                };
+                assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+                written += 1;
+            }
+            written
+        }));
+    }
+    let check = || tokio::task::spawn_blocking(|| origin("check-edge"));
+    for round in 0..3 {
+        let (code, report) = check().await.unwrap();
+        assert_eq!(code, 0, "round {round}: in sync under writes:\n{report}");
+    }
+
+    // Damage D1 while the writes go on: the check still sees it.
+    tokio::task::spawn_blocking(move || d1(&format!("DELETE FROM tasks WHERE id = {victim}")))
+        .await
+        .unwrap();
+    let (code, report) = check().await.unwrap();
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains(&format!("missing: {victim}")), "{report}");
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for writer in writers {
+        total += writer.await.unwrap();
+    }
+    assert!(total > 0, "the writers wrote");
+    let (code, output) = tokio::task::spawn_blocking(|| origin("resync-edge"))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{output}");
+}
