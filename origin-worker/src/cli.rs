@@ -11,10 +11,10 @@ use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use crate::audit;
-use crate::jobs::supervisor::stopped;
 use crate::replication::push;
 use crate::settings::Settings;
 use crate::state::{AppState, JobContext};
+use crate::supervisor::stopped;
 use crate::{api, db, jobs};
 
 /// The origin: Postgres as the source of truth, the signed internal API the edge forwards

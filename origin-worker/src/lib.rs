@@ -14,6 +14,7 @@
 //!   and its push to the edge;
 //! - [`audit`]: comparing D1 with Postgres and repairing it (`check-edge`, `resync-edge`);
 //! - [`jobs`]: apalis workers and schedules, a module per job;
+//! - [`supervisor`]: keeps each worker running, with backoff, and knows their states;
 //! - [`db`]: the pool and migrations;
 //! - [`cli`]: `serve`, `migrate`, `push`, `check-edge`, `resync-edge`.
 //!
@@ -33,3 +34,4 @@ pub mod projects;
 pub mod replication;
 pub mod settings;
 pub mod state;
+pub mod supervisor;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use domain::auth::TokenKeys;
 use sqlx::PgPool;
 
-use crate::jobs::supervisor::Workers;
 use crate::settings::Settings;
+use crate::supervisor::Workers;
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Debug, Clone)]

@@ -12,7 +12,6 @@
 
 pub mod purge;
 pub mod replication;
-pub mod supervisor;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +26,7 @@ use crate::replication::outbox::{REPLICATE_QUEUE, Replicate};
 use tokio::sync::watch;
 
 use crate::state::JobContext;
+use crate::supervisor;
 
 /// Polls on a real interval. apalis's built-in interval strategy does not re-arm its timer
 /// after firing; this one does. Pub/sub wakes the worker at once; the interval catches retries
