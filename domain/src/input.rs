@@ -15,6 +15,8 @@ pub mod messages {
     pub const NULL: &str = "This field may not be null.";
     pub const BLANK: &str = "This field may not be blank.";
     pub const NOT_A_STRING: &str = "Not a valid string.";
+    /// Django's `ProhibitNullCharactersValidator`: Postgres text cannot hold NUL.
+    pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
     pub const NOT_A_BOOLEAN: &str = "Must be a valid boolean.";
     pub const INVALID_EMAIL: &str = "Enter a valid email address.";
     pub const DATE_FORMAT: &str =
@@ -22,6 +24,11 @@ pub mod messages {
 
     pub fn incorrect_pk_type(python_type: &str) -> String {
         format!("Incorrect type. Expected pk value, received {python_type}.")
+    }
+
+    /// DRF's `PrimaryKeyRelatedField` for an id that names no object the caller may use.
+    pub fn pk_does_not_exist(pk: impl std::fmt::Display) -> String {
+        format!("Invalid pk \"{pk}\" - object does not exist.")
     }
 
     pub fn max_length(limit: usize) -> String {
@@ -170,12 +177,18 @@ impl Fields<'_> {
             self.errors.add(field, messages::BLANK);
             return None;
         }
+        // DRF runs every validator of a `CharField` and reports each failure, in this order.
+        let mut valid = true;
         if value.chars().count() > rules.max_chars {
             self.errors
                 .add(field, messages::max_length(rules.max_chars));
-            return None;
+            valid = false;
         }
-        Some(value)
+        if value.contains('\0') {
+            self.errors.add(field, messages::NULL_CHARACTERS);
+            valid = false;
+        }
+        valid.then_some(value)
     }
 
     /// DRF's `BooleanField`: its exact true/false spellings, nothing else. Never required.
@@ -371,5 +384,29 @@ mod tests {
         let mut fields = body.fields();
         assert_eq!(fields.text("a", Text::required(5)).as_deref(), Some("42"));
         assert_eq!(fields.text("b", Text::required(5)).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn text_with_a_nul_character_is_refused_as_drf_refuses_it() {
+        let body = JsonBody::parse(JSON, br#"{"a": "a\u0000b", "b": "\u0000xxxxxx"}"#).unwrap();
+        let mut fields = body.fields();
+        assert_eq!(fields.text("a", Text::required(10)), None);
+        assert_eq!(fields.text("b", Text::required(5)), None);
+        let Err(ApiError::Validation(errors)) = fields.finish(()) else {
+            panic!("a NUL is a validation error")
+        };
+        assert_eq!(
+            errors.get("a"),
+            Some(&["Null characters are not allowed.".to_owned()][..])
+        );
+        assert_eq!(
+            errors.get("b"),
+            Some(
+                &[
+                    "Ensure this field has no more than 5 characters.".to_owned(),
+                    "Null characters are not allowed.".to_owned()
+                ][..]
+            )
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::health;
 use crate::http::{Request, Response};
 use crate::internal;
 use crate::platform::Platform;
-use crate::projects::{reads, writes};
+use crate::projects::{reads, sql, writes};
 use crate::routes::{self, Access, Handler, Method, Route};
 
 /// The request id to use: the client's `X-Request-ID` when it is short and plain, else a fresh
@@ -46,7 +46,7 @@ pub async fn handle<P: Platform>(ctx: &Ctx<'_, P>, request: Request) -> Response
         cors::decorate(&mut response, &request, ctx.settings, ctx.request_id, false);
         return response;
     }
-    let (result, authenticated) = route_and_run(ctx, &request).await;
+    let (result, private) = route_and_run(ctx, &request).await;
     let mut response = result.unwrap_or_else(|error| {
         if matches!(error, EdgeError::Fault { .. }) {
             ctx.platform.log(&log_line(
@@ -66,7 +66,7 @@ pub async fn handle<P: Platform>(ctx: &Ctx<'_, P>, request: Request) -> Response
         &request,
         ctx.settings,
         ctx.request_id,
-        authenticated,
+        private,
     );
     response
 }
@@ -79,8 +79,8 @@ enum Caller {
     Origin,
 }
 
-/// Finds the row and runs the steps it names. Answers whether the caller was authenticated (so
-/// the response is marked `no-store`).
+/// Finds the row and runs the steps it names. Answers whether the response is private: the
+/// caller was authenticated, or the endpoint handles credentials (either way `no-store`).
 async fn route_and_run<P: Platform>(
     ctx: &Ctx<'_, P>,
     request: &Request,
@@ -101,10 +101,11 @@ async fn route_and_run<P: Platform>(
         };
         return (Err(error.into()), false);
     };
+    let credentials = route.handles_credentials();
     if let Some(limit) = route.body.read_limit()
         && request.body.len() > limit
     {
-        return (Err(ApiError::PayloadTooLarge { limit }.into()), false);
+        return (Err(ApiError::PayloadTooLarge { limit }.into()), credentials);
     }
     let caller = match route.access {
         Access::Public => Caller::Anyone,
@@ -117,9 +118,9 @@ async fn route_and_run<P: Platform>(
             Err(error) => return (Err(error), false),
         },
     };
-    let authenticated = matches!(caller, Caller::User(_));
+    let private = credentials || matches!(caller, Caller::User(_));
     let id = matched.id.as_deref();
-    (run(ctx, request, route, id, &caller).await, authenticated)
+    (run(ctx, request, route, id, &caller).await, private)
 }
 
 /// The detail path's id; anything but a positive integer is simply not found.
@@ -174,8 +175,8 @@ async fn run<P: Platform>(
             forward(ctx, request, Some(owner()?)).await
         }
         Handler::UpdateProject => {
-            project_id(id)?;
-            writes::check_project(request)?;
+            let lookup = sql::project_owned(owner()?, project_id(id)?);
+            writes::check_update(ctx, request, writes::check_project, lookup).await?;
             forward(ctx, request, Some(owner()?)).await
         }
         Handler::DeleteProject | Handler::ArchiveProject => {
@@ -189,8 +190,8 @@ async fn run<P: Platform>(
             forward(ctx, request, Some(owner()?)).await
         }
         Handler::UpdateTask => {
-            task_id(id)?;
-            writes::check_task(request)?;
+            let lookup = sql::task_owned(owner()?, task_id(id)?);
+            writes::check_update(ctx, request, writes::check_task, lookup).await?;
             forward(ctx, request, Some(owner()?)).await
         }
         Handler::DeleteTask => {

@@ -34,13 +34,13 @@ fn allowed_origin(request: &Request, settings: &Settings) -> Option<String> {
 }
 
 /// Adds the headers every response wears: CORS, security, the request id, and `no-store` on
-/// answers that depended on who asked.
+/// private answers (who asked, or credentials and tokens).
 pub fn decorate(
     response: &mut Response,
     request: &Request,
     settings: &Settings,
     request_id: &str,
-    authenticated: bool,
+    private: bool,
 ) {
     if let Some(origin) = allowed_origin(request, settings) {
         response.set_header("access-control-allow-origin", origin);
@@ -57,7 +57,7 @@ pub fn decorate(
             "max-age=31536000; includeSubDomains",
         );
     }
-    if authenticated {
+    if private {
         response.set_header("cache-control", "no-store");
     }
 }

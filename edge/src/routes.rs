@@ -137,6 +137,14 @@ pub struct Route {
     pub handler: Handler,
 }
 
+impl Route {
+    /// Token and registration endpoints: they take credentials or hand out tokens, so they get
+    /// the stricter throttle scope and every answer of theirs is `no-store` (RFC 6749 §5.1).
+    pub fn handles_credentials(&self) -> bool {
+        self.throttle == Throttle::Credentials
+    }
+}
+
 /// Largest signed push the origin sends (bytes).
 pub const MAX_PUSH_BYTES: usize = 2 * 1024 * 1024;
 

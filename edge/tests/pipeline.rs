@@ -530,3 +530,37 @@ async fn an_origin_refusal_keeps_its_challenge_and_nothing_else() {
         "only known headers pass"
     );
 }
+
+#[tokio::test]
+async fn every_answer_of_the_token_and_registration_endpoints_is_no_store() {
+    let edge = TestEdge::new();
+    edge.origin
+        .reply(200, Some(json!({"refresh": "r", "access": "a"})), vec![]);
+    let issued = edge
+        .send(
+            Request::new("POST", "/api/token/")
+                .with_json(&json!({"username": "alice", "password": "a-fine-password"})),
+        )
+        .await;
+    assert_eq!(issued.status, 200);
+    assert_eq!(issued.header("cache-control"), Some("no-store"));
+    for path in [
+        "/api/token/",
+        "/api/token/refresh/",
+        "/api/token/verify/",
+        "/api/token/blacklist/",
+        "/api/v1/auth/register/",
+    ] {
+        let refused = edge
+            .send(Request::new("POST", path).with_json(&json!({})))
+            .await;
+        assert_eq!(refused.status, 400, "{path}");
+        assert_eq!(refused.header("cache-control"), Some("no-store"), "{path}");
+    }
+    let health = edge.send(Request::new("GET", "/health/")).await;
+    assert_eq!(
+        health.header("cache-control"),
+        None,
+        "public answers stay cacheable"
+    );
+}

@@ -443,3 +443,50 @@ async fn bad_write_bodies_never_reach_the_origin() {
     }
     assert!(edge.origin.received.borrow().is_empty());
 }
+
+#[tokio::test]
+async fn blank_and_impossible_pages_are_404_never_a_server_error() {
+    let (edge, alice, _) = seeded().await;
+    for path in ["/api/v1/tasks/", "/api/v1/projects/"] {
+        for page in [
+            "",
+            "18446744073709551615",
+            "1380000000000000000",
+            "9007199254740993",
+        ] {
+            let response = edge
+                .send(
+                    Request::new("GET", &format!("{path}?page={page}"))
+                        .with_header("authorization", &format!("Bearer {alice}")),
+                )
+                .await;
+            assert_eq!(response.status, 404, "{path}?page={page}");
+            assert_eq!(
+                body(&response)["errors"],
+                json!({"detail": "Invalid page."}),
+                "{path}?page={page}"
+            );
+        }
+    }
+}
+
+/// DRF looks the object up first: a bad body for an object the caller cannot see is not the
+/// edge's 400 to give. It forwards, and the origin (which looks up first) answers 404.
+#[tokio::test]
+async fn a_bad_update_of_an_unseen_object_goes_to_the_origin() {
+    let (edge, alice, _) = seeded().await;
+    edge.origin.queue(&domain::wire::OriginReply::error(
+        &domain::ApiError::NotFound(Some("Task")),
+        "origin",
+    ));
+    // Task 6 is Bob's; 999 does not exist. Neither is Alice's to see.
+    let response = edge
+        .send(
+            Request::new("PATCH", "/api/v1/tasks/6/")
+                .with_json(&json!({"done": "maybe"}))
+                .with_header("authorization", &format!("Bearer {alice}")),
+        )
+        .await;
+    assert_eq!(response.status, 404);
+    assert_eq!(edge.origin.received.borrow().len(), 1, "the origin decided");
+}

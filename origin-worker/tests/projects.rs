@@ -90,10 +90,11 @@ async fn tasks_go_only_into_the_callers_projects() {
                 Some(alice),
             )
             .await;
-        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{target}");
+        // The same body for someone else's project and for none: nothing leaks.
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{target}");
         assert_eq!(
             answer.body()["errors"],
-            json!({"detail": "No Project matches the given query."})
+            json!({"project": [format!("Invalid pk \"{target}\" - object does not exist.")]})
         );
     }
     assert_eq!(
@@ -257,8 +258,11 @@ async fn updates_patch_put_archive_and_move() {
         .signed("PATCH", &task_path, &json!({"project": bobs}), Some(alice))
         .await;
     assert_eq!(
-        stolen.status,
-        StatusCode::NOT_FOUND,
+        (stolen.status, stolen.body()["errors"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"project": [format!("Invalid pk \"{bobs}\" - object does not exist.")]})
+        ),
         "moving into someone else's project"
     );
     let project_now: i64 = sqlx::query_scalar("SELECT project_id FROM tasks WHERE id = $1")
@@ -405,4 +409,33 @@ async fn a_failed_request_does_not_use_up_its_key() {
         origin.count("SELECT count(*) FROM idempotency_keys").await,
         0
     );
+}
+
+#[tokio::test]
+async fn an_update_looks_the_object_up_before_it_reads_the_body() {
+    let origin = TestOrigin::new().await;
+    let (alice, _, _) = origin.user("alice").await;
+    let (bob, _, _) = origin.user("bob").await;
+    let bobs = project(&origin, bob, "Bob's").await;
+    let bobs_task = task(&origin, bob, bobs, "Bob's task").await;
+    for (path, resource) in [
+        (format!("/api/v1/projects/{bobs}/"), "Project"),
+        ("/api/v1/projects/999999999/".to_owned(), "Project"),
+        (format!("/api/v1/tasks/{bobs_task}/"), "Task"),
+        ("/api/v1/tasks/999999999/".to_owned(), "Task"),
+    ] {
+        let answer = origin
+            .signed(
+                "PUT",
+                &path,
+                &json!({"done": "maybe", "name": ""}),
+                Some(alice),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            answer.body()["errors"],
+            json!({"detail": format!("No {resource} matches the given query.")})
+        );
+    }
 }

@@ -375,3 +375,42 @@ async fn two_concurrent_refreshes_of_one_token_exactly_one_wins() {
         "{statuses:?}"
     );
 }
+
+/// Postgres text cannot hold NUL: every text field refuses it with DRF's message (a 400, never
+/// the database's 500), credentials included.
+#[tokio::test]
+async fn nul_characters_are_refused_in_every_text_field() {
+    let stack = Stack::new();
+    let user = stack.user().await;
+    let refused = "Null characters are not allowed.";
+    let cases = [
+        (
+            "/api/v1/projects/",
+            json!({"name": "a\u{0}b"}),
+            Some(user.access.as_str()),
+            "name",
+        ),
+        (
+            "/api/token/",
+            json!({"username": "a\u{0}b", "password": "whatever-it-is"}),
+            None,
+            "username",
+        ),
+        (
+            "/api/v1/auth/register/",
+            json!({"username": unique("nul"), "email": "nul@example.com", "password": "a-fine\u{0}password"}),
+            None,
+            "password",
+        ),
+    ];
+    for (path, body, token, field) in cases {
+        let answer = stack.post(path, &body, token).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{path}: {}",
+            answer.text
+        );
+        assert_eq!(answer.errors()[field], json!([refused]), "{path}");
+    }
+}

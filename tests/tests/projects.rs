@@ -192,12 +192,6 @@ async fn owners_are_isolated_for_every_method() {
             json!({}),
             "Task",
         ),
-        (
-            Method::POST,
-            "/api/v1/tasks/".to_owned(),
-            json!({"project": p, "title": "in bob's"}),
-            "Project",
-        ),
     ];
     for (method, path, body, resource) in cases {
         let answer = stack
@@ -208,6 +202,22 @@ async fn owners_are_isolated_for_every_method() {
             answer.errors()["detail"],
             json!(format!("No {resource} matches the given query.")),
             "{method} {path}"
+        );
+    }
+    // A task in someone else's project: DRF's 400 for a missing pk, the same as for an id that
+    // names nothing, so nothing reveals that Bob's project exists.
+    for project in [p, 987_654_321] {
+        let answer = stack
+            .post(
+                "/api/v1/tasks/",
+                &json!({"project": project, "title": "in bob's"}),
+                Some(&alice.access),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "project {project}");
+        assert_eq!(
+            answer.errors(),
+            &json!({"project": [format!("Invalid pk \"{project}\" - object does not exist.")]})
         );
     }
     let lists = stack.get("/api/v1/tasks/", Some(&alice.access)).await;
@@ -574,4 +584,59 @@ async fn a_write_and_the_next_read_answer_the_same_bytes() {
         read.text, renamed.text,
         "project update (tasks nested), then read"
     );
+}
+
+/// D1 binds numbers as doubles: a page whose offset no table can reach is 404, not a 500.
+#[tokio::test]
+async fn impossible_page_numbers_are_404_through_workerd() {
+    let stack = Stack::new();
+    let user = stack.user().await;
+    for page in [
+        "",
+        "18446744073709551615",
+        "1380000000000000000",
+        "9007199254740993",
+    ] {
+        let answer = stack
+            .get(&format!("/api/v1/tasks/?page={page}"), Some(&user.access))
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_FOUND,
+            "page={page}: {}",
+            answer.text
+        );
+        assert_eq!(answer.errors(), &json!({"detail": "Invalid page."}));
+    }
+}
+
+/// DRF looks the object up before it reads the body: a malformed update of a task or project
+/// that is not there is 404, not 400.
+#[tokio::test]
+async fn a_malformed_update_of_a_missing_object_is_404() {
+    let stack = Stack::new();
+    let user = stack.user().await;
+    for (path, resource) in [
+        ("/api/v1/tasks/999999999/", "Task"),
+        ("/api/v1/projects/999999999/", "Project"),
+    ] {
+        let answer = stack
+            .call(
+                Method::PUT,
+                path,
+                &json!({"done": "maybe", "name": ""}),
+                &user.access,
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::NOT_FOUND,
+            "{path}: {}",
+            answer.text
+        );
+        assert_eq!(
+            answer.errors(),
+            &json!({"detail": format!("No {resource} matches the given query.")})
+        );
+    }
 }

@@ -36,6 +36,9 @@ pub struct Claims {
     pub uid: UserId,
     pub username: String,
     pub is_staff: bool,
+    /// Not valid before (we never set it; a token that carries one is held to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 impl Claims {
@@ -44,6 +47,10 @@ impl Claims {
         self.uid
     }
 }
+
+/// How far ahead of the verifier's clock a token's `iat` or `nbf` may be: the issuer (the
+/// origin) and the verifier (the edge) run on different machines.
+pub const CLOCK_SKEW_SECS: i64 = 30;
 
 /// How long each token lives, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +139,13 @@ impl TokenKeys {
         if claims.exp <= now {
             return Err(TokenProblem::Expired);
         }
+        // Not yet valid, or issued in the future: PyJWT's `ImmatureSignatureError`, which
+        // simplejwt reports as invalid. The origin issues and the edge verifies, on different
+        // machines, so their clocks may differ by a little.
+        let latest = now + CLOCK_SKEW_SECS;
+        if claims.nbf.is_some_and(|nbf| nbf > latest) || claims.iat > latest {
+            return Err(TokenProblem::Invalid);
+        }
         if claims.jti.is_empty() {
             return Err(TokenProblem::Invalid);
         }
@@ -187,6 +201,7 @@ impl Claims {
             uid: subject.user_id,
             username: subject.username.clone(),
             is_staff: subject.is_staff,
+            nbf: None,
         }
     }
 
@@ -327,6 +342,25 @@ mod tests {
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
         };
         let mut cases = cases;
+        let altered = |change: &dyn Fn(&mut serde_json::Value)| {
+            let mut claims = serde_json::to_value(&access).unwrap();
+            change(&mut claims);
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+        };
+        cases.push((
+            "not before a later time",
+            altered(&|c| c["nbf"] = serde_json::json!(NOW + 60)),
+            None,
+            NOW,
+            TokenProblem::Invalid,
+        ));
+        cases.push((
+            "issued in the future",
+            altered(&|c| c["iat"] = serde_json::json!(NOW + 60)),
+            None,
+            NOW,
+            TokenProblem::Invalid,
+        ));
         for (name, uid) in [
             ("uid not a number", serde_json::json!("abc")),
             ("uid not positive", serde_json::json!("-1")),
@@ -334,6 +368,14 @@ mod tests {
         ] {
             cases.push((name, foreign_uid(uid), None, NOW, TokenProblem::Invalid));
         }
+        let within_skew = altered(&|c| {
+            c["iat"] = serde_json::json!(NOW + CLOCK_SKEW_SECS);
+            c["nbf"] = serde_json::json!(NOW + CLOCK_SKEW_SECS);
+        });
+        assert!(
+            keys.decode(&within_skew, None, NOW).is_ok(),
+            "a clock a little behind the issuer's still accepts a fresh token"
+        );
         for (name, token, expected, now, problem) in cases {
             assert_eq!(
                 keys.decode(&token, expected, now),

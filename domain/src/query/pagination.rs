@@ -9,6 +9,9 @@ use crate::query::params::QueryParams;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
+/// The largest row offset a page may start at: 2^53 − 1, the largest integer a JavaScript
+/// number (how D1 receives bound values) holds exactly.
+pub const MAX_OFFSET: u64 = (1 << 53) - 1;
 
 /// What the client asked for; checked against the count by [`PageRequest::resolve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +106,10 @@ fn quote_plus(text: &str) -> String {
 
 impl PageRequest {
     pub fn parse(params: &QueryParams) -> Self {
+        // Django's paginator: absent is page 1; blank is not an integer, so `Invalid page.`.
         let page = match params.get("page").map(str::trim) {
-            None | Some("") => Requested::Number(1),
+            None => Requested::Number(1),
+            Some("") => Requested::Invalid,
             Some("last") => Requested::Last,
             Some(raw) => match raw.strip_prefix('+').unwrap_or(raw).parse::<u64>() {
                 Ok(n) if n >= 1 => Requested::Number(n),
@@ -121,6 +126,18 @@ impl PageRequest {
                 u32::try_from(n.min(u64::from(MAX_PAGE_SIZE))).unwrap_or(MAX_PAGE_SIZE)
             }
             _ => DEFAULT_PAGE_SIZE,
+        };
+        // A page whose first row lies past any count a table can hold cannot exist. The bound
+        // is 2^53: D1 binds numbers as JavaScript doubles, exact up to there.
+        let page = match page {
+            Requested::Number(n)
+                if (n - 1)
+                    .checked_mul(u64::from(page_size))
+                    .is_none_or(|offset| offset > MAX_OFFSET) =>
+            {
+                Requested::Invalid
+            }
+            other => other,
         };
         Self { page, page_size }
     }
@@ -156,6 +173,31 @@ mod tests {
 
     fn request(query: &str) -> PageRequest {
         PageRequest::parse(&QueryParams::parse(Some(query)))
+    }
+
+    #[test]
+    fn blank_and_impossibly_large_pages_are_invalid() {
+        for query in [
+            "page=",
+            "page=%20",
+            "page=18446744073709551615",
+            "page=1380000000000000000",
+            "page=9007199254740993&page_size=1",
+        ] {
+            assert_eq!(request(query).requested_number(), None, "{query}");
+            assert_eq!(
+                request(query).resolve(10),
+                Err(ApiError::InvalidPage),
+                "{query}"
+            );
+        }
+        assert_eq!(request("").requested_number(), Some(1));
+        assert_eq!(
+            request("page=9007199254740992&page_size=1").requested_number(),
+            Some(9_007_199_254_740_992),
+            "the last page that may exist"
+        );
+        assert_eq!(request("page=%202%20").requested_number(), Some(2));
     }
 
     #[test]

@@ -276,6 +276,22 @@ pub fn task_detail(owner: UserId, id: TaskId) -> Statement {
     )
 }
 
+/// `n` is 1 when `owner` has this project.
+pub fn project_owned(owner: UserId, id: ProjectId) -> Statement {
+    Statement::new(
+        "SELECT count(*) AS n FROM projects WHERE id = ?1 AND owner_id = ?2",
+        vec![id.into(), owner.into()],
+    )
+}
+
+/// `n` is 1 when `owner` has this task.
+pub fn task_owned(owner: UserId, id: TaskId) -> Statement {
+    Statement::new(
+        "SELECT count(*) AS n FROM tasks WHERE id = ?1 AND owner_id = ?2",
+        vec![id.into(), owner.into()],
+    )
+}
+
 /// Whether a project with this id exists at all (any owner): an unknown `project` filter is a
 /// 400, someone else's an empty list.
 pub fn project_exists(id: ProjectId) -> Statement {

@@ -4,9 +4,10 @@
 
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use domain::input::messages;
 use domain::projects::{Project, ProjectChanges, ProjectView, TaskChanges};
 use domain::replication::ChangeKind;
-use domain::{ApiError, ProjectId, TaskId, UserId};
+use domain::{ApiError, FieldErrors, ProjectId, TaskId, UserId};
 use serde_json::json;
 
 use super::store::{self, ProjectRow, TaskFields, TaskRow};
@@ -99,9 +100,11 @@ pub async fn update_project(
 ) -> Result<Reply, Failure> {
     let owner = signed.user()?;
     let id = project_id(&id)?;
-    let changes = ProjectChanges::from_body(&signed.json()?, method == Method::PATCH)?;
     let mut write = begin_write!(&state, &signed);
+    // Looked up before the body is read, as DRF does: someone else's project is 404 whatever
+    // the body says.
     let current = owned_project(&mut write, owner, id).await?;
+    let changes = ProjectChanges::from_body(&signed.json()?, method == Method::PATCH)?;
     let name = changes.name.unwrap_or(current.name);
     let description = changes.description.unwrap_or(current.description);
     let row =
@@ -142,14 +145,25 @@ pub async fn delete_project(
     finish(write, ChangeKind::ProjectDelete { id }, Reply::no_content()).await
 }
 
-/// `POST /api/v1/tasks/` → 201; `project` must be the caller's, else 404 and nothing written.
+/// DRF's answer for a task's `project` that is not one of the caller's: the same 400 whether
+/// it is someone else's or does not exist, so nothing reveals that another user's project
+/// exists.
+fn no_such_project(id: ProjectId) -> Failure {
+    Failure::Api(ApiError::Validation(FieldErrors::single(
+        "project",
+        messages::pk_does_not_exist(id),
+    )))
+}
+
+/// `POST /api/v1/tasks/` → 201; `project` must be the caller's, else 400 and nothing written.
 pub async fn create_task(State(state): State<AppState>, signed: Signed) -> Result<Reply, Failure> {
     let owner = signed.user()?;
     let changes = TaskChanges::from_body(&signed.json()?, false)?;
     let mut write = begin_write!(&state, &signed);
-    let project = changes.project.ok_or_else(|| not_found("Project"))?;
+    // Required by `TaskChanges` on a create; a missing one was refused above.
+    let project = changes.project.ok_or(Failure::Api(ApiError::Internal))?;
     if !store::owns_project(&mut write.tx, owner, project).await? {
-        return Err(not_found("Project"));
+        return Err(no_such_project(project));
     }
     let fields = TaskFields {
         project,
@@ -165,7 +179,7 @@ pub async fn create_task(State(state): State<AppState>, signed: Signed) -> Resul
 }
 
 /// `PUT` / `PATCH /api/v1/tasks/{id}/`. Moving a task is allowed only into another project of
-/// the same owner; any other project id is answered like a missing one.
+/// the same owner; any other project id is the 400 of a missing one.
 pub async fn update_task(
     State(state): State<AppState>,
     method: Method,
@@ -174,13 +188,14 @@ pub async fn update_task(
 ) -> Result<Reply, Failure> {
     let owner = signed.user()?;
     let id = task_id(&id)?;
-    let changes = TaskChanges::from_body(&signed.json()?, method == Method::PATCH)?;
     let mut write = begin_write!(&state, &signed);
+    // Looked up before the body is read, as DRF does.
     let current = owned_task(&mut write, owner, id).await?;
+    let changes = TaskChanges::from_body(&signed.json()?, method == Method::PATCH)?;
     let current_project = ProjectId::new(current.project_id);
     let project = changes.project.unwrap_or(current_project);
     if project != current_project && !store::owns_project(&mut write.tx, owner, project).await? {
-        return Err(not_found("Project"));
+        return Err(no_such_project(project));
     }
     let fields = TaskFields {
         project,
