@@ -87,6 +87,9 @@ pub enum ApiError {
     /// 400: the body is not JSON. Carries the parser's message.
     #[error("JSON parse error - {0}")]
     MalformedJson(String),
+    /// 400: a `multipart/form-data` body that does not parse (DRF's `ParseError`).
+    #[error("Multipart form parse error - {0}")]
+    MalformedMultipart(String),
     /// 400: `verify` of a blacklisted token (simplejwt answers this one as a validation error).
     #[error("token is blacklisted")]
     VerifyBlacklisted,
@@ -152,6 +155,7 @@ impl ApiError {
         match self {
             Self::Validation(_)
             | Self::MalformedJson(_)
+            | Self::MalformedMultipart(_)
             | Self::VerifyBlacklisted
             | Self::BadIdempotencyKey => 400,
             Self::NotAuthenticated
@@ -189,6 +193,9 @@ impl ApiError {
         match self {
             Self::Validation(fields) => fields.to_json(),
             Self::MalformedJson(message) => detail(&format!("JSON parse error - {message}")),
+            Self::MalformedMultipart(message) => {
+                detail(&format!("Multipart form parse error - {message}"))
+            }
             Self::VerifyBlacklisted => json!({"non_field_errors": ["Token is blacklisted"]}),
             Self::NotAuthenticated => detail("Authentication credentials were not provided."),
             Self::BadAuthorizationHeader => json!({

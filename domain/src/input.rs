@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldErrors};
 use crate::limits::MAX_JSON_BODY_BYTES;
+use crate::multipart;
 use crate::query::Date;
 use crate::query::params::form_pairs;
 
@@ -36,14 +37,19 @@ pub mod messages {
     }
 }
 
-/// A request body that parsed as a JSON object (or a flat form).
+/// A request body that parsed as a JSON object, or a flat form.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct JsonBody(Map<String, Value>);
+pub struct JsonBody {
+    fields: Map<String, Value>,
+    /// A form (url-encoded or multipart): DRF reads it with its HTML input rules, where an
+    /// empty value of a nullable field is null.
+    form: bool,
+}
 
 impl JsonBody {
-    /// Parses a body by its `Content-Type`, as DRF's default parsers would: JSON, or a
-    /// url-encoded form (every value a string). An empty body is an empty object, so the
-    /// fields report "required" rather than the body "malformed".
+    /// Parses a body by its `Content-Type`, as DRF's default parsers would: JSON, a url-encoded
+    /// form or a multipart form (every value a string). An empty body is an empty object, so
+    /// the fields report "required" rather than the body "malformed".
     pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Self, ApiError> {
         if body.len() > MAX_JSON_BODY_BYTES {
             return Err(ApiError::PayloadTooLarge {
@@ -62,7 +68,12 @@ impl JsonBody {
             .to_ascii_lowercase();
         match media_type.as_str() {
             "application/json" => Self::from_json(body),
-            "application/x-www-form-urlencoded" => Ok(Self::from_form(body)),
+            "application/x-www-form-urlencoded" => {
+                Ok(Self::from_form(form_pairs(&String::from_utf8_lossy(body))))
+            }
+            "multipart/form-data" => multipart::text_fields(content_type.unwrap_or(""), body)
+                .map(Self::from_form)
+                .map_err(ApiError::MalformedMultipart),
             _ => Err(ApiError::UnsupportedMediaType(
                 content_type.unwrap_or("").to_owned(),
             )),
@@ -73,7 +84,10 @@ impl JsonBody {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         match value {
-            Value::Object(map) => Ok(Self(map)),
+            Value::Object(fields) => Ok(Self {
+                fields,
+                form: false,
+            }),
             other => Err(ApiError::Validation(FieldErrors::single(
                 "non_field_errors",
                 format!(
@@ -84,12 +98,15 @@ impl JsonBody {
         }
     }
 
-    fn from_form(body: &[u8]) -> Self {
-        let map = form_pairs(&String::from_utf8_lossy(body))
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        Self(map)
+    /// A form's fields; like Django's `QueryDict.get`, the last value of a repeated name wins.
+    fn from_form(pairs: Vec<(String, String)>) -> Self {
+        Self {
+            fields: pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+            form: true,
+        }
     }
 
     /// Starts reading fields; problems accumulate in the returned reader.
@@ -101,7 +118,7 @@ impl JsonBody {
     }
 
     pub fn get(&self, field: &str) -> Option<&Value> {
-        self.0.get(field)
+        self.fields.get(field)
     }
 }
 
@@ -222,6 +239,8 @@ impl Fields<'_> {
     pub fn nullable_date(&mut self, field: &str) -> Option<Option<Date>> {
         match self.body.get(field)? {
             Value::Null => Some(None),
+            // DRF's HTML input rule: an empty form value of a nullable field is null.
+            Value::String(s) if self.body.form && s.is_empty() => Some(None),
             Value::String(s) => {
                 let date = Date::parse(s.trim());
                 if date.is_none() {

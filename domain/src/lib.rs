@@ -5,7 +5,8 @@
 //!
 //! Layout, one folder or file per concern:
 //! - [`error`]: the one error type and its DRF-compatible envelope;
-//! - [`input`]: turning a request body into typed values with DRF's field messages;
+//! - [`input`]: turning a request body (JSON, or a url-encoded or [`multipart`] form) into
+//!   typed values with DRF's field messages;
 //! - [`config`]: reading and validating configuration variables; [`secret`]: values that
 //!   never print;
 //! - [`auth`]: credentials (username, password policy, email) and JWT claims/verification;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod ids;
 pub mod input;
 pub mod limits;
+pub mod multipart;
 pub mod paths;
 pub mod projects;
 pub mod query;

@@ -7,6 +7,7 @@
     reason = "tests fail loudly and read top to bottom"
 )]
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use e2e::{Stack, User, unique};
@@ -639,4 +640,103 @@ async fn a_malformed_update_of_a_missing_object_is_404() {
             &json!({"detail": format!("No {resource} matches the given query.")})
         );
     }
+}
+
+/// A multipart body, as a browser's form or a mobile client's multipart request sends it.
+fn multipart(fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "e2e-boundary-7MA4YWxkTrZu0gW";
+    let mut body = String::new();
+    for (name, value) in fields {
+        let _ = write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        );
+    }
+    let _ = write!(body, "--{boundary}--\r\n");
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        body.into_bytes(),
+    )
+}
+
+/// DRF's default parsers take JSON, url-encoded and multipart forms on every write endpoint.
+#[tokio::test]
+async fn every_write_endpoint_takes_a_multipart_form() {
+    let stack = Stack::new();
+    let username = unique("form");
+    let send = |path: &str, fields: &[(&str, &str)], token: Option<&str>| {
+        let (content_type, body) = multipart(fields);
+        let mut request = stack
+            .request(Method::POST, path)
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        stack.send(request)
+    };
+    let email = format!("{username}@example.com");
+    let registered = send(
+        "/api/v1/auth/register/",
+        &[
+            ("username", &username),
+            ("email", &email),
+            ("password", "a-fine-password"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{}",
+        registered.text
+    );
+    let tokens = send(
+        "/api/token/",
+        &[("username", &username), ("password", "a-fine-password")],
+        None,
+    )
+    .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{}", tokens.text);
+    let access = tokens.body["access"].as_str().unwrap().to_owned();
+    let project = send(
+        "/api/v1/projects/",
+        &[("name", "From a form")],
+        Some(&access),
+    )
+    .await;
+    assert_eq!(project.status, StatusCode::CREATED, "{}", project.text);
+    let id = project.body["id"].as_i64().unwrap().to_string();
+    let task = send(
+        "/api/v1/tasks/",
+        &[("project", &id), ("title", "Form task"), ("due_date", "")],
+        Some(&access),
+    )
+    .await;
+    assert_eq!(task.status, StatusCode::CREATED, "{}", task.text);
+    assert_eq!(
+        task.body["due_date"],
+        Value::Null,
+        "an empty form date is null"
+    );
+
+    let broken = stack
+        .send(
+            stack
+                .request(Method::POST, "/api/v1/projects/")
+                .header("content-type", "multipart/form-data; boundary=nope")
+                .body("no parts here")
+                .bearer_auth(&access),
+        )
+        .await;
+    assert_eq!(broken.status, StatusCode::BAD_REQUEST);
+    assert!(
+        broken.errors()["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Multipart form parse error - "),
+        "{}",
+        broken.text
+    );
 }

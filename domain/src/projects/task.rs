@@ -171,6 +171,34 @@ mod tests {
     }
 
     #[test]
+    fn a_form_reads_an_empty_date_as_null_as_drf_does_and_json_does_not() {
+        let multipart = concat!(
+            "--b\r\nContent-Disposition: form-data; name=\"project\"\r\n\r\n7\r\n",
+            "--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nT\r\n",
+            "--b\r\nContent-Disposition: form-data; name=\"due_date\"\r\n\r\n\r\n",
+            "--b--\r\n"
+        );
+        let forms = [
+            ("multipart/form-data; boundary=b", multipart.as_bytes()),
+            (
+                "application/x-www-form-urlencoded",
+                b"project=7&title=T&due_date=".as_slice(),
+            ),
+        ];
+        for (content_type, body) in forms {
+            let changes =
+                TaskChanges::from_body(&JsonBody::parse(Some(content_type), body).unwrap(), false)
+                    .unwrap();
+            assert_eq!(changes.project, Some(ProjectId::new(7)), "{content_type}");
+            assert_eq!(changes.due_date, Some(None), "{content_type}");
+        }
+        assert!(
+            parse(&json!({"project": 7, "title": "T", "due_date": ""}), false).is_err(),
+            "in JSON an empty date is a wrong format"
+        );
+    }
+
+    #[test]
     fn bad_fields_get_drf_messages() {
         assert_eq!(
             error_of(&json!({"done": "maybe"}), "done"),
