@@ -30,30 +30,40 @@ fn origin(command: &str) -> (i32, String) {
 }
 
 /// Runs SQL on the local D1 behind the running `wrangler dev`, as an operator's mistake would.
+/// The local D1 is one SQLite file that workerd writes too: under write load the command can
+/// find it locked, and is tried again (a few times, briefly).
 fn d1(sql: &str) {
-    let output = Command::new("npx")
-        .args([
-            "--no-install",
-            "wrangler",
-            "d1",
-            "execute",
-            "DB",
-            "--local",
-            "--persist-to",
-            &var("E2E_D1_DIR"),
-            "--command",
-            sql,
-        ])
-        .current_dir(var("E2E_ROOT"))
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "wrangler d1 execute failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let output = Command::new("npx")
+            .args([
+                "--no-install",
+                "wrangler",
+                "d1",
+                "execute",
+                "DB",
+                "--local",
+                "--persist-to",
+                &var("E2E_D1_DIR"),
+                "--command",
+                sql,
+            ])
+            .current_dir(var("E2E_ROOT"))
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() {
+            return;
+        }
+        assert!(
+            stderr.contains("SQLITE_BUSY") && attempts < 10,
+            "wrangler d1 execute failed (attempt {attempts}): {stderr}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
 }
 
 #[tokio::test]
