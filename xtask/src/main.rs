@@ -5,17 +5,26 @@
 //!
 //! - `cargo xtask run`: the stack on `.data/` with the fixed ports, until Ctrl-C;
 //! - `cargo xtask test [-- NEXTEST ARGS]`: a fresh stack in a temporary folder, the tests
-//!   against it, the operator tests alone after them;
+//!   against it, the operator tests alone after them; then `chaos --short` on a stack of its
+//!   own (skipped when NEXTEST ARGS filter the tests);
+//! - `cargo xtask chaos [--short]`: faults injected into a fresh stack under load (`chaos`);
+//! - `cargo xtask soak [--minutes N] [--rate R] [--origin-bin PATH]`: a fixed-rate mixed load
+//!   on a fresh stack, and what drifted over the minutes (`soak`, `docs/soak.md`);
 //! - `cargo xtask stack [--origin-bin PATH] [--wrangler-var NAME:VALUE]... -- CMD [ARGS]...`: a
 //!   fresh stack, CMD run with its addresses in the environment (`./dev bench`).
 //!
 //! Everything assumes the binaries are built (`./dev` builds them first).
 
+mod api;
+mod chaos;
 mod postgres;
 mod process;
+mod procfs;
 mod secrets;
 mod shutdown;
+mod soak;
 mod stack;
+mod table;
 mod tempdir;
 mod ui;
 
@@ -32,7 +41,7 @@ use crate::tempdir::TempDir;
 use crate::ui::{ROOT, error, note, say, shown, tail};
 
 #[derive(Debug, Parser)]
-#[command(about = "The local stack and the test runs on it (called by ./dev)")]
+#[command(about = "The local stack and the runs on it: tests, chaos, soak (called by ./dev)")]
 struct Cli {
     #[command(subcommand)]
     command: Task,
@@ -47,6 +56,27 @@ enum Task {
         /// Passed on to both `cargo nextest run` invocations (a test name, `--nocapture`, …).
         #[arg(last = true)]
         nextest_args: Vec<String>,
+    },
+    /// A fresh stack on free ports, faults injected under load, and the proof that nothing
+    /// acknowledged was lost or doubled (exit 1 if anything was).
+    Chaos {
+        /// Fewer kills and a shorter warm-up, the same checks: the form `test` runs.
+        #[arg(long)]
+        short: bool,
+    },
+    /// A fresh stack, a fixed-rate mixed load for some minutes, and what drifted: errors,
+    /// latency, memory, replication backlog and lag (written to docs/soak.md).
+    Soak {
+        /// How long the load runs.
+        #[arg(long, default_value_t = 30)]
+        minutes: u32,
+        /// Requests per second (reads of lists and details, writes, logins).
+        #[arg(long, default_value_t = 40)]
+        rate: u32,
+        /// The origin binary to run (default: target/debug/origin-worker; ./dev soak passes
+        /// the release build).
+        #[arg(long, value_name = "PATH")]
+        origin_bin: Option<PathBuf>,
     },
     /// A fresh stack on free ports, then CMD with the stack's `E2E_*` variables set.
     Stack {
@@ -85,6 +115,19 @@ async fn dispatch(task: Task) -> Result<ExitCode> {
     match task {
         Task::Run => run(&shutdown).await,
         Task::Test { nextest_args } => test(&nextest_args, &shutdown).await,
+        Task::Chaos { short } => Ok(exit_code(chaos::run(short, &shutdown).await?)),
+        Task::Soak {
+            minutes,
+            rate,
+            origin_bin,
+        } => {
+            let options = Options {
+                origin_bin: origin_bin.unwrap_or(Options::default().origin_bin),
+                wrangler_vars: Vec::new(),
+            };
+            let settings = soak::Settings { minutes, rate };
+            Ok(exit_code(soak::run(settings, options, &shutdown).await?))
+        }
         Task::Stack {
             origin_bin,
             wrangler_vars,
@@ -128,9 +171,38 @@ async fn run(shutdown: &Shutdown) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `./dev test`: fresh state (cluster, D1, inbox, logs) in a temporary folder, free ports so a
-/// running `./dev run` or another test run is never in the way, then the two nextest runs.
+/// `./dev test`: the tests ([`tests`]), then the short chaos suite on a stack of its own (it
+/// kills processes, which the tests' stack must never see). A test filter skips the chaos
+/// suite: it was asked for some tests, not for minutes of faults.
 async fn test(nextest_args: &[String], shutdown: &Shutdown) -> Result<ExitCode> {
+    let tests_passed = tests(nextest_args, shutdown).await?;
+    if !nextest_args.is_empty() {
+        note("chaos suite skipped: a test filter was given (`./dev chaos --short` runs it)");
+        return Ok(exit_code(tests_passed));
+    }
+    say("Chaos suite (short), on a fresh stack of its own");
+    let chaos_passed = chaos::run(true, shutdown).await?;
+    if !tests_passed {
+        error("tests failed (see above)");
+    }
+    if !chaos_passed {
+        error("the chaos suite failed (see its table above)");
+    }
+    Ok(exit_code(tests_passed && chaos_passed))
+}
+
+fn exit_code(passed: bool) -> ExitCode {
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The tests: fresh state (cluster, D1, inbox, logs) in a temporary folder, free ports so a
+/// running `./dev run` or another test run is never in the way, then the two nextest runs.
+/// Whether both passed; the stack is stopped when this returns.
+async fn tests(nextest_args: &[String], shutdown: &Shutdown) -> Result<bool> {
     // Declared before the stack, so dropped after it: the folder goes once nothing uses it.
     let state = TempDir::new("ptb-test")?;
     let started = Instant::now();
@@ -161,7 +233,7 @@ async fn test(nextest_args: &[String], shutdown: &Shutdown) -> Result<ExitCode> 
     .await?;
 
     if everything.success() && operator.success() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(true);
     }
     say("Logs of this run (last lines)");
     let logs = stack.endpoints().logs();
@@ -171,26 +243,11 @@ async fn test(nextest_args: &[String], shutdown: &Shutdown) -> Result<ExitCode> 
     }
     // The temporary folder goes with the stack; the logs of a failed run stay for reading.
     let kept = ROOT.join(".data/last-failed-test-logs");
-    match keep_logs(&logs, &kept) {
+    match stack.endpoints().keep_logs(&kept) {
         Ok(()) => note(format!("all logs of this run: {}/", shown(&kept))),
         Err(e) => note(format!("could not keep the logs: {e:#}")),
     }
-    Ok(ExitCode::FAILURE)
-}
-
-/// Copies the log folder of a run to `into`, replacing what an earlier failed run left there.
-fn keep_logs(logs: &std::path::Path, into: &std::path::Path) -> Result<()> {
-    if into.exists() {
-        std::fs::remove_dir_all(into)?;
-    }
-    std::fs::create_dir_all(into)?;
-    for entry in std::fs::read_dir(logs)? {
-        let entry = entry?;
-        if entry.file_type()?.is_file() {
-            std::fs::copy(entry.path(), into.join(entry.file_name()))?;
-        }
-    }
-    Ok(())
+    Ok(false)
 }
 
 /// One `cargo nextest run` with the stack's variables. `--no-fail-fast`: one run reports every

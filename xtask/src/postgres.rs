@@ -4,10 +4,14 @@
 //! `initdb` refuses to run as root, so when xtask is root every server binary runs as the
 //! `postgres` user (`runuser`), which also owns the cluster's folder. Clients connect over TCP
 //! (trust authentication, 127.0.0.1 only), so they need no such care.
+//!
+//! The chaos suite stops and starts the server of a running stack ([`Postgres::stop_server`],
+//! [`Postgres::start_server`]); dropping stops it if it runs at that moment.
 
 use std::os::unix::fs::chown;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use nix::unistd::{User, geteuid};
@@ -102,7 +106,8 @@ impl Postgres {
             .is_ok_and(|status| status.success())
     }
 
-    async fn start_server(&self, shutdown: &Shutdown) -> Result<()> {
+    /// Starts the server on the initialised cluster and waits until it accepts connections.
+    pub async fn start_server(&self, shutdown: &Shutdown) -> Result<()> {
         // fsync off: the cluster is scratch state, and the tests create a database each.
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
@@ -134,6 +139,45 @@ impl Postgres {
         Ok(())
     }
 
+    /// Stops the server (`pg_ctl -m fast stop`: clients are disconnected, open transactions
+    /// roll back) and waits until it is down. Without blocking the runtime: the chaos suite's
+    /// load keeps running meanwhile.
+    pub async fn stop_server(&self, shutdown: &Shutdown) -> Result<()> {
+        let mut pg_ctl = self.server("pg_ctl");
+        pg_ctl
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "-t", "30", "stop"]);
+        run_logged(
+            "pg_ctl stop",
+            pg_ctl,
+            &self.dir.join("pg_ctl-stop.log"),
+            shutdown,
+        )
+        .await?;
+        note("Postgres stopped");
+        Ok(())
+    }
+
+    /// The postmaster's pid, from `postmaster.pid`, while the server runs.
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .ok()?
+            .lines()
+            .next()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// A client for database `app`.
+    pub fn client(&self) -> Psql {
+        Psql {
+            program: self.bin.join("psql"),
+            port: self.port,
+        }
+    }
+
     fn create_app_database(&self) -> Result<()> {
         let exists = self.psql("SELECT 1 FROM pg_database WHERE datname = 'app'")?;
         if exists.trim() != "1" {
@@ -163,6 +207,51 @@ impl Postgres {
             );
         }
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+/// `psql` on database `app` over TCP, for the few reads the chaos suite and the soak make: a
+/// process per query costs milliseconds, and keeps a Postgres driver out of xtask's build.
+#[derive(Debug, Clone)]
+pub struct Psql {
+    program: PathBuf,
+    port: u16,
+}
+
+impl Psql {
+    /// How long one query may take, connecting included.
+    const LIMIT: Duration = Duration::from_secs(20);
+
+    /// Runs `sql` and returns its rows as psql prints them unaligned (`-tA`): one line per
+    /// row, columns separated by `|`.
+    pub async fn query(&self, sql: &str) -> Result<String> {
+        let mut command = tokio::process::Command::new(&self.program);
+        command
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "app", "-tAXqc", sql])
+            // A server that is down refuses at once; one that hangs must not hang us.
+            .env("PGCONNECT_TIMEOUT", "5")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(Self::LIMIT, command.output())
+            .await
+            .with_context(|| format!("psql `{sql}` took over {} s", Self::LIMIT.as_secs()))?
+            .context("could not run psql")?;
+        if !output.status.success() {
+            bail!(
+                "psql `{sql}` failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// A query whose answer is one number.
+    pub async fn number(&self, sql: &str) -> Result<i64> {
+        let text = self.query(sql).await?;
+        text.trim()
+            .parse()
+            .with_context(|| format!("psql `{sql}` answered {text:?}, not a number"))
     }
 }
 

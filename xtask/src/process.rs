@@ -8,7 +8,8 @@
 //! would in a shell.
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use nix::unistd::Pid;
 use std::os::unix::process::CommandExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::procfs;
 use crate::shutdown::Shutdown;
 use crate::ui::{note, shown, tail};
 
@@ -36,31 +38,36 @@ pub struct Service {
 
 impl Service {
     /// Starts `command` in a new process group, stdin closed, stdout and stderr to `log`.
-    pub fn spawn(name: &'static str, log: &Path, mut command: Command) -> Result<Self> {
+    pub fn spawn(name: &'static str, log: &Path, command: Command) -> Result<Self> {
         let out = File::create(log).with_context(|| format!("creating {}", shown(log)))?;
-        let err = out.try_clone()?;
-        command
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0);
-        let child = command.spawn().with_context(|| {
-            format!(
-                "could not start {name} ({})",
-                command.get_program().to_string_lossy()
-            )
-        })?;
-        note(format!(
-            "{name} started (pid {}, log {})",
-            child.id(),
-            shown(log)
-        ));
+        let child = launch(name, log, out, command)?;
         Ok(Self {
             name,
             log: log.to_path_buf(),
             child,
             exited: None,
         })
+    }
+
+    /// Starts `command` in place of this service's stopped process (a restart by the chaos
+    /// suite), appending to the same log, so that what happened before the restart stays
+    /// readable. Teardown then stops the new process like the first.
+    pub fn respawn(&mut self, command: Command) -> Result<()> {
+        if self.group_alive() {
+            bail!(
+                "{} is still running: stop it before starting it again",
+                self.name
+            );
+        }
+        let mut out = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", shown(&self.log)))?;
+        writeln!(out, "\n--- xtask: {} started again ---\n", self.name)?;
+        self.child = launch(self.name, &self.log, out, command)?;
+        self.exited = None;
+        Ok(())
     }
 
     pub fn name(&self) -> &'static str {
@@ -85,6 +92,42 @@ impl Service {
         Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(i32::MAX))
     }
 
+    /// The id of its process group (the soak sums the memory of its members).
+    pub fn group_id(&self) -> i32 {
+        self.group().as_raw()
+    }
+
+    /// Sends `signal` to the whole group and waits, without blocking the runtime (the chaos
+    /// suite's load keeps running meanwhile), until nothing of it runs: [`GRACE`] for it to
+    /// go, then SIGKILL. `SIGKILL` itself is the chaos suite's crash.
+    pub async fn stop(&mut self, signal: Signal) {
+        // ESRCH (already gone) is the only likely error and means the same as success.
+        let _ = killpg(self.group(), signal);
+        let gone = self.gone_within(GRACE).await;
+        if !gone {
+            note(format!(
+                "{} did not stop within {} s: killed",
+                self.name,
+                GRACE.as_secs()
+            ));
+            let _ = killpg(self.group(), Signal::SIGKILL);
+            if !self.gone_within(GRACE).await {
+                note(format!("{} still has processes after SIGKILL", self.name));
+            }
+        }
+    }
+
+    async fn gone_within(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.group_alive() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
+    }
+
     /// Whether anything of the group is still running. The leader is reaped here; members
     /// orphaned by it are reaped by init, which may take its time (or, in a container whose
     /// first process is no init, never happen), so zombies do not count.
@@ -99,26 +142,37 @@ impl Service {
     }
 }
 
+/// Starts `command` in a new process group, stdin closed, stdout and stderr to `out` (the file
+/// at `log`).
+fn launch(name: &str, log: &Path, out: File, mut command: Command) -> Result<Child> {
+    let err = out.try_clone()?;
+    command
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    let child = command.spawn().with_context(|| {
+        format!(
+            "could not start {name} ({})",
+            command.get_program().to_string_lossy()
+        )
+    })?;
+    note(format!(
+        "{name} started (pid {}, log {})",
+        child.id(),
+        shown(log)
+    ));
+    Ok(child)
+}
+
 /// Whether `/proc` lists a process of group `group` that is not a zombie; `None` if `/proc`
 /// cannot be read.
 fn running_in_group(group: i32) -> Option<bool> {
-    let entries = std::fs::read_dir("/proc").ok()?;
-    Some(entries.filter_map(Result::ok).any(|entry| {
-        std::fs::read_to_string(entry.path().join("stat"))
-            .ok()
-            .and_then(|stat| group_and_state(&stat))
-            .is_some_and(|(pgrp, state)| pgrp == group && !matches!(state, 'Z' | 'X'))
-    }))
-}
-
-/// The process group and state in a `/proc/PID/stat` line: `pid (comm) state ppid pgrp …`,
-/// where `comm` may itself hold spaces and parentheses.
-fn group_and_state(stat: &str) -> Option<(i32, char)> {
-    let (_, rest) = stat.rsplit_once(')')?;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let pgrp = fields.nth(1)?.parse().ok()?;
-    Some((pgrp, state))
+    Some(
+        procfs::processes()?
+            .iter()
+            .any(|p| p.pgrp == group && !p.is_zombie()),
+    )
 }
 
 /// Stops services: SIGTERM to every group at once, up to [`GRACE`] for all of them to go, then
@@ -348,14 +402,6 @@ mod tests {
     }
 
     #[test]
-    fn reads_group_and_state_from_proc() {
-        let stat = "4242 (my (odd) name) S 1 4240 4240 0 -1 4194560 0 0";
-        assert_eq!(group_and_state(stat), Some((4240, 'S')));
-        assert_eq!(group_and_state("17 (sleep) Z 1 15 15"), Some((15, 'Z')));
-        assert_eq!(group_and_state("garbage"), None);
-    }
-
-    #[test]
     fn stopping_takes_the_whole_group() {
         // A shell that ignores nothing and starts a grandchild: both must be gone after stop.
         let dir = crate::tempdir::TempDir::new("xtask-process").unwrap();
@@ -367,5 +413,33 @@ mod tests {
         assert!(services[0].group_alive());
         stop_all(&mut services);
         assert!(!services[0].group_alive());
+    }
+
+    #[tokio::test]
+    async fn a_killed_service_starts_again_and_is_still_stopped_at_the_end() {
+        let dir = crate::tempdir::TempDir::new("xtask-process").unwrap();
+        let log = dir.path().join("sleeper.log");
+        let sleeper = || {
+            let mut command = Command::new("sh");
+            command.args(["-c", "echo up; sleep 60 & wait"]);
+            command
+        };
+        let mut service = Service::spawn("sleeper", &log, sleeper()).unwrap();
+        let first = service.group_id();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(service.respawn(sleeper()).is_err(), "still running");
+        service.stop(Signal::SIGKILL).await;
+        assert!(!service.group_alive());
+        service.respawn(sleeper()).unwrap();
+        assert_ne!(service.group_id(), first);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(service.group_alive());
+        let mut services = vec![service];
+        stop_all(&mut services);
+        assert!(!services[0].group_alive());
+        // One log across the restart, the first run's lines kept.
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.matches("up").count(), 2, "{text}");
+        assert!(text.contains("sleeper started again"), "{text}");
     }
 }

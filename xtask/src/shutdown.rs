@@ -59,6 +59,14 @@ impl Shutdown {
         (*self.asked.borrow()).map(Interrupted)
     }
 
+    /// Sleeps for `how_long`, unless a signal comes first.
+    pub async fn sleep(&self, how_long: std::time::Duration) -> Result<(), Interrupted> {
+        tokio::select! {
+            () = tokio::time::sleep(how_long) => Ok(()),
+            signal = self.wait() => Err(signal),
+        }
+    }
+
     /// Resolves when a signal arrives (at once if one already has).
     pub async fn wait(&self) -> Interrupted {
         let mut asked = self.asked.clone();

@@ -6,6 +6,10 @@
 //! stops the services, then Postgres. A stack that fails half-way is dropped just the same, so
 //! nothing it started outlives xtask.
 //!
+//! The chaos suite restarts parts of a running stack: Postgres, the origin (SIGKILL or a
+//! graceful stop) and `wrangler dev`, each on the same ports and data. A restarted service takes
+//! its predecessor's place, so the drop (and a Ctrl-C) stops it like the first.
+//!
 //! Layout of the data folder: `pg/` (the cluster), `wrangler/` (D1), `logs/`, `secrets.env`
 //! and `edge.vars` (both 0600).
 
@@ -15,12 +19,18 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use nix::sys::signal::Signal;
 
-use crate::postgres::Postgres;
+use crate::postgres::{Postgres, Psql};
 use crate::process::{Service, run_logged, stop_all, wait_http};
 use crate::secrets::{Secrets, write_private};
 use crate::shutdown::Shutdown;
 use crate::ui::{ROOT, note, say, shown};
+
+/// How long the origin may take to answer `/health/` after its start (migrations included).
+const ORIGIN_START_SECS: u64 = 60;
+/// The same for `wrangler dev`, whose cold start takes seconds on two busy cores.
+const EDGE_START_SECS: u64 = 90;
 
 /// The ports the stack listens on, all on 127.0.0.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +121,22 @@ impl Endpoints {
         self.data.join("logs")
     }
 
+    /// Copies the log folder to `into` (replacing what an earlier run left there), so that the
+    /// logs outlive the run's temporary folder.
+    pub fn keep_logs(&self, into: &Path) -> Result<()> {
+        if into.exists() {
+            std::fs::remove_dir_all(into)?;
+        }
+        std::fs::create_dir_all(into)?;
+        for entry in std::fs::read_dir(self.logs())? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::copy(entry.path(), into.join(entry.file_name()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The variables the tests read (`tests/src/lib.rs`, `tests/tests/operator.rs`, the
     /// origin's test support), and `bench` too.
     pub fn env(&self) -> Vec<(&'static str, String)> {
@@ -138,9 +164,21 @@ impl Endpoints {
 #[derive(Debug)]
 pub struct Stack {
     endpoints: Endpoints,
+    /// The edge's extra variables, for a restart of `wrangler dev`.
+    wrangler_vars: Vec<String>,
     /// In start order; all stopped together.
     services: Vec<Service>,
+    /// Where the origin and the edge are in `services`.
+    origin: usize,
+    edge: usize,
     postgres: Option<Postgres>,
+}
+
+/// The services of a stack that can be restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Origin,
+    Edge,
 }
 
 impl Stack {
@@ -166,7 +204,10 @@ impl Stack {
                 secrets: Secrets::load_or_create(data)?,
                 origin_bin: options.origin_bin,
             },
+            wrangler_vars: options.wrangler_vars,
             services: Vec::new(),
+            origin: 0,
+            edge: 0,
             postgres: None,
         };
         stack.postgres = Some(Postgres::start(&data.join("pg"), ports.postgres, shutdown).await?);
@@ -188,14 +229,21 @@ impl Stack {
         let inbox = stack.spawn("inbox (MailDev)", "maildev.log", stack.maildev())?;
         let origin = stack.spawn("origin worker", "origin.log", stack.origin())?;
         let edge_launched = Instant::now();
-        let edge = stack.edge(&options.wrangler_vars)?;
+        let edge = stack.edge()?;
         let edge = stack.spawn("edge (wrangler dev)", "edge.log", edge)?;
+        (stack.origin, stack.edge) = (origin, edge);
 
         stack
-            .wait_ready(origin, ports.origin, "/health/", 60, shutdown)
+            .wait_ready(
+                origin,
+                ports.origin,
+                "/health/",
+                ORIGIN_START_SECS,
+                shutdown,
+            )
             .await?;
         stack
-            .wait_ready(edge, ports.edge, "/health/", 90, shutdown)
+            .wait_ready(edge, ports.edge, "/health/", EDGE_START_SECS, shutdown)
             .await?;
         note(format!(
             "edge cold start: {} s from launching wrangler dev",
@@ -209,6 +257,68 @@ impl Stack {
 
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
+    }
+
+    /// A client for the stack's database `app`.
+    pub fn psql(&self) -> Result<Psql> {
+        Ok(self.running_postgres()?.client())
+    }
+
+    fn running_postgres(&self) -> Result<&Postgres> {
+        self.postgres
+            .as_ref()
+            .context("this stack has no Postgres (it failed to start)")
+    }
+
+    /// The process group ids of the origin and the edge (`wrangler dev`: npx, node, workerd),
+    /// and the postmaster's pid while Postgres runs: whose memory the soak measures.
+    pub fn pids(&self) -> (i32, i32, Option<i32>) {
+        (
+            self.services[self.origin].group_id(),
+            self.services[self.edge].group_id(),
+            self.postgres.as_ref().and_then(Postgres::postmaster_pid),
+        )
+    }
+
+    /// Stops Postgres (fast: connections are cut, open transactions roll back).
+    pub async fn stop_postgres(&self, shutdown: &Shutdown) -> Result<()> {
+        self.running_postgres()?.stop_server(shutdown).await
+    }
+
+    /// Starts Postgres again, on the same port and cluster, and waits until it accepts.
+    pub async fn start_postgres(&self, shutdown: &Shutdown) -> Result<()> {
+        self.running_postgres()?.start_server(shutdown).await
+    }
+
+    /// Stops a service with `signal` (SIGKILL: a crash; SIGTERM: a graceful stop, SIGKILL after
+    /// the grace period) and waits until its whole process group is gone.
+    pub async fn stop_service(&mut self, part: Part, signal: Signal) {
+        let index = self.index(part);
+        self.services[index].stop(signal).await;
+    }
+
+    /// Starts a stopped service again with the command it started with (same ports, data and
+    /// log, appended to), and waits until it answers `/health/`.
+    pub async fn restart_service(&mut self, part: Part, shutdown: &Shutdown) -> Result<()> {
+        let (command, listening, limit) = match part {
+            Part::Origin => (
+                self.origin(),
+                self.endpoints.ports.origin,
+                ORIGIN_START_SECS,
+            ),
+            Part::Edge => (self.edge()?, self.endpoints.ports.edge, EDGE_START_SECS),
+        };
+        let index = self.index(part);
+        self.services[index].respawn(command)?;
+        self.wait_ready(index, listening, "/health/", limit, shutdown)
+            .await
+    }
+
+    fn index(&self, part: Part) -> usize {
+        match part {
+            Part::Origin => self.origin,
+            Part::Edge => self.edge,
+        }
     }
 
     /// Waits until a signal (`Ok`) or until a service exits (an error naming it and its log).
@@ -300,7 +410,7 @@ impl Stack {
     /// named and no longer from a `.dev.vars` in the project, so one written for
     /// `npx wrangler dev` by hand cannot get in the way. The rest are plain `--var`s, which
     /// take precedence over both.
-    fn edge(&self, extra_vars: &[String]) -> Result<Command> {
+    fn edge(&self) -> Result<Command> {
         let endpoints = &self.endpoints;
         let vars_file = endpoints.data.join("edge.vars");
         write_private(&vars_file, &endpoints.secrets.vars())?;
@@ -320,7 +430,7 @@ impl Stack {
             .args(["--var", "ENVIRONMENT:development"])
             .arg("--var")
             .arg(format!("ORIGIN_URL:{}", endpoints.origin_url()));
-        for var in extra_vars {
+        for var in &self.wrangler_vars {
             command.arg("--var").arg(var);
         }
         Ok(command)
@@ -425,11 +535,14 @@ mod tests {
                 data: dir.path().to_path_buf(),
                 ..endpoints()
             },
+            wrangler_vars: vec!["EXTRA:1".to_owned()],
             services: Vec::new(),
+            origin: 0,
+            edge: 0,
             postgres: None,
         };
         let origin = stack.origin();
-        let edge = stack.edge(&["EXTRA:1".to_owned()]).unwrap();
+        let edge = stack.edge().unwrap();
         for command in [&origin, &edge] {
             let line = command
                 .get_args()
