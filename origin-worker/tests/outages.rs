@@ -92,3 +92,28 @@ async fn a_restarting_worker_makes_the_origin_not_ready() {
     stop_tx.send(true).unwrap();
     failing.await.unwrap();
 }
+
+/// A connection the server ends under a request (a Postgres restart: "terminating connection
+/// due to administrator command") is a 503 to retry, not a 500.
+#[tokio::test]
+async fn a_connection_the_server_ends_is_unavailable_not_a_fault() {
+    let origin = TestOrigin::new().await;
+    let mut victim = origin.db.acquire().await.unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *victim)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&origin.db)
+        .await
+        .unwrap();
+    let error = sqlx::query("SELECT 1")
+        .execute(&mut *victim)
+        .await
+        .unwrap_err();
+    assert!(
+        origin_worker::http::reply::is_unavailable(&error),
+        "{error:?}"
+    );
+}

@@ -106,11 +106,18 @@ impl IntoResponse for Failure {
     }
 }
 
-fn is_unavailable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-    )
+/// Failures a retry can outlive: no connection to be had, or the server went away under the
+/// request (SQLSTATE class 08, connection exception; class 57, operator intervention, as when
+/// Postgres is restarted or shut down mid-transaction). The write rolled back; 503 tells the
+/// client to retry, with its `Idempotency-Key`.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57")),
+        _ => false,
+    }
 }
 
 /// Renders a parked failure as an origin reply carrying the public error envelope.

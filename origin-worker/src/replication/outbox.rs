@@ -58,5 +58,9 @@ pub async fn replicate_soon(conn: &mut PgConnection) -> sqlx::Result<()> {
         .build();
     apalis_postgres::queries::push_tasks(conn, REPLICATE_QUEUE, vec![task])
         .await
-        .map_err(|e| sqlx::Error::Protocol(format!("enqueueing the replication job: {e}")))
+        .map_err(|e| match e {
+            // Keep the database's own error, so a lost connection is still a 503.
+            apalis_postgres::Error::Database(e) => e,
+            other => sqlx::Error::Protocol(format!("enqueueing the replication job: {other}")),
+        })
 }
