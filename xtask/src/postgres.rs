@@ -200,14 +200,19 @@ impl Postgres {
             .stdin(Stdio::null())
             .output()
             .context("could not run psql")?;
-        if !output.status.success() {
-            bail!(
-                "psql `{sql}` failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        psql_rows(sql, &output)
     }
+}
+
+/// What psql printed for `sql`, or its complaint when it failed.
+fn psql_rows(sql: &str, output: &std::process::Output) -> Result<String> {
+    if !output.status.success() {
+        bail!(
+            "psql `{sql}` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// `psql` on database `app` over TCP, for the few reads the chaos suite and the soak make: a
@@ -237,13 +242,7 @@ impl Psql {
             .await
             .with_context(|| format!("psql `{sql}` took over {} s", Self::LIMIT.as_secs()))?
             .context("could not run psql")?;
-        if !output.status.success() {
-            bail!(
-                "psql `{sql}` failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        psql_rows(sql, &output)
     }
 
     /// A query whose answer is one number.
