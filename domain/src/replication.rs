@@ -176,17 +176,21 @@ mod tests {
         assert_eq!(serde_json::from_value::<Change>(wire).unwrap(), change);
     }
 
-    /// The serde tags are written as attributes; this holds them to the entity names the audit
-    /// queries and the edge's tombstones use.
-    #[test]
-    fn change_kind_names_follow_their_entity() {
-        let user = UserReplica {
+    fn user() -> UserReplica {
+        UserReplica {
             id: UserId::new(1),
             username: "a".into(),
             email: "a@example.com".into(),
             is_staff: false,
             date_joined: "2025-01-01T00:00:00.000000Z".into(),
-        };
+        }
+    }
+
+    /// The serde tags are written as attributes; this holds them to the entity names the audit
+    /// queries and the edge's tombstones use.
+    #[test]
+    fn change_kind_names_follow_their_entity() {
+        let user = user();
         let project = Project {
             id: ProjectId::new(2),
             owner: UserId::new(1),
@@ -226,13 +230,7 @@ mod tests {
 
     #[test]
     fn a_user_record_has_no_room_for_secrets() {
-        let user = UserReplica {
-            id: UserId::new(1),
-            username: "a".into(),
-            email: "a@example.com".into(),
-            is_staff: false,
-            date_joined: "2025-01-01T00:00:00.000000Z".into(),
-        };
+        let user = user();
         let wire = serde_json::to_value(ChangeKind::UserUpsert(user)).unwrap();
         let text = wire.to_string();
         assert!(!text.contains("password"), "{text}");
