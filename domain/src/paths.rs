@@ -24,3 +24,5 @@ pub const TASK: &str = "/api/v1/tasks/{id}/";
 pub const INTERNAL_REPLICATE: &str = "/internal/replicate/";
 /// Origin → edge: a page of what D1 holds, for `check-edge` and `resync-edge` (signed).
 pub const INTERNAL_VERSIONS: &str = "/internal/versions/";
+/// Origin (or an operator holding its secret) → edge: what this isolate holds in memory.
+pub const INTERNAL_ISOLATE: &str = "/internal/isolate/";

@@ -114,6 +114,17 @@ pub struct DenylistPage {
     pub jtis: Vec<String>,
 }
 
+/// What one edge isolate reports about itself (`GET /internal/isolate/`): how a long run tells
+/// growth of the worker's own memory from growth of the runtime around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsolateStats {
+    /// The wasm linear memory: the high-water mark of the worker's Rust heap (it never
+    /// shrinks). `None` outside wasm (the native tests).
+    pub linear_memory_bytes: Option<u64>,
+    /// Requests this isolate has handled since it started, this one included.
+    pub requests_handled: u64,
+}
+
 /// The answer to a replication push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {

@@ -17,6 +17,7 @@ use crate::forward::forward;
 use crate::health;
 use crate::http::{Request, Response};
 use crate::internal;
+use crate::isolate;
 use crate::platform::Platform;
 use crate::projects::{reads, sql, writes};
 use crate::routes::{self, Access, Handler, Method, Route};
@@ -41,6 +42,7 @@ pub fn request_id(request: &Request, generate: impl FnOnce() -> String) -> Strin
 /// Handles one request end to end. Never fails: every error becomes its response, and a fault
 /// is logged here, once, with the request id and its cause chain.
 pub async fn handle<P: Platform>(ctx: &Ctx<'_, P>, request: Request) -> Response {
+    isolate::count_request();
     if cors::is_preflight(&request) {
         let mut response = cors::preflight(&request, ctx.settings);
         cors::decorate(&mut response, &request, ctx.settings, ctx.request_id, false);
@@ -200,5 +202,6 @@ async fn run<P: Platform>(
         }
         Handler::Replicate => internal::replicate(ctx, request).await,
         Handler::Versions => internal::versions(ctx, request).await,
+        Handler::Isolate => internal::isolate(),
     }
 }

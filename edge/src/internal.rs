@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::ctx::Ctx;
 use crate::error::{Context as _, EdgeResult};
 use crate::http::{Request, Response};
+use crate::isolate;
 use crate::platform::{Platform, Replica as _, Statement};
 use crate::replica::{self, integer};
 
@@ -39,6 +40,11 @@ pub fn verify_origin<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeRe
 fn json<T: serde::Serialize>(value: &T) -> EdgeResult<Response> {
     let body = serde_json::to_vec(value).context("encoding an internal answer")?;
     Ok(Response::json_bytes(200, body))
+}
+
+/// `GET /internal/isolate/`: this isolate's request count and wasm memory (the soak samples it).
+pub fn isolate() -> EdgeResult<Response> {
+    json(&isolate::stats())
 }
 
 /// `POST /internal/replicate/`: applies a batch of change records.

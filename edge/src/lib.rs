@@ -13,7 +13,8 @@
 //! - [`forward`]: signed calls to the origin and write-through of its changes;
 //! - [`projects`]: projects and tasks, reads from D1 and write prechecks;
 //! - [`replica`]: D1 reads and version-guarded change application;
-//! - [`internal`]: the origin's signed replication push and version pages;
+//! - [`internal`]: the origin's signed replication push and version pages, and the isolate's
+//!   own figures ([`isolate`]);
 //! - [`cors`], [`health`], [`settings`].
 
 pub mod accounts;
@@ -26,6 +27,7 @@ pub mod forward;
 pub mod health;
 pub mod http;
 pub mod internal;
+pub mod isolate;
 pub mod platform;
 pub mod projects;
 pub mod replica;

@@ -124,6 +124,7 @@ pub enum Handler {
     DeleteTask,
     Replicate,
     Versions,
+    Isolate,
 }
 
 /// One endpoint.
@@ -200,6 +201,7 @@ pub const ROUTES: &[Route] = &[
     route(paths::TASK,                Delete, User,   Standard,    NoBody, H::DeleteTask),
     route(paths::INTERNAL_REPLICATE,  Post,   Origin, Exempt,      Raw { limit: MAX_PUSH_BYTES }, H::Replicate),
     route(paths::INTERNAL_VERSIONS,   Post,   Origin, Exempt,      Raw { limit: MAX_JSON_BODY_BYTES }, H::Versions),
+    route(paths::INTERNAL_ISOLATE,    Get,    Origin, Exempt,      NoBody, H::Isolate),
 ];
 
 /// The routes of one path, by method.

@@ -564,3 +564,39 @@ async fn every_answer_of_the_token_and_registration_endpoints_is_no_store() {
         "public answers stay cacheable"
     );
 }
+
+#[tokio::test]
+async fn the_isolate_reports_its_request_count_to_the_origin_only() {
+    let edge = TestEdge::new();
+    let signed = || {
+        let parts = signing::SignedParts {
+            direction: Direction::OriginToEdge,
+            method: "GET",
+            path_and_query: domain::paths::INTERNAL_ISOLATE,
+            body: b"",
+            timestamp: NOW,
+            user_id: None,
+            request_id: "soak-1",
+            idempotency_key: None,
+        };
+        signing::signed_headers(ORIGIN_SECRET.as_bytes(), &parts)
+            .into_iter()
+            .fold(
+                Request::new("GET", domain::paths::INTERNAL_ISOLATE),
+                |request, (name, value)| request.with_header(name, &value),
+            )
+    };
+    let unsigned = edge
+        .send(Request::new("GET", domain::paths::INTERNAL_ISOLATE))
+        .await;
+    assert_eq!(unsigned.status, 404);
+
+    let first = body(&edge.send(signed()).await);
+    let second = body(&edge.send(signed()).await);
+    // The counter is the process's (tests run in parallel): it only ever grows, and counts
+    // at least the requests in between.
+    let count = |answer: &serde_json::Value| answer["requests_handled"].as_u64().unwrap();
+    assert!(count(&second) > count(&first), "{first} then {second}");
+    // Natively there is no wasm linear memory to report.
+    assert_eq!(second["linear_memory_bytes"], json!(null));
+}

@@ -1,5 +1,5 @@
 //! What `/proc` says about processes: their group, parent and state (to know when a service's
-//! whole process group is gone) and their resident memory (the soak's RSS figures).
+//! whole process group is gone) and their resident memory (the soak's memory figures).
 
 use std::path::Path;
 
@@ -58,20 +58,53 @@ pub fn command_line(pid: i32) -> Option<String> {
         .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
 }
 
-/// A process's resident set (`VmRSS` of `/proc/PID/status`) in KiB; `None` once it is gone
-/// (and for kernel threads, which have none).
-pub fn rss_kib(pid: i32) -> Option<u64> {
-    let status =
-        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
-    vm_rss_kib(&status)
+/// A process's resident memory, from `/proc/PID/status`, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`: everything resident, mapped files and shared memory included.
+    pub rss: u64,
+    /// `RssAnon`: private, anonymous memory (heaps, stacks): where a leak shows.
+    pub anon: u64,
+    /// `RssShmem`: shared memory this process has touched (Postgres's shared buffers, counted
+    /// again in every backend that touched a page).
+    pub shmem: u64,
 }
 
-fn vm_rss_kib(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
+impl Memory {
+    /// A service's memory over its processes: resident and private memory add up; shared
+    /// memory is counted once, as the most any one process has touched (a lower bound).
+    pub fn of_processes(pids: impl IntoIterator<Item = i32>) -> Self {
+        pids.into_iter()
+            .filter_map(memory)
+            .fold(Self::default(), |total, one| Self {
+                rss: total.rss + one.rss,
+                anon: total.anon + one.anon,
+                shmem: total.shmem.max(one.shmem),
+            })
+    }
+}
+
+/// A process's resident memory; `None` once it is gone (and for kernel threads, which have
+/// none).
+pub fn memory(pid: i32) -> Option<Memory> {
+    let status =
+        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
+    parse_memory(&status)
+}
+
+fn parse_memory(status: &str) -> Option<Memory> {
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+    };
+    Some(Memory {
+        rss: kib("VmRSS")?,
+        anon: kib("RssAnon")?,
+        shmem: kib("RssShmem")?,
+    })
 }
 
 /// `root` and every process descended from it, as pids (Postgres: the postmaster and its
@@ -112,10 +145,18 @@ mod tests {
     }
 
     #[test]
-    fn reads_vm_rss() {
-        let status = "Name:\tpostgres\nVmPeak:\t  2000 kB\nVmRSS:\t   1234 kB\nThreads:\t1\n";
-        assert_eq!(vm_rss_kib(status), Some(1234));
-        assert_eq!(vm_rss_kib("Name:\tkthreadd\n"), None);
+    fn reads_resident_private_and_shared_memory() {
+        let status = "Name:\tpostgres\nVmPeak:\t  2000 kB\nVmRSS:\t   1234 kB\n\
+                      RssAnon:\t    200 kB\nRssFile:\t    900 kB\nRssShmem:\t    134 kB\n";
+        assert_eq!(
+            parse_memory(status),
+            Some(Memory {
+                rss: 1234,
+                anon: 200,
+                shmem: 134
+            })
+        );
+        assert_eq!(parse_memory("Name:\tkthreadd\n"), None);
     }
 
     #[test]
@@ -136,6 +177,7 @@ mod tests {
     fn sees_this_process() {
         let me = i32::try_from(std::process::id()).unwrap();
         assert!(processes().unwrap().iter().any(|p| p.pid == me));
-        assert!(rss_kib(me).unwrap() > 0);
+        let mine = memory(me).unwrap();
+        assert!(mine.anon > 0 && mine.rss >= mine.anon, "{mine:?}");
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! [`load`] starts requests at a fixed rate (60% task lists, 25% task details, 10% task
 //! creations, 5% logins, by 4 users) and records every answer in the minute it started.
-//! [`sample`] looks at the stack once a minute: resident memory of the origin, workerd and
-//! Postgres, the outbox's backlog, the replication lag, and how long a write takes to be
-//! readable at the edge. [`report`] turns both into `docs/soak.md` (printed too) and the exit
-//! code: 1 if any request got a 5xx or no answer, or a service's memory moved by more than
-//! 10% between the end of the first minute (warm) and the end.
+//! [`sample`] looks at the stack once a minute: the memory of the origin, workerd and Postgres
+//! (resident and private), the worker's own inside workerd ([`worker`]: its JavaScript heap
+//! and wasm linear memory), the outbox's backlog, the replication lag, and how long a write
+//! takes to be readable at the edge. [`report`] turns both into `docs/soak.md` (printed too)
+//! and the exit code: 1 if any request got a 5xx or no answer, or a service's private memory
+//! (or the worker's own) grew by more than 10% over the second half of the run, where a leak
+//! still grows and warming up no longer does.
 //!
 //! `./dev soak` builds the release origin first, as `./dev bench` does, and passes it with
 //! `--origin-bin`.
@@ -15,6 +17,7 @@
 mod load;
 mod report;
 mod sample;
+mod worker;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,6 +33,7 @@ use crate::ui::{ROOT, note, say, shown};
 
 use load::User;
 use sample::{Sample, Sampler};
+use worker::WorkerProbe;
 
 /// What `cargo xtask soak` was asked for.
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +68,16 @@ pub async fn run(settings: Settings, options: Options, shutdown: &Shutdown) -> R
         user: Arc::clone(&users[0]),
         pids: stack.pids(),
         edge_port: endpoints.ports.edge,
+        worker: WorkerProbe {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+            edge_url: endpoints.edge_url(),
+            inspector_port: endpoints.ports.inspector,
+            secrets: endpoints.secrets.clone(),
+        },
     };
-    let before = probe.rss();
+    let before = probe.memory();
 
     say(format!(
         "Soak: {} requests/s for {} min (a line a minute)",
@@ -79,7 +91,7 @@ pub async fn run(settings: Settings, options: Options, shutdown: &Shutdown) -> R
     )?;
 
     let facts = report::Facts::gather(&stack, settings).await;
-    let text = report::render(&facts, &record, before, &samples);
+    let text = report::render(&facts, &record, &before, &samples);
     let verdict = report::verdict(&record, &samples);
     println!("{text}");
     let file = ROOT.join("docs/soak.md");

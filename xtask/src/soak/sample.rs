@@ -1,5 +1,5 @@
-//! What the soak samples once a minute while the load runs: the memory of each service, the
-//! outbox's backlog, the replication lag, and how long a write takes to be readable at the edge.
+//! What the soak samples once a minute while the load runs: the memory of each service (and of
+//! the worker inside `workerd`), the outbox's backlog, the replication lag, and how long a write takes to be readable at the edge.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use crate::api::{self, Api, TASKS};
 use crate::postgres::Psql;
 use crate::procfs;
 use crate::soak::load::User;
+use crate::soak::worker::{WorkerMemory, WorkerProbe};
 
 /// Change records not yet pushed to the edge by the replication job.
 const BACKLOG_SQL: &str = "SELECT count(*) FROM replication_changes WHERE pushed_at IS NULL";
@@ -26,19 +27,19 @@ const LAG_SQL: &str = "SELECT count(*), \
      FROM (SELECT extract(epoch FROM pushed_at - created_at) * 1000 AS lag \
            FROM replication_changes WHERE pushed_at > now() - interval '60 seconds') pushed";
 
-/// Resident memory in KiB, summed over each service's processes.
+/// Each service's memory (KiB), over its processes ([`procfs::Memory::of_processes`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Rss {
-    pub origin: u64,
+pub struct Memory {
+    pub origin: procfs::Memory,
     /// The `workerd` of `wrangler dev` that runs the worker's wasm and local D1.
-    pub workerd: u64,
+    pub workerd: procfs::Memory,
     /// The `workerd` of wrangler's own proxy, the one listening on the edge's port: local
     /// development plumbing, absent in production.
-    pub proxy: u64,
+    pub proxy: procfs::Memory,
     /// The rest of that group: `npx` and wrangler's node.
-    pub wrangler: u64,
+    pub wrangler: procfs::Memory,
     /// The postmaster and its backends.
-    pub postgres: u64,
+    pub postgres: procfs::Memory,
 }
 
 /// The background replication over a minute.
@@ -53,7 +54,9 @@ pub struct Lag {
 /// One minute's sample; a part that could not be read is `None` (and said in the log).
 #[derive(Debug, Clone)]
 pub struct Sample {
-    pub rss: Rss,
+    pub memory: Memory,
+    /// The worker's own share of the `workerd` above.
+    pub worker: Option<WorkerMemory>,
     pub backlog: Option<i64>,
     pub lag: Option<Lag>,
     /// From a probe write's 201 until the edge served it (`GET /api/v1/tasks/{id}/` 200).
@@ -71,6 +74,7 @@ pub struct Sampler {
     pub pids: (i32, i32, Option<i32>),
     /// The edge's port: wrangler's proxy is the `workerd` listening on it.
     pub edge_port: u16,
+    pub worker: WorkerProbe,
 }
 
 impl Sampler {
@@ -90,18 +94,22 @@ impl Sampler {
         if let Err(e) = &visible_ms {
             warn("visibility of a write", e);
         }
+        let worker = self.worker.read().await;
+        if let Err(e) = &worker {
+            warn("worker's own memory", e);
+        }
         Sample {
-            rss: self.rss(),
+            memory: self.memory(),
+            worker: worker.ok(),
             backlog: backlog.ok(),
             lag: lag.ok(),
             visible_ms: visible_ms.ok(),
         }
     }
 
-    pub fn rss(&self) -> Rss {
+    pub fn memory(&self) -> Memory {
         let (origin, edge, postmaster) = self.pids;
         let all = procfs::processes().unwrap_or_default();
-        let sum = |pids: &mut dyn Iterator<Item = i32>| pids.filter_map(procfs::rss_kib).sum();
         let group = |pgrp: i32| {
             all.iter()
                 .filter(move |p| p.pgrp == pgrp && !p.is_zombie())
@@ -113,12 +121,16 @@ impl Sampler {
         let is_proxy = |pid: &i32| {
             is_workerd(pid) && procfs::command_line(*pid).is_some_and(|line| line.contains(&entry))
         };
-        Rss {
-            origin: sum(&mut group(origin)),
-            workerd: sum(&mut group(edge).filter(|pid| is_workerd(pid) && !is_proxy(pid))),
-            proxy: sum(&mut group(edge).filter(is_proxy)),
-            wrangler: sum(&mut group(edge).filter(|pid| !is_workerd(pid))),
-            postgres: postmaster.map_or(0, |pid| sum(&mut procfs::tree(&all, pid).into_iter())),
+        Memory {
+            origin: procfs::Memory::of_processes(group(origin)),
+            workerd: procfs::Memory::of_processes(
+                group(edge).filter(|pid| is_workerd(pid) && !is_proxy(pid)),
+            ),
+            proxy: procfs::Memory::of_processes(group(edge).filter(is_proxy)),
+            wrangler: procfs::Memory::of_processes(group(edge).filter(|pid| !is_workerd(pid))),
+            postgres: postmaster.map_or_else(procfs::Memory::default, |pid| {
+                procfs::Memory::of_processes(procfs::tree(&all, pid))
+            }),
         }
     }
 
