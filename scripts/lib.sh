@@ -41,18 +41,43 @@ ensure_npm_packages() {
   fi
 }
 
+# apt_install PACKAGE...: Debian's packages, as root or through sudo.
+apt_install() {
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+
 pg_bin=""
 ensure_postgres() {
   pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
   if [[ -z "$pg_bin" || ! -x "$pg_bin/pg_ctl" ]]; then
     say "Installing PostgreSQL server binaries (apt)"
-    if [[ $(id -u) -eq 0 ]]; then
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    else
-      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
-    fi
+    apt_install postgresql
     pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   fi
+}
+
+# ensure_schemathesis: the parity gate's fuzzer in a venv of its own (.data/venv-parity), at
+# exactly the versions parity/requirements.txt pins. A copy of that file in the venv records
+# what was installed; while the two agree there is nothing to do.
+ensure_schemathesis() {
+  local venv="$root/.data/venv-parity" pins="$root/parity/requirements.txt"
+  if [[ -x "$venv/bin/schemathesis" ]] && cmp -s "$pins" "$venv/requirements.txt"; then return; fi
+  command -v python3 >/dev/null || die "python3 is missing: the parity gate's fuzzer needs it"
+  # Debian's python3 has `venv` without ensurepip until python3-venv is installed.
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    say "Installing python3-venv (apt)"
+    apt_install python3-venv
+  fi
+  say "Installing schemathesis for the parity gate (pinned in parity/requirements.txt)"
+  rm -rf "$venv"
+  mkdir -p "$root/.data"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$pins"
+  cp "$pins" "$venv/requirements.txt"
 }
 
 ensure_tools() {
@@ -69,13 +94,14 @@ ensure_tools() {
   fi
   ensure_npm_packages
   ensure_postgres
+  ensure_schemathesis
 }
 
 # --- building -----------------------------------------------------------------------------
 
 build_all() {
-  say "Building the origin worker"
-  (cd "$root" && cargo build --quiet -p origin-worker)
+  say "Building the origin worker and the fake Stripe"
+  (cd "$root" && cargo build --quiet -p origin-worker -p stripe-fake)
   say "Building the edge (wasm)"
   local started=$SECONDS
   "$root/scripts/build-edge.sh" >"$root/.data/build-edge.log" 2>&1 \

@@ -33,9 +33,13 @@ impl TokenProblem {
 pub const RETRY_AFTER_UNAVAILABLE_SECS: u32 = 5;
 
 /// Field name → messages, DRF's validation error shape. `non_field_errors` is a field like any
-/// other.
+/// other. A list of objects (an order's `items`) reports per element, as DRF's nested
+/// serializers do: `{"items": [{}, {"quantity": ["…"]}]}`, an empty object for a valid one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldErrors(BTreeMap<String, Vec<String>>);
+pub struct FieldErrors {
+    messages: BTreeMap<String, Vec<String>>,
+    elements: BTreeMap<String, Vec<FieldErrors>>,
+}
 
 impl FieldErrors {
     pub fn new() -> Self {
@@ -50,18 +54,47 @@ impl FieldErrors {
     }
 
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0
+        self.messages
             .entry(field.to_owned())
             .or_default()
             .push(message.into());
     }
 
+    /// Records `errors` for element `index` of the list `field`, which has `len` elements.
+    pub fn add_element(&mut self, field: &str, len: usize, index: usize, errors: Self) {
+        if errors.is_empty() {
+            return;
+        }
+        let elements = self.elements.entry(field.to_owned()).or_default();
+        if elements.len() < len {
+            elements.resize_with(len, Self::default);
+        }
+        if let Some(element) = elements.get_mut(index) {
+            element.merge(errors);
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        for (field, messages) in other.messages {
+            self.messages.entry(field).or_default().extend(messages);
+        }
+        self.elements.extend(other.elements);
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.messages.is_empty() && self.elements.is_empty()
     }
 
     pub fn get(&self, field: &str) -> Option<&[String]> {
-        self.0.get(field).map(Vec::as_slice)
+        self.messages.get(field).map(Vec::as_slice)
+    }
+
+    /// The errors of element `index` of the list `field`, if it has any.
+    pub fn element(&self, field: &str, index: usize) -> Option<&Self> {
+        self.elements
+            .get(field)?
+            .get(index)
+            .filter(|errors| !errors.is_empty())
     }
 
     /// `Ok(value)` when nothing was recorded, the errors otherwise.
@@ -74,7 +107,16 @@ impl FieldErrors {
     }
 
     fn to_json(&self) -> Value {
-        json!(self.0)
+        let mut object = serde_json::Map::new();
+        for (field, elements) in &self.elements {
+            let list = elements.iter().map(Self::to_json).collect();
+            object.insert(field.clone(), Value::Array(list));
+        }
+        // A field with messages of its own (the list as a whole) shows those, as DRF does.
+        for (field, messages) in &self.messages {
+            object.insert(field.clone(), json!(messages));
+        }
+        Value::Object(object)
     }
 }
 
@@ -141,6 +183,9 @@ pub enum ApiError {
     /// 415: the body's content type cannot be parsed.
     #[error("unsupported media type")]
     UnsupportedMediaType(String),
+    /// 400: a Stripe webhook whose signature (or payload) does not verify.
+    #[error("invalid webhook payload or signature")]
+    InvalidWebhook,
     /// 500: a fault of ours. The body says nothing more than the request id.
     #[error("internal error")]
     Internal,
@@ -157,7 +202,8 @@ impl ApiError {
             | Self::MalformedJson(_)
             | Self::MalformedMultipart(_)
             | Self::VerifyBlacklisted
-            | Self::BadIdempotencyKey => 400,
+            | Self::BadIdempotencyKey
+            | Self::InvalidWebhook => 400,
             Self::NotAuthenticated
             | Self::BadAuthorizationHeader
             | Self::InvalidBearer(_)
@@ -243,6 +289,8 @@ impl ApiError {
             Self::UnsupportedMediaType(content_type) => detail(&format!(
                 "Unsupported media type \"{content_type}\" in request."
             )),
+            // The seed's answer; which check failed goes to the log only.
+            Self::InvalidWebhook => detail("Invalid payload or signature"),
             Self::Internal => json!({"detail": "Server error", "request_id": request_id}),
             Self::Unavailable => {
                 json!({"detail": "Service temporarily unavailable.", "request_id": request_id})
@@ -277,6 +325,27 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
+
+    #[test]
+    fn list_elements_report_in_place_with_empty_objects_for_valid_ones() {
+        let mut errors = FieldErrors::single("email", "Enter a valid email address.");
+        errors.add_element("items", 3, 2, FieldErrors::single("quantity", "too many"));
+        errors.add_element("items", 3, 0, FieldErrors::new());
+        errors.add_element("items", 3, 0, FieldErrors::single("product_id", "missing"));
+        assert_eq!(
+            ApiError::Validation(errors.clone()).errors_body("r"),
+            json!({
+                "email": ["Enter a valid email address."],
+                "items": [{"product_id": ["missing"]}, {}, {"quantity": ["too many"]}],
+            })
+        );
+        assert!(errors.element("items", 1).is_none());
+        assert_eq!(
+            errors.element("items", 2).unwrap().get("quantity").unwrap(),
+            ["too many"]
+        );
+        assert!(FieldErrors::new().into_result(()).is_ok());
+    }
 
     #[test]
     fn every_401_carries_a_bearer_challenge() {

@@ -51,6 +51,14 @@ id_type!(
     /// A task.
     TaskId
 );
+id_type!(
+    /// A product of the catalogue.
+    ProductId
+);
+id_type!(
+    /// An order.
+    OrderId
+);
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,8 @@
 //! wrong. Handlers call [`JsonBody::parse`] and then read fields through [`Fields`], which
 //! collects every field's problems so a client sees all of them in one 400.
 
+use std::num::IntErrorKind;
+
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldErrors};
@@ -122,7 +124,16 @@ impl JsonBody {
     }
 }
 
-fn python_type_name(value: &Value) -> &'static str {
+/// A JSON integer outside `i64`: above it (`u64`), or so large that it was read as a float
+/// with no fraction.
+fn is_integer_beyond_i64(n: &serde_json::Number) -> bool {
+    const BEYOND: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    n.is_u64()
+        || n.as_f64()
+            .is_some_and(|f| f.fract() == 0.0 && f.abs() >= BEYOND)
+}
+
+pub(crate) fn python_type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",
@@ -256,7 +267,9 @@ impl Fields<'_> {
     }
 
     /// DRF's `PrimaryKeyRelatedField`: an integer, or a string of digits. Whether the object
-    /// exists (and is the caller's) is for the caller to check.
+    /// exists (and is the caller's) is for the caller to check, except for an integer beyond
+    /// any id: Django looks it up all the same and finds nothing, so DRF answers "does not
+    /// exist" with the value as sent, not "incorrect type".
     pub fn primary_key(&mut self, field: &str, required: bool) -> Option<i64> {
         let Some(value) = self.body.get(field) else {
             if required {
@@ -269,8 +282,27 @@ impl Fields<'_> {
                 self.errors.add(field, messages::NULL);
                 return None;
             }
-            Value::Number(n) => n.as_i64(),
-            Value::String(s) => s.trim().parse::<i64>().ok(),
+            Value::Number(n) => match n.as_i64() {
+                Some(id) => Some(id),
+                None if is_integer_beyond_i64(n) => {
+                    self.errors.add(field, messages::pk_does_not_exist(n));
+                    return None;
+                }
+                None => None,
+            },
+            Value::String(s) => match s.trim().parse::<i64>() {
+                Ok(id) => Some(id),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        IntErrorKind::PosOverflow | IntErrorKind::NegOverflow
+                    ) =>
+                {
+                    self.errors.add(field, messages::pk_does_not_exist(s));
+                    return None;
+                }
+                Err(_) => None,
+            },
             _ => None,
         };
         if id.is_none() {
@@ -287,6 +319,11 @@ impl Fields<'_> {
 
     pub fn has_error(&self, field: &str) -> bool {
         self.errors.get(field).is_some()
+    }
+
+    /// What was recorded, for a caller that reads more (a nested list) before finishing.
+    pub fn into_errors(self) -> FieldErrors {
+        self.errors
     }
 
     /// `Ok(value)` when every field read cleanly.

@@ -10,12 +10,13 @@
 //! - [`config`]: reading and validating configuration variables; [`secret`]: values that
 //!   never print;
 //! - [`auth`]: credentials (username, password policy, email) and JWT claims/verification;
-//! - [`ids`]: typed ids (`UserId`, `ProjectId`, `TaskId`);
+//! - [`ids`]: typed ids (`UserId`, `ProjectId`, `TaskId`, `ProductId`, `OrderId`);
 //! - [`paths`]: every routed path, spelled once for both deployables;
 //! - [`signing`]: the HMAC that authenticates edge ↔ origin calls, and their signed headers;
 //! - [`wire`]: the origin's reply and the edge's internal request and answer bodies;
 //! - [`replication`]: the versioned change records the origin sends and the edge applies;
 //! - [`projects`]: projects and tasks, their representations and change bodies;
+//! - [`orders`]: the catalogue, orders with their price snapshots, and guests' order tokens;
 //! - [`query`]: query strings (pagination, ordering, search, filters);
 //! - [`limits`]: input size limits both sides enforce.
 
@@ -26,6 +27,7 @@ pub mod ids;
 pub mod input;
 pub mod limits;
 pub mod multipart;
+pub mod orders;
 pub mod paths;
 pub mod projects;
 pub mod query;
@@ -35,5 +37,5 @@ pub mod signing;
 pub mod wire;
 
 pub use error::{ApiError, FieldErrors};
-pub use ids::{ProjectId, TaskId, UserId};
+pub use ids::{OrderId, ProductId, ProjectId, TaskId, UserId};
 pub use secret::Secret;

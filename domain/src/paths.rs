@@ -19,6 +19,12 @@ pub const PROJECT: &str = "/api/v1/projects/{id}/";
 pub const PROJECT_ARCHIVE: &str = "/api/v1/projects/{id}/archive/";
 pub const TASKS: &str = "/api/v1/tasks/";
 pub const TASK: &str = "/api/v1/tasks/{id}/";
+pub const PRODUCTS: &str = "/api/v1/products/";
+pub const ORDERS: &str = "/api/v1/orders/";
+pub const ORDER: &str = "/api/v1/orders/{id}/";
+pub const PAYMENT_INTENT: &str = "/api/v1/payments/intent/";
+/// Stripe → edge → origin: the raw event and its `Stripe-Signature`, untouched.
+pub const STRIPE_WEBHOOK: &str = "/webhooks/stripe/";
 
 /// Origin → edge: a batch of change records to apply to D1 (signed by the origin).
 pub const INTERNAL_REPLICATE: &str = "/internal/replicate/";

@@ -9,7 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ProjectId, TaskId, UserId};
+use crate::ids::{OrderId, ProductId, ProjectId, TaskId, UserId};
+use crate::orders::{OrderReplica, Product};
 use crate::projects::{Project, Task};
 
 /// One versioned change.
@@ -45,6 +46,19 @@ pub enum ChangeKind {
     /// A task was deleted.
     #[serde(rename = "task.delete")]
     TaskDelete { id: TaskId },
+    /// A product was added or changed (products are retired with `active: false`, not
+    /// deleted: orders refer to them).
+    #[serde(rename = "product.upsert")]
+    ProductUpsert(Product),
+    /// A product was deleted (an operator's cleanup of one no order refers to).
+    #[serde(rename = "product.delete")]
+    ProductDelete { id: ProductId },
+    /// An order was placed or changed (its status, or its owner's account deleted).
+    #[serde(rename = "order.upsert")]
+    OrderUpsert(OrderReplica),
+    /// An order was deleted.
+    #[serde(rename = "order.delete")]
+    OrderDelete { id: OrderId },
 }
 
 /// A replicated kind of row. Its name is the prefix of its change kinds (`project.upsert`), the
@@ -55,11 +69,19 @@ pub enum Entity {
     User,
     Project,
     Task,
+    Product,
+    Order,
 }
 
 impl Entity {
     /// Every replicated kind of row, parents first.
-    pub const ALL: [Self; 3] = [Self::User, Self::Project, Self::Task];
+    pub const ALL: [Self; 5] = [
+        Self::User,
+        Self::Project,
+        Self::Task,
+        Self::Product,
+        Self::Order,
+    ];
 
     /// The name in change kinds and tombstones.
     pub const fn name(self) -> &'static str {
@@ -67,6 +89,8 @@ impl Entity {
             Self::User => "user",
             Self::Project => "project",
             Self::Task => "task",
+            Self::Product => "product",
+            Self::Order => "order",
         }
     }
 
@@ -76,6 +100,8 @@ impl Entity {
             Self::User => "users",
             Self::Project => "projects",
             Self::Task => "tasks",
+            Self::Product => "products",
+            Self::Order => "orders",
         }
     }
 
@@ -85,6 +111,8 @@ impl Entity {
             Self::User => "user.upsert",
             Self::Project => "project.upsert",
             Self::Task => "task.upsert",
+            Self::Product => "product.upsert",
+            Self::Order => "order.upsert",
         }
     }
 
@@ -94,6 +122,8 @@ impl Entity {
             Self::User => "user.delete",
             Self::Project => "project.delete",
             Self::Task => "task.delete",
+            Self::Product => "product.delete",
+            Self::Order => "order.delete",
         }
     }
 
@@ -109,6 +139,12 @@ impl Entity {
             Self::Task => ChangeKind::TaskDelete {
                 id: TaskId::new(id),
             },
+            Self::Product => ChangeKind::ProductDelete {
+                id: ProductId::new(id),
+            },
+            Self::Order => ChangeKind::OrderDelete {
+                id: OrderId::new(id),
+            },
         }
     }
 }
@@ -120,6 +156,8 @@ impl ChangeKind {
             Self::UserUpsert(_) | Self::UserDelete { .. } => Some(Entity::User),
             Self::ProjectUpsert(_) | Self::ProjectDelete { .. } => Some(Entity::Project),
             Self::TaskUpsert(_) | Self::TaskDelete { .. } => Some(Entity::Task),
+            Self::ProductUpsert(_) | Self::ProductDelete { .. } => Some(Entity::Product),
+            Self::OrderUpsert(_) | Self::OrderDelete { .. } => Some(Entity::Order),
             Self::TokenDeny { .. } => None,
         }
     }
@@ -157,6 +195,7 @@ pub const MAX_BATCH: usize = 200;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::orders::{Currency, Order, OrderStatus, token_digest};
     use serde_json::json;
 
     #[test]
@@ -211,10 +250,32 @@ mod tests {
             },
             owner: UserId::new(1),
         };
+        let product = Product {
+            id: ProductId::new(4),
+            name: "Mug".into(),
+            price_cents: 500,
+            currency: Currency::parse("usd").unwrap(),
+            active: true,
+        };
+        let order = OrderReplica {
+            order: Order {
+                id: OrderId::new(5),
+                email: "a@example.com".into(),
+                items: Vec::new(),
+                total_cents: 0,
+                currency: Currency::parse("usd").unwrap(),
+                status: OrderStatus::Pending,
+                created_at: "2025-01-01T00:00:00.000000Z".into(),
+            },
+            owner: None,
+            token_digest: Some(token_digest("t")),
+        };
         let upserts = [
             ChangeKind::UserUpsert(user),
             ChangeKind::ProjectUpsert(project),
             ChangeKind::TaskUpsert(task),
+            ChangeKind::ProductUpsert(product),
+            ChangeKind::OrderUpsert(order),
         ];
         for (entity, upsert) in Entity::ALL.into_iter().zip(upserts) {
             assert_eq!(upsert.entity(), Some(entity));

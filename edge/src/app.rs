@@ -5,8 +5,10 @@
 //! caller (`route.access`) → handler (`route.handler`) → one error log line, the envelope, and
 //! the headers every response wears.
 
+use domain::input::JsonBody;
 use domain::limits::MAX_REQUEST_ID_CHARS;
-use domain::{ApiError, ProjectId, TaskId};
+use domain::orders::{NewOrder, ORDER_TOKEN_HEADER, PaymentIntentRequest};
+use domain::{ApiError, OrderId, ProjectId, TaskId};
 
 use crate::accounts;
 use crate::auth::{self, AuthUser};
@@ -18,6 +20,7 @@ use crate::health;
 use crate::http::{Request, Response};
 use crate::internal;
 use crate::isolate;
+use crate::orders;
 use crate::platform::Platform;
 use crate::projects::{reads, sql, writes};
 use crate::routes::{self, Access, Handler, Method, Route};
@@ -115,12 +118,19 @@ async fn route_and_run<P: Platform>(
             Ok(user) => Caller::User(user),
             Err(error) => return (Err(error), false),
         },
+        Access::UserOrGuest => match auth::authenticate(ctx, request).await {
+            Ok(Some(user)) => Caller::User(user),
+            Ok(None) => Caller::Anyone,
+            Err(error) => return (Err(error), false),
+        },
         Access::Origin => match internal::verify_origin(ctx, request) {
             Ok(()) => Caller::Origin,
             Err(error) => return (Err(error), false),
         },
     };
-    let private = credentials || matches!(caller, Caller::User(_));
+    // A guest's order (and its token) is as private as a user's data.
+    let private =
+        credentials || matches!(caller, Caller::User(_)) || route.access == Access::UserOrGuest;
     let id = matched.id.as_deref();
     (run(ctx, request, route, id, &caller).await, private)
 }
@@ -200,6 +210,36 @@ async fn run<P: Platform>(
             task_id(id)?;
             forward(ctx, request, Some(owner()?)).await
         }
+        Handler::ListProducts => orders::reads::list_products(ctx, request).await,
+        Handler::ListOrders => orders::reads::list_orders(ctx, request, owner()?).await,
+        Handler::CreateOrder => {
+            NewOrder::from_body(&JsonBody::parse(
+                request.header("content-type"),
+                &request.body,
+            )?)?;
+            forward(ctx, request, user.map(|u| u.user.id)).await
+        }
+        Handler::ShowOrder => {
+            let id = path_id(id, OrderId::parse, "Order")?;
+            let reader = user.map_or_else(
+                || orders::reads::Reader::guest(request),
+                |u| orders::reads::Reader::User(u.user.id),
+            );
+            orders::reads::order(ctx, reader, id).await
+        }
+        Handler::CreatePaymentIntent => {
+            PaymentIntentRequest::from_body(&JsonBody::parse(
+                request.header("content-type"),
+                &request.body,
+            )?)?;
+            let user = user.map(|u| u.user.id);
+            if user.is_none() && request.header(ORDER_TOKEN_HEADER).is_none() {
+                return Err(ApiError::NotAuthenticated.into());
+            }
+            forward(ctx, request, user).await
+        }
+        // Verified by the origin, against Stripe's signature over these exact bytes.
+        Handler::StripeWebhook => forward(ctx, request, None).await,
         Handler::Replicate => internal::replicate(ctx, request).await,
         Handler::Versions => internal::versions(ctx, request).await,
         Handler::Isolate => internal::isolate(),

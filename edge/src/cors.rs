@@ -3,7 +3,7 @@
 use crate::http::{Request, Response};
 use crate::settings::{CorsOrigins, Environment, Settings};
 
-const ALLOW_HEADERS: &str = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with, idempotency-key";
+const ALLOW_HEADERS: &str = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with, idempotency-key, x-order-token";
 const ALLOW_METHODS: &str = "DELETE, GET, OPTIONS, PATCH, POST, PUT";
 const EXPOSE_HEADERS: &str =
     "Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID";

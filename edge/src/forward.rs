@@ -21,7 +21,20 @@ pub struct Outgoing<'a> {
     /// The verified caller, if any.
     pub user_id: Option<UserId>,
     pub idempotency_key: Option<&'a str>,
+    /// Client headers the origin checks itself ([`FORWARDED_HEADERS`]).
+    pub forwarded: Vec<(&'static str, &'a str)>,
 }
+
+/// Client headers passed to the origin as they came. Each is a credential the origin verifies
+/// on its own terms, so the edge's signature need not cover them: Stripe's signature over the
+/// webhook's raw body, and a guest's order token (checked against its digest).
+pub const FORWARDED_HEADERS: [(&str, usize); 2] = [
+    ("stripe-signature", 2048),
+    (
+        domain::orders::ORDER_TOKEN_HEADER,
+        domain::orders::MAX_ORDER_TOKEN_CHARS,
+    ),
+];
 
 /// Signs a call for the origin.
 pub fn signed_request<P: Platform>(ctx: &Ctx<'_, P>, call: Outgoing<'_>) -> OriginRequest {
@@ -43,6 +56,9 @@ pub fn signed_request<P: Platform>(ctx: &Ctx<'_, P>, call: Outgoing<'_>) -> Orig
     if let Some(content_type) = call.content_type {
         headers.push(("content-type".to_owned(), content_type.to_owned()));
     }
+    for (name, value) in call.forwarded {
+        headers.push((name.to_owned(), value.to_owned()));
+    }
     OriginRequest {
         method: call.method.to_owned(),
         path_and_query: call.path_and_query.to_owned(),
@@ -62,6 +78,23 @@ fn idempotency_key(request: &Request) -> Result<Option<&str>, ApiError> {
         }
         Some(_) => Err(ApiError::BadIdempotencyKey),
     }
+}
+
+/// The [`FORWARDED_HEADERS`] the client sent; one over its length limit is a 400.
+fn forwarded(request: &Request) -> Result<Vec<(&'static str, &str)>, ApiError> {
+    let mut found = Vec::new();
+    for (name, limit) in FORWARDED_HEADERS {
+        if let Some(value) = request.header(name) {
+            if value.len() > limit {
+                return Err(ApiError::Validation(domain::FieldErrors::single(
+                    name,
+                    format!("Ensure this header has no more than {limit} characters."),
+                )));
+            }
+            found.push((name, value));
+        }
+    }
+    Ok(found)
 }
 
 /// Forwards the client's request as it is, signed for `user_id`.
@@ -88,6 +121,7 @@ pub async fn forward<P: Platform>(
             body: request.body.clone(),
             user_id,
             idempotency_key: idempotency_key(request)?,
+            forwarded: forwarded(request)?,
         },
     );
     let answer = ctx

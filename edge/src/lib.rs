@@ -11,7 +11,8 @@
 //!   import no handler);
 //! - [`auth`]: bearer tokens; [`accounts`]: `me`, `token/verify/`, the token prechecks;
 //! - [`forward`]: signed calls to the origin and write-through of its changes;
-//! - [`projects`]: projects and tasks, reads from D1 and write prechecks;
+//! - [`projects`]: projects and tasks, reads from D1 and write prechecks; [`orders`]: the
+//!   catalogue and orders, likewise;
 //! - [`replica`]: D1 reads and version-guarded change application;
 //! - [`internal`]: the origin's signed replication push and version pages, and the isolate's
 //!   own figures ([`isolate`]);
@@ -28,6 +29,7 @@ pub mod health;
 pub mod http;
 pub mod internal;
 pub mod isolate;
+pub mod orders;
 pub mod platform;
 pub mod projects;
 pub mod replica;

@@ -54,6 +54,18 @@ impl From<domain::ProjectId> for SqlValue {
     }
 }
 
+impl From<domain::ProductId> for SqlValue {
+    fn from(id: domain::ProductId) -> Self {
+        Self::Integer(id.get())
+    }
+}
+
+impl From<domain::OrderId> for SqlValue {
+    fn from(id: domain::OrderId) -> Self {
+        Self::Integer(id.get())
+    }
+}
+
 impl From<domain::TaskId> for SqlValue {
     fn from(id: domain::TaskId) -> Self {
         Self::Integer(id.get())

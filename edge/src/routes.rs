@@ -58,6 +58,9 @@ pub enum Access {
     Public,
     /// A user with a valid access token whose account still exists.
     User,
+    /// A user when a bearer token is sent (it must verify, as for `User`), a guest otherwise:
+    /// the seed's `AllowAny` checkout, where a guest proves an order is theirs by its token.
+    UserOrGuest,
     /// Only the origin, by a fresh signature over the request; anything else is a 404.
     Origin,
 }
@@ -122,6 +125,12 @@ pub enum Handler {
     ShowTask,
     UpdateTask,
     DeleteTask,
+    ListProducts,
+    ListOrders,
+    CreateOrder,
+    ShowOrder,
+    CreatePaymentIntent,
+    StripeWebhook,
     Replicate,
     Versions,
     Isolate,
@@ -149,6 +158,10 @@ impl Route {
 /// Largest signed push the origin sends (bytes).
 pub const MAX_PUSH_BYTES: usize = 2 * 1024 * 1024;
 
+/// Largest Stripe event accepted (bytes). Events are a few kilobytes; a payment intent with
+/// its expanded charges stays far below this.
+pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
+
 const fn route(
     path: &'static str,
     method: Method,
@@ -167,7 +180,7 @@ const fn route(
     }
 }
 
-use Access::{Origin, Public, User};
+use Access::{Origin, Public, User, UserOrGuest};
 use BodyKind::{Json, None as NoBody, Raw};
 use Handler as H;
 use Method::{Delete, Get, Patch, Post, Put};
@@ -199,6 +212,12 @@ pub const ROUTES: &[Route] = &[
     route(paths::TASK,                Put,    User,   Standard,    Json,   H::UpdateTask),
     route(paths::TASK,                Patch,  User,   Standard,    Json,   H::UpdateTask),
     route(paths::TASK,                Delete, User,   Standard,    NoBody, H::DeleteTask),
+    route(paths::PRODUCTS,            Get,    Public, Standard,    NoBody, H::ListProducts),
+    route(paths::ORDERS,              Get,    User,   Standard,    NoBody, H::ListOrders),
+    route(paths::ORDERS,              Post,   UserOrGuest, Standard, Json, H::CreateOrder),
+    route(paths::ORDER,               Get,    UserOrGuest, Standard, NoBody, H::ShowOrder),
+    route(paths::PAYMENT_INTENT,      Post,   UserOrGuest, Standard, Json, H::CreatePaymentIntent),
+    route(paths::STRIPE_WEBHOOK,      Post,   Public, Exempt,      Raw { limit: MAX_WEBHOOK_BYTES }, H::StripeWebhook),
     route(paths::INTERNAL_REPLICATE,  Post,   Origin, Exempt,      Raw { limit: MAX_PUSH_BYTES }, H::Replicate),
     route(paths::INTERNAL_VERSIONS,   Post,   Origin, Exempt,      Raw { limit: MAX_JSON_BODY_BYTES }, H::Versions),
     route(paths::INTERNAL_ISOLATE,    Get,    Origin, Exempt,      NoBody, H::Isolate),

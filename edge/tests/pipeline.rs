@@ -469,6 +469,24 @@ async fn the_route_table_decides_who_may_call_each_endpoint() {
             Access::Public => None,
             Access::User => Some(401),
             Access::Origin => Some(404),
+            // A guest is let through (the handler decides what a guest may see); a bearer
+            // token, when sent, must verify.
+            Access::UserOrGuest => {
+                let forged = edge
+                    .send(
+                        Request::new(route.method.as_str(), &path)
+                            .with_header("authorization", "Bearer not-a-token")
+                            .with_json(&json!({})),
+                    )
+                    .await;
+                assert_eq!(
+                    forged.status,
+                    401,
+                    "{} {path} with a bad token",
+                    route.method.as_str()
+                );
+                continue;
+            }
         };
         match expected {
             Some(status) => assert_eq!(

@@ -14,6 +14,8 @@ use domain::{ApiError, paths};
 use crate::auth::handlers as auth;
 use crate::http::reply::Failure;
 use crate::http::{context, health};
+use crate::orders::handlers as orders;
+use crate::payments;
 use crate::projects::handlers as projects;
 use crate::state::AppState;
 
@@ -42,6 +44,9 @@ pub fn router(state: AppState) -> Router {
                 .patch(projects::update_task)
                 .delete(projects::delete_task),
         )
+        .route(paths::ORDERS, post(orders::create_order))
+        .route(paths::PAYMENT_INTENT, post(payments::intent::create_intent))
+        .route(paths::STRIPE_WEBHOOK, post(payments::webhook::receive))
         .fallback(not_found)
         .layer(middleware::from_fn(context::request_context))
         .with_state(state)

@@ -20,11 +20,11 @@ use std::time::Duration;
 
 use domain::replication::{ChangeKind, Entity};
 use domain::wire::{DenylistPage, MAX_VERSIONS_PAGE, RowVersions, VersionsRequest};
-use domain::{ProjectId, TaskId, UserId, paths};
+use domain::{OrderId, ProductId, ProjectId, TaskId, UserId, paths};
 
 use crate::replication::{outbox, push};
 use crate::state::AppState;
-use crate::{auth, projects};
+use crate::{auth, orders, projects};
 
 /// How one table differs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -383,6 +383,22 @@ async fn upsert_kinds(
                 .await?
                 .into_iter()
                 .map(|t| ChangeKind::TaskUpsert(t.replica()))
+                .collect()
+        }
+        Entity::Product => {
+            let ids: Vec<ProductId> = ids.iter().copied().map(ProductId::new).collect();
+            orders::store::products_by_ids(conn, &ids, false)
+                .await?
+                .into_values()
+                .map(ChangeKind::ProductUpsert)
+                .collect()
+        }
+        Entity::Order => {
+            let ids: Vec<OrderId> = ids.iter().copied().map(OrderId::new).collect();
+            orders::store::orders_by_ids(conn, &ids)
+                .await?
+                .into_iter()
+                .map(ChangeKind::OrderUpsert)
                 .collect()
         }
     })

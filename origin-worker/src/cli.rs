@@ -2,20 +2,26 @@
 //! `origin-worker` serves.
 //!
 //! Exit codes: 2 for a command line or configuration error (the message names the variable),
-//! 1 when `check-edge` or `resync-edge` leaves D1 out of sync or a command fails.
+//! 1 when `check-edge` or `resync-edge` leaves D1 out of sync or a command fails (a product
+//! that does not exist, too).
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
+use domain::ProductId;
+use domain::orders::{NewProduct, Product};
+
 use crate::audit;
+use crate::orders::catalogue;
 use crate::replication::push;
 use crate::settings::Settings;
 use crate::state::{AppState, JobContext};
 use crate::supervisor::stopped;
-use crate::{api, db, jobs};
+use crate::{api, db, jobs, payments};
 
 /// The origin: Postgres as the source of truth, the signed internal API the edge forwards
 /// writes to, its jobs, and the operator commands.
@@ -26,7 +32,7 @@ struct Cli {
     command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 enum Command {
     /// Serve the internal API and run every job worker until SIGINT/SIGTERM (the default)
     Serve,
@@ -39,6 +45,47 @@ enum Command {
     /// Repair D1: write and push change records for every difference (safe while serving);
     /// exit 1 if still out of sync
     ResyncEdge,
+    /// Apply a stored Stripe event again (one that failed, or to check): an event already
+    /// applied changes nothing and says what it did then
+    ReplayWebhook {
+        /// The event's id (`evt_…`)
+        event_id: String,
+    },
+    /// The catalogue: list, add, retire or restore products (the edge's list follows)
+    Products {
+        #[command(subcommand)]
+        command: ProductsCommand,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+enum ProductsCommand {
+    /// Every product, on sale or not
+    List {
+        /// One JSON array instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a product, on sale at once
+    Add {
+        #[arg(long)]
+        name: String,
+        /// In the smallest unit of the currency (cents), 1 to 99,999,999
+        #[arg(long)]
+        price_cents: i64,
+        /// ISO 4217 code
+        #[arg(long, default_value = "usd")]
+        currency: String,
+        /// The product as JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a product off sale (placed orders keep it)
+    Retire { id: i64 },
+    /// Put a retired product on sale again
+    Restore { id: i64 },
+    /// Add the demo catalogue if there are no products yet (`./dev run` does, on each start)
+    SeedDemo,
 }
 
 /// Parses the command line and runs the command. Every command applies the migrations first.
@@ -73,8 +120,110 @@ pub async fn main() -> anyhow::Result<ExitCode> {
             println!("{written} change records written\n{report}");
             return Ok(in_sync(&report));
         }
+        Command::Products { command } => return products(&state, command).await,
+        Command::ReplayWebhook { event_id } => {
+            return Ok(match payments::events::apply(&state, &event_id).await {
+                Ok(outcome) => {
+                    println!("{event_id}: {outcome}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("origin-worker: {event_id}: {e:#}");
+                    ExitCode::FAILURE
+                }
+            });
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn products(state: &AppState, command: ProductsCommand) -> anyhow::Result<ExitCode> {
+    let (shown, json) = match command {
+        ProductsCommand::List { json } => (catalogue::list(state).await?, json),
+        ProductsCommand::Add {
+            name,
+            price_cents,
+            currency,
+            json,
+        } => match NewProduct::parse(&name, price_cents, &currency) {
+            Ok(product) => (vec![catalogue::add(state, &product).await?], json),
+            Err(problem) => {
+                eprintln!("origin-worker: {problem}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        ProductsCommand::Retire { id } | ProductsCommand::Restore { id } => {
+            let active = matches!(command, ProductsCommand::Restore { .. });
+            let changed = match ProductId::parse(&id.to_string()) {
+                Some(id) => catalogue::set_active(state, id, active).await?,
+                None => None,
+            };
+            let Some(product) = changed else {
+                eprintln!("origin-worker: there is no product {id}");
+                return Ok(ExitCode::FAILURE);
+            };
+            (vec![product], false)
+        }
+        ProductsCommand::SeedDemo => {
+            let added = catalogue::seed_demo(state).await?;
+            if added.is_empty() {
+                println!("the catalogue has products already; nothing added");
+                return Ok(ExitCode::SUCCESS);
+            }
+            (added, false)
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+    } else {
+        print!("{}", products_table(&shown));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Products as an aligned table, with a count.
+fn products_table(products: &[Product]) -> String {
+    let rows: Vec<[String; 5]> = products
+        .iter()
+        .map(|p| {
+            [
+                p.id.to_string(),
+                p.name.clone(),
+                format!("{}.{:02}", p.price_cents / 100, p.price_cents % 100),
+                p.currency.as_str().to_uppercase(),
+                if p.active { "on sale" } else { "retired" }.to_owned(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "NAME", "PRICE", "CURRENCY", "STATE"];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            // Numbers right-aligned, text left-aligned; no trailing spaces.
+            let padded = if index == 0 || index == 2 {
+                format!("{cell:>width$}")
+            } else if index == cells.len() - 1 {
+                (*cell).to_owned()
+            } else {
+                format!("{cell:<width$}")
+            };
+            text.push_str(&padded);
+            text.push_str(if index == cells.len() - 1 { "\n" } else { "  " });
+        }
+        text
+    };
+    let mut table = line(header);
+    for row in &rows {
+        table.push_str(&line(row.each_ref().map(String::as_str)));
+    }
+    let _ = writeln!(table, "{} product(s)", rows.len());
+    table
 }
 
 /// 0 when D1 matches Postgres, 1 otherwise.

@@ -9,9 +9,12 @@
 //! - [`http`]: what every endpoint shares (signature check, idempotent write, replies, the
 //!   request layer), importing no handler;
 //! - [`auth`]: accounts and tokens;
-//! - [`projects`]: projects and tasks;
+//! - [`projects`]: projects and tasks; [`orders`]: the catalogue and orders; [`payments`]:
+//!   Stripe intents, webhooks and the events' job;
 //! - [`replication`]: the outbox (change records and their job, in the writer's transaction)
 //!   and its push to the edge;
+//! - [`email`]: emails recorded and queued in the writer's transaction, their templates, and
+//!   the SMTP client;
 //! - [`audit`]: comparing D1 with Postgres and repairing it (`check-edge`, `resync-edge`);
 //! - [`jobs`]: apalis workers and schedules, a module per job;
 //! - [`supervisor`]: keeps each worker running, with backoff, and knows their states;
@@ -20,16 +23,19 @@
 //!
 //! Dependencies point one way (no module imports one that imports it back, checked by
 //! `scripts/module-cycles.py` in `./dev test`): `cli` → `api`, `audit`, `jobs` → the handlers
-//! (`auth`, `projects`) → `http`, `replication`, the stores → `db`, `state` → `settings`.
-//! `http`, `replication` and `db` import no feature module.
+//! (`auth`, `projects`, `orders`) → `http`, `replication`, `email`, the stores → `db`, `state` →
+//! `settings`. `http`, `replication`, `email` and `db` import no feature module.
 
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod db;
+pub mod email;
 pub mod http;
 pub mod jobs;
+pub mod orders;
+pub mod payments;
 pub mod projects;
 pub mod replication;
 pub mod settings;

@@ -1,6 +1,7 @@
 //! The origin's configuration, read once from the environment at start-up.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use domain::auth::TokenLifetimes;
 use domain::config::Vars;
@@ -26,6 +27,119 @@ pub struct Settings {
     pub replication_sweep_secs: u64,
     /// How long an `Idempotency-Key` outcome is kept.
     pub idempotency_ttl_secs: i32,
+    pub stripe: StripeSettings,
+    /// Where email goes, and how hard the email job tries.
+    pub email: EmailSettings,
+}
+
+/// Stripe: where its API is (the project's fake in development and tests), the key, and the
+/// webhook signing secrets.
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    /// `STRIPE_API_BASE` (default `https://api.stripe.com/`).
+    pub api_base: String,
+    /// `STRIPE_SECRET_KEY`; without it payments answer 503 and say why in the log.
+    pub secret_key: Option<Secret>,
+    /// `STRIPE_WEBHOOK_SECRETS`, comma-separated: two while a secret is being rotated, and an
+    /// event verifies with either.
+    pub webhook_secrets: Vec<Secret>,
+    /// `STRIPE_TIMEOUT_MS` (default 10 s): a slower call is a 503 the client may retry.
+    pub timeout: std::time::Duration,
+}
+
+impl StripeSettings {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
+        let api_base = match vars.optional("STRIPE_API_BASE") {
+            Some(_) => vars.url("STRIPE_API_BASE")?,
+            None => "https://api.stripe.com/".to_owned(),
+        };
+        let webhook_secrets = vars
+            .optional("STRIPE_WEBHOOK_SECRETS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|secret| !secret.is_empty())
+            .map(|secret| Secret::new(secret.to_owned()))
+            .collect();
+        Ok(Self {
+            // async-stripe appends `v1/…` to the base as given.
+            api_base: if api_base.ends_with('/') {
+                api_base
+            } else {
+                format!("{api_base}/")
+            },
+            secret_key: vars
+                .optional("STRIPE_SECRET_KEY")
+                .filter(|key| !key.is_empty())
+                .map(Secret::new),
+            webhook_secrets,
+            timeout: std::time::Duration::from_millis(
+                u64::try_from(vars.number("STRIPE_TIMEOUT_MS", 10_000, 100..=60_000)?)
+                    .unwrap_or(10_000),
+            ),
+        })
+    }
+}
+
+/// The SMTP server, the sender, and the email job's retries.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    /// `SMTP_URL`, as lettre reads it: `smtp://host:port` (plain, the local inbox in
+    /// development), `smtp://…?tls=required` or `smtps://user:password@host` (TLS). It may hold
+    /// a password, so it is a [`Secret`].
+    pub smtp_url: Secret,
+    /// `EMAIL_FROM`: `Name <address>` or a bare address.
+    pub from: lettre::message::Mailbox,
+    /// `SMTP_TIMEOUT_MS`: the longest one delivery may take, connecting included.
+    pub smtp_timeout: Duration,
+    /// `EMAIL_MAX_ATTEMPTS`: deliveries tried before an email is given up on.
+    pub max_attempts: u32,
+    /// `EMAIL_RETRY_BASE_MS`: the pause before the first retry; it doubles after each.
+    pub retry_base: Duration,
+}
+
+impl EmailSettings {
+    /// The defaults send to a local inbox (MailDev) as `Projects API <noreply@example.com>`.
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
+        let smtp_url = vars
+            .optional("SMTP_URL")
+            .unwrap_or_else(|| "smtp://127.0.0.1:1025".into());
+        // lettre's own reading decides; the message never echoes the URL (it may hold a
+        // password).
+        let scheme_ok = smtp_url.starts_with("smtp://") || smtp_url.starts_with("smtps://");
+        if !scheme_ok
+            || lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&smtp_url).is_err()
+        {
+            return Err(ConfigError::new(
+                "SMTP_URL",
+                "must be an smtp:// or smtps:// URL, such as smtp://127.0.0.1:1025",
+            ));
+        }
+        let from_raw = vars
+            .optional("EMAIL_FROM")
+            .unwrap_or_else(|| "Projects API <noreply@example.com>".into());
+        let from = from_raw.parse().map_err(|_| {
+            ConfigError::new(
+                "EMAIL_FROM",
+                format!("must be `Name <address>` or an address, not `{from_raw}`"),
+            )
+        })?;
+        let millis = |name: &'static str, default: i64, range: std::ops::RangeInclusive<i64>| {
+            vars.number(name, default, range)
+                .map(|n| Duration::from_millis(n.unsigned_abs()))
+        };
+        Ok(Self {
+            smtp_url: Secret::new(smtp_url),
+            from,
+            smtp_timeout: millis("SMTP_TIMEOUT_MS", 10_000, 100..=120_000)?,
+            max_attempts: u32::try_from(vars.number("EMAIL_MAX_ATTEMPTS", 8, 1..=20)?).unwrap_or(8),
+            retry_base: millis("EMAIL_RETRY_BASE_MS", 2_000, 1..=60_000)?,
+        })
+    }
+
+    pub fn smtp_url(&self) -> &str {
+        std::str::from_utf8(self.smtp_url.expose()).unwrap_or_default()
+    }
 }
 
 impl Settings {
@@ -80,6 +194,8 @@ impl Settings {
                 1..=59, // a seconds-field cron step: `*/N` is only regular below 60
             )?)
             .unwrap_or(30),
+            stripe: StripeSettings::from_vars(&vars)?,
+            email: EmailSettings::from_vars(&vars)?,
         })
     }
 
@@ -130,5 +246,41 @@ mod tests {
         ] {
             assert_eq!(with(&[(name, value)]).unwrap_err().name, name);
         }
+    }
+
+    #[test]
+    fn email_defaults_to_the_local_inbox_and_hides_the_smtp_password() {
+        let email = with(&[]).unwrap().email;
+        assert_eq!(email.smtp_url(), "smtp://127.0.0.1:1025");
+        assert_eq!(email.from.to_string(), "Projects API <noreply@example.com>");
+        assert_eq!(email.max_attempts, 8);
+        assert_eq!(email.retry_base, Duration::from_secs(2));
+
+        let settings = with(&[("SMTP_URL", "smtps://mailer:hunter2@smtp.example.com")]).unwrap();
+        assert_eq!(
+            settings.email.smtp_url(),
+            "smtps://mailer:hunter2@smtp.example.com"
+        );
+        assert!(
+            !format!("{settings:?}").contains("hunter2"),
+            "the SMTP URL may hold a password"
+        );
+    }
+
+    #[test]
+    fn malformed_email_values_name_their_variable() {
+        for (name, value) in [
+            ("SMTP_URL", "http://127.0.0.1:1025"),
+            ("SMTP_URL", "smtp://"),
+            ("EMAIL_FROM", "not an address"),
+            ("SMTP_TIMEOUT_MS", "0"),
+            ("EMAIL_MAX_ATTEMPTS", "0"),
+            ("EMAIL_RETRY_BASE_MS", "soon"),
+        ] {
+            let error = with(&[(name, value)]).unwrap_err();
+            assert_eq!(error.name, name, "{value}");
+        }
+        let error = with(&[("SMTP_URL", "ftp://mailer:hunter2@host")]).unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 }

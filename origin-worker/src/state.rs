@@ -16,16 +16,38 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     /// The background workers' states (empty where none run, as in tests of the API).
     pub workers: Workers,
+    /// The Stripe API client; `None` when no key is configured (payments answer 503).
+    pub stripe: Option<Arc<stripe::Client>>,
 }
 
 impl AppState {
     pub fn new(db: PgPool, settings: Settings) -> Self {
         let tokens = TokenKeys::from_secret(settings.jwt_signing_key.expose());
+        let stripe = stripe_client(&settings);
         Self {
             db,
             settings: Arc::new(settings),
             tokens: Arc::new(tokens),
             workers: Workers::default(),
+            stripe,
+        }
+    }
+}
+
+/// The Stripe client for the configured key and base URL. A key that cannot build a client
+/// (not valid in a header) leaves payments off, with the reason in the log.
+fn stripe_client(settings: &Settings) -> Option<Arc<stripe::Client>> {
+    let stripe = &settings.stripe;
+    let key = std::str::from_utf8(stripe.secret_key.as_ref()?.expose()).ok()?;
+    match stripe::ClientBuilder::new(key)
+        .url(stripe.api_base.as_str())
+        .timeout(stripe.timeout)
+        .build()
+    {
+        Ok(client) => Some(Arc::new(client)),
+        Err(e) => {
+            tracing::error!(error = %e, "the Stripe client could not be built: payments are off");
+            None
         }
     }
 }

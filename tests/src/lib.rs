@@ -3,6 +3,8 @@
 //! addresses in `E2E_*` variables; the tests speak HTTP only, except where they check that
 //! nothing was written (Postgres) or that a request id reached the logs.
 
+pub mod smtp;
+
 use std::time::Duration;
 
 pub use domain::auth::TokenLifetimes;
@@ -255,6 +257,23 @@ impl Default for Stack {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Runs an origin subcommand (`check-edge`, `products add …`) with the stack's configuration,
+/// as an operator would; (exit code, stdout).
+pub fn origin_command(args: &[&str]) -> (i32, String) {
+    let output = std::process::Command::new(var("E2E_ORIGIN_BIN"))
+        .args(args)
+        .env("ENVIRONMENT", "development")
+        .env("DATABASE_URL", var("E2E_DATABASE_URL"))
+        .env("EDGE_URL", var("E2E_EDGE_URL"))
+        .env("ORIGIN_SHARED_SECRET", var("E2E_ORIGIN_SECRET"))
+        .env("JWT_SIGNING_KEY", var("E2E_JWT_SIGNING_KEY"))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap_or_else(|e| panic!("running the origin binary: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.code().unwrap_or(-1), stdout)
 }
 
 /// Adds the signed headers of `parts`, made with the stack's shared secret.

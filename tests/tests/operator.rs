@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use e2e::Stack;
+use e2e::{Stack, origin_command};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -13,20 +13,8 @@ fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run under `./dev test`"))
 }
 
-/// Runs an origin subcommand with the stack's configuration; (exit code, stdout).
 fn origin(command: &str) -> (i32, String) {
-    let output = Command::new(var("E2E_ORIGIN_BIN"))
-        .arg(command)
-        .env("ENVIRONMENT", "development")
-        .env("DATABASE_URL", var("E2E_DATABASE_URL"))
-        .env("EDGE_URL", var("E2E_EDGE_URL"))
-        .env("ORIGIN_SHARED_SECRET", var("E2E_ORIGIN_SECRET"))
-        .env("JWT_SIGNING_KEY", var("E2E_JWT_SIGNING_KEY"))
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    (output.status.code().unwrap_or(-1), stdout)
+    origin_command(&[command])
 }
 
 /// Runs SQL on the local D1 behind the running `wrangler dev`, as an operator's mistake would.

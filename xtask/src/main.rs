@@ -5,9 +5,11 @@
 //!
 //! - `cargo xtask run`: the stack on `.data/` with the fixed ports, until Ctrl-C;
 //! - `cargo xtask test [-- NEXTEST ARGS]`: a fresh stack in a temporary folder, the tests
-//!   against it, the operator tests alone after them; then `chaos --short` on a stack of its
-//!   own (skipped when NEXTEST ARGS filter the tests);
+//!   against it, the operator tests alone after them; then `chaos --short` and `parity`, each
+//!   on a stack of its own (both skipped when NEXTEST ARGS filter the tests);
 //! - `cargo xtask chaos [--short]`: faults injected into a fresh stack under load (`chaos`);
+//! - `cargo xtask parity [--examples N] [--seed S]`: the DRF parity gate, schemathesis with the
+//!   DRF service's own document against a fresh stack's edge (`parity`);
 //! - `cargo xtask soak [--minutes N] [--rate R] [--origin-bin PATH]`: a fixed-rate mixed load
 //!   on a fresh stack, and what drifted over the minutes (`soak`, `docs/soak.md`);
 //! - `cargo xtask stack [--origin-bin PATH] [--wrangler-var NAME:VALUE]... -- CMD [ARGS]...`: a
@@ -17,6 +19,7 @@
 
 mod api;
 mod chaos;
+mod parity;
 mod postgres;
 mod process;
 mod procfs;
@@ -63,6 +66,20 @@ enum Task {
         /// Fewer kills and a shorter warm-up, the same checks: the form `test` runs.
         #[arg(long)]
         short: bool,
+    },
+    /// A fresh stack on free ports, schemathesis with the DRF service's OpenAPI document against
+    /// its edge, and every failure that `parity/deviations.toml` does not list (exit 1 if any).
+    Parity {
+        /// Test cases per operation and phase (the gate's fixed count by default).
+        #[arg(long, default_value_t = parity::DEFAULT_EXAMPLES)]
+        examples: u32,
+        /// The fuzzer's seed (the gate's fixed seed by default).
+        #[arg(long, default_value_t = parity::DEFAULT_SEED)]
+        seed: u64,
+        /// Fuzz an edge already listening on this port of 127.0.0.1 (another build's stack)
+        /// instead of starting one.
+        #[arg(long, value_name = "PORT")]
+        edge_port: Option<u16>,
     },
     /// A fresh stack, a fixed-rate mixed load for some minutes, and what drifted: errors,
     /// latency, memory, replication backlog and lag (written to docs/soak.md).
@@ -116,6 +133,18 @@ async fn dispatch(task: Task) -> Result<ExitCode> {
         Task::Run => run(&shutdown).await,
         Task::Test { nextest_args } => test(&nextest_args, &shutdown).await,
         Task::Chaos { short } => Ok(exit_code(chaos::run(short, &shutdown).await?)),
+        Task::Parity {
+            examples,
+            seed,
+            edge_port,
+        } => {
+            let settings = parity::Settings {
+                examples,
+                seed,
+                edge_port,
+            };
+            Ok(exit_code(parity::run(settings, &shutdown).await?))
+        }
         Task::Soak {
             minutes,
             rate,
@@ -147,11 +176,17 @@ async fn run(shutdown: &Shutdown) -> Result<ExitCode> {
     let data = ROOT.join(".data");
     let ports = Ports::RUN;
     let mut stack = Stack::start(&data, ports, Options::default(), shutdown).await?;
+    // A newcomer can place an order at once: the demo catalogue, on the first start only.
+    stack
+        .run_origin(&["products", "seed-demo"], "seed-demo.log", shutdown)
+        .await?;
     let logs = shown(&stack.endpoints().logs());
     println!(
         "
   API        http://127.0.0.1:{edge}/api/v1/   (health: /health/, readiness: /ready/)
   Docs       http://127.0.0.1:{edge}/api/docs/ (issue: OpenAPI, not built yet)
+  Products   http://127.0.0.1:{edge}/api/v1/products/  (orders: POST /api/v1/orders/)
+  Stripe     http://127.0.0.1:{stripe}/_fake/events (the fake Stripe's control API)
   Inbox      http://127.0.0.1:{inbox}/          (SMTP on 127.0.0.1:{smtp})
   Origin     http://127.0.0.1:{origin}/          (internal; signed requests only)
   Postgres   postgres://postgres@127.0.0.1:{pg}/app
@@ -163,6 +198,7 @@ async fn run(shutdown: &Shutdown) -> Result<ExitCode> {
         inbox = ports.inbox,
         smtp = ports.smtp,
         origin = ports.origin,
+        stripe = ports.stripe,
         pg = ports.postgres,
         data = shown(&data),
     );
@@ -172,23 +208,37 @@ async fn run(shutdown: &Shutdown) -> Result<ExitCode> {
 }
 
 /// `./dev test`: the tests ([`tests`]), then the short chaos suite on a stack of its own (it
-/// kills processes, which the tests' stack must never see). A test filter skips the chaos
-/// suite: it was asked for some tests, not for minutes of faults.
+/// kills processes, which the tests' stack must never see), then the parity gate on another
+/// (its fuzzer's data must not meet the tests'). A test filter skips both: it was asked for
+/// some tests, not for minutes of faults and fuzzing.
 async fn test(nextest_args: &[String], shutdown: &Shutdown) -> Result<ExitCode> {
     let tests_passed = tests(nextest_args, shutdown).await?;
     if !nextest_args.is_empty() {
-        note("chaos suite skipped: a test filter was given (`./dev chaos --short` runs it)");
+        note(
+            "chaos suite and parity gate skipped: a test filter was given \
+             (`./dev chaos --short` and `cargo xtask parity` run them)",
+        );
         return Ok(exit_code(tests_passed));
     }
     say("Chaos suite (short), on a fresh stack of its own");
     let chaos_passed = chaos::run(true, shutdown).await?;
+    say("DRF parity gate, on a fresh stack of its own");
+    let parity_settings = parity::Settings {
+        examples: parity::DEFAULT_EXAMPLES,
+        seed: parity::DEFAULT_SEED,
+        edge_port: None,
+    };
+    let parity_passed = parity::run(parity_settings, shutdown).await?;
     if !tests_passed {
         error("tests failed (see above)");
     }
     if !chaos_passed {
         error("the chaos suite failed (see its table above)");
     }
-    Ok(exit_code(tests_passed && chaos_passed))
+    if !parity_passed {
+        error("the parity gate failed (see its table above)");
+    }
+    Ok(exit_code(tests_passed && chaos_passed && parity_passed))
 }
 
 fn exit_code(passed: bool) -> ExitCode {

@@ -207,6 +207,26 @@ pub async fn run_logged(
     log: &Path,
     shutdown: &Shutdown,
 ) -> Result<()> {
+    let status = run_to_log(what, command, log, shutdown).await?;
+    if !status.success() {
+        bail!(
+            "{what} failed ({status}); last lines of {}:\n{}",
+            shown(log),
+            tail(log, 20)
+        );
+    }
+    Ok(())
+}
+
+/// Runs a command to completion, its output to `log`, and returns its exit status, whatever it
+/// is (the parity gate reads a failing fuzzer's report). On a signal the command is killed and
+/// `Interrupted` returned.
+pub async fn run_to_log(
+    what: &str,
+    command: Command,
+    log: &Path,
+    shutdown: &Shutdown,
+) -> Result<ExitStatus> {
     let out = File::create(log).with_context(|| format!("creating {}", shown(log)))?;
     let err = out.try_clone()?;
     let mut command = tokio::process::Command::from(command);
@@ -218,18 +238,10 @@ pub async fn run_logged(
     let mut child = command
         .spawn()
         .with_context(|| format!("could not start {what}"))?;
-    let status = tokio::select! {
-        status = child.wait() => status?,
-        signal = shutdown.wait() => return Err(signal.into()),
-    };
-    if !status.success() {
-        bail!(
-            "{what} failed ({status}); last lines of {}:\n{}",
-            shown(log),
-            tail(log, 20)
-        );
+    tokio::select! {
+        status = child.wait() => Ok(status?),
+        signal = shutdown.wait() => Err(signal.into()),
     }
-    Ok(())
 }
 
 /// Runs a command in the foreground (inheriting stdio, and xtask's environment without

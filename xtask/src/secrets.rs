@@ -12,12 +12,18 @@ use anyhow::{Context, Result, bail};
 
 const ORIGIN_SHARED_SECRET: &str = "ORIGIN_SHARED_SECRET";
 const JWT_SIGNING_KEY: &str = "JWT_SIGNING_KEY";
+const STRIPE_SECRET_KEY: &str = "STRIPE_SECRET_KEY";
+const STRIPE_WEBHOOK_SECRETS: &str = "STRIPE_WEBHOOK_SECRETS";
 
 /// The two secrets the edge and the origin share.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secrets {
     pub origin_shared_secret: String,
     pub jwt_signing_key: String,
+    /// The key the origin calls the fake Stripe with (`sk_test_…`).
+    pub stripe_secret_key: String,
+    /// What the fake Stripe signs webhooks with and the origin verifies them by (`whsec_…`).
+    pub stripe_webhook_secret: String,
 }
 
 // Written by hand so that a `{:?}` in a log or an error never shows them.
@@ -30,15 +36,20 @@ impl fmt::Debug for Secrets {
 impl Secrets {
     /// The data folder's secrets, created on first use. The file format is `./dev`'s
     /// (`NAME=value` lines), so an existing `.data/secrets.env` keeps working.
+    /// A file from before the Stripe secrets existed gets them added.
     pub fn load_or_create(data: &Path) -> Result<Self> {
         let file = data.join("secrets.env");
         if file.exists() {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            return Self::parse(&text).with_context(|| format!("in {}", file.display()));
+            let secrets = Self::parse(&text).with_context(|| format!("in {}", file.display()))?;
+            if !text.contains(STRIPE_WEBHOOK_SECRETS) {
+                write_private(&file, &secrets.all())?;
+            }
+            return Ok(secrets);
         }
         let secrets = Self::generate();
-        write_private(&file, &secrets.vars())?;
+        write_private(&file, &secrets.all())?;
         Ok(secrets)
     }
 
@@ -48,7 +59,18 @@ impl Secrets {
         Self {
             origin_shared_secret: hex::encode(rand::random::<[u8; 32]>()),
             jwt_signing_key: hex::encode(rand::random::<[u8; 32]>()),
+            stripe_secret_key: Self::stripe_key(),
+            stripe_webhook_secret: Self::stripe_webhook_secret(),
         }
+    }
+
+    /// Stripe's shapes, so nothing downstream mistakes them for something else.
+    fn stripe_key() -> String {
+        format!("sk_test_{}", hex::encode(rand::random::<[u8; 24]>()))
+    }
+
+    fn stripe_webhook_secret() -> String {
+        format!("whsec_{}", hex::encode(rand::random::<[u8; 32]>()))
     }
 
     fn parse(text: &str) -> Result<Self> {
@@ -63,6 +85,9 @@ impl Secrets {
         Ok(Self {
             origin_shared_secret: find(ORIGIN_SHARED_SECRET)?,
             jwt_signing_key: find(JWT_SIGNING_KEY)?,
+            stripe_secret_key: find(STRIPE_SECRET_KEY).unwrap_or_else(|_| Self::stripe_key()),
+            stripe_webhook_secret: find(STRIPE_WEBHOOK_SECRETS)
+                .unwrap_or_else(|_| Self::stripe_webhook_secret()),
         })
     }
 
@@ -72,6 +97,22 @@ impl Secrets {
             (ORIGIN_SHARED_SECRET, &self.origin_shared_secret),
             (JWT_SIGNING_KEY, &self.jwt_signing_key),
         ]
+    }
+
+    /// The origin's: the shared ones and Stripe's (the edge never needs Stripe's).
+    pub fn origin_vars(&self) -> [(&'static str, &str); 4] {
+        let [shared, jwt] = self.vars();
+        [
+            shared,
+            jwt,
+            (STRIPE_SECRET_KEY, &self.stripe_secret_key),
+            (STRIPE_WEBHOOK_SECRETS, &self.stripe_webhook_secret),
+        ]
+    }
+
+    /// Everything, as `secrets.env` holds it.
+    fn all(&self) -> [(&'static str, &str); 4] {
+        self.origin_vars()
     }
 }
 
@@ -115,10 +156,15 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "ORIGIN_SHARED_SECRET={}\nJWT_SIGNING_KEY={}\n",
-                first.origin_shared_secret, first.jwt_signing_key
+                "ORIGIN_SHARED_SECRET={}\nJWT_SIGNING_KEY={}\nSTRIPE_SECRET_KEY={}\nSTRIPE_WEBHOOK_SECRETS={}\n",
+                first.origin_shared_secret,
+                first.jwt_signing_key,
+                first.stripe_secret_key,
+                first.stripe_webhook_secret
             )
         );
+        assert!(first.stripe_secret_key.starts_with("sk_test_"));
+        assert!(first.stripe_webhook_secret.starts_with("whsec_"));
         assert_eq!(first.origin_shared_secret.len(), 64);
         assert_ne!(first.origin_shared_secret, first.jwt_signing_key);
         // The second start of the same folder reads them back.
@@ -134,9 +180,36 @@ mod tests {
     }
 
     #[test]
+    fn an_older_file_gains_the_stripe_secrets_and_keeps_the_rest() {
+        let dir = TempDir::new("xtask-secrets").unwrap();
+        let file = dir.path().join("secrets.env");
+        std::fs::write(&file, "ORIGIN_SHARED_SECRET=abc\nJWT_SIGNING_KEY=def\n").unwrap();
+        let loaded = Secrets::load_or_create(dir.path()).unwrap();
+        assert_eq!(
+            (
+                loaded.origin_shared_secret.as_str(),
+                loaded.jwt_signing_key.as_str()
+            ),
+            ("abc", "def")
+        );
+        assert_eq!(
+            Secrets::load_or_create(dir.path()).unwrap(),
+            loaded,
+            "written back, read again"
+        );
+        assert!(
+            std::fs::read_to_string(&file)
+                .unwrap()
+                .contains(&loaded.stripe_webhook_secret)
+        );
+    }
+
+    #[test]
     fn never_shows_them_in_debug_output() {
         let secrets = Secrets::generate();
-        assert!(!format!("{secrets:?}").contains(&secrets.jwt_signing_key));
+        let shown = format!("{secrets:?}");
+        assert!(!shown.contains(&secrets.jwt_signing_key));
+        assert!(!shown.contains(&secrets.stripe_webhook_secret));
     }
 
     #[test]

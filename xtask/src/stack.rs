@@ -42,6 +42,8 @@ pub struct Ports {
     pub inbox: u16,
     /// workerd's inspector (for Chrome's developer tools).
     pub inspector: u16,
+    /// The fake Stripe API (`stripe-fake`).
+    pub stripe: u16,
 }
 
 impl Ports {
@@ -53,12 +55,13 @@ impl Ports {
         smtp: 1025,
         inbox: 1080,
         inspector: 9229,
+        stripe: 12111,
     };
 
     /// Ports nothing listens on right now, so that a running `./dev run` or another test run is
-    /// never in the way. All six are held open together while choosing, so they differ.
+    /// never in the way. All seven are held open together while choosing, so they differ.
     pub fn free() -> Result<Self> {
-        let listeners = (0..6)
+        let listeners = (0..7)
             .map(|_| TcpListener::bind(("127.0.0.1", 0)))
             .collect::<std::io::Result<Vec<_>>>()
             .context("finding free ports")?;
@@ -73,6 +76,7 @@ impl Ports {
             smtp: ports[3],
             inbox: ports[4],
             inspector: ports[5],
+            stripe: ports[6],
         })
     }
 }
@@ -111,6 +115,10 @@ impl Endpoints {
 
     pub fn origin_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.origin)
+    }
+
+    pub fn stripe_url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.ports.stripe)
     }
 
     pub fn database_url(&self) -> String {
@@ -156,6 +164,16 @@ impl Endpoints {
             ("E2E_ROOT", path(&ROOT)),
             ("E2E_ORIGIN_BIN", path(&self.origin_bin)),
             ("ORIGIN_TEST_DATABASE_URL", self.database_url()),
+            ("E2E_STRIPE_URL", self.stripe_url()),
+            (
+                "E2E_STRIPE_WEBHOOK_SECRET",
+                self.secrets.stripe_webhook_secret.clone(),
+            ),
+            ("E2E_SMTP_PORT", self.ports.smtp.to_string()),
+            (
+                "E2E_INBOX_URL",
+                format!("http://127.0.0.1:{}", self.ports.inbox),
+            ),
         ]
     }
 }
@@ -213,7 +231,8 @@ impl Stack {
         stack.postgres = Some(Postgres::start(&data.join("pg"), ports.postgres, shutdown).await?);
 
         say("Applying D1 migrations (local)");
-        let mut migrate = wrangler();
+        let config = stack_config(data)?;
+        let mut migrate = wrangler(&config);
         migrate
             .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
             .arg(data.join("wrangler"));
@@ -227,6 +246,7 @@ impl Stack {
 
         say("Starting services");
         let inbox = stack.spawn("inbox (MailDev)", "maildev.log", stack.maildev())?;
+        let stripe = stack.spawn("fake Stripe", "stripe-fake.log", stack.stripe_fake()?)?;
         let origin = stack.spawn("origin worker", "origin.log", stack.origin())?;
         let edge_launched = Instant::now();
         let edge = stack.edge()?;
@@ -251,6 +271,9 @@ impl Stack {
         ));
         stack
             .wait_ready(inbox, ports.inbox, "/", 30, shutdown)
+            .await?;
+        stack
+            .wait_ready(stripe, ports.stripe, "/_fake/events", 30, shutdown)
             .await?;
         Ok(stack)
     }
@@ -374,14 +397,58 @@ impl Stack {
         command
     }
 
+    /// The fake Stripe, signing its webhooks for the edge's `/webhooks/stripe/`. Its key and
+    /// secret go through its environment, like the origin's.
+    fn stripe_fake(&self) -> Result<Command> {
+        let endpoints = &self.endpoints;
+        let binary = ROOT.join("target/debug/stripe-fake");
+        if !binary.is_file() {
+            bail!(
+                "{} is missing: build it first (cargo build -p stripe-fake)",
+                shown(&binary)
+            );
+        }
+        let mut command = Command::new(binary);
+        command
+            .env(
+                "STRIPE_FAKE_LISTEN",
+                format!("127.0.0.1:{}", endpoints.ports.stripe),
+            )
+            .env("STRIPE_FAKE_API_KEYS", &endpoints.secrets.stripe_secret_key)
+            .env(
+                "STRIPE_FAKE_WEBHOOK_URL",
+                format!("{}/webhooks/stripe/", endpoints.edge_url()),
+            )
+            .env(
+                "STRIPE_FAKE_WEBHOOK_SECRETS",
+                &endpoints.secrets.stripe_webhook_secret,
+            );
+        Ok(command)
+    }
+
     /// The origin, configured through its environment: the secrets stay off its command line.
     /// It inherits xtask's environment, so `RUST_LOG`, `REPLICATION_SWEEP_SECS` or
     /// `ACCESS_TOKEN_LIFETIME_SECS` set by the caller reach it.
     fn origin(&self) -> Command {
+        let mut command = self.origin_command();
+        command.arg("serve");
+        command
+    }
+
+    /// An operator command of the origin (`products seed-demo`, …) with the stack's
+    /// configuration; its output goes to `logs/<log>`.
+    pub async fn run_origin(&self, args: &[&str], log: &str, shutdown: &Shutdown) -> Result<()> {
+        let mut command = self.origin_command();
+        command.args(args);
+        let what = format!("origin-worker {}", args.join(" "));
+        run_logged(&what, command, &self.endpoints.logs().join(log), shutdown).await
+    }
+
+    /// The origin binary with the stack's environment, no subcommand yet.
+    fn origin_command(&self) -> Command {
         let endpoints = &self.endpoints;
         let mut command = Command::new(&endpoints.origin_bin);
         command
-            .arg("serve")
             .env("ENVIRONMENT", "development")
             .env("DATABASE_URL", endpoints.database_url())
             .env(
@@ -393,7 +460,8 @@ impl Stack {
                 "SMTP_URL",
                 format!("smtp://127.0.0.1:{}", endpoints.ports.smtp),
             )
-            .envs(endpoints.secrets.vars());
+            .env("STRIPE_API_BASE", endpoints.stripe_url())
+            .envs(endpoints.secrets.origin_vars());
         for (name, default) in [
             ("REPLICATION_SWEEP_SECS", "5"),
             ("RUST_LOG", "info,sqlx=warn,apalis=warn"),
@@ -414,7 +482,7 @@ impl Stack {
         let endpoints = &self.endpoints;
         let vars_file = endpoints.data.join("edge.vars");
         write_private(&vars_file, &endpoints.secrets.vars())?;
-        let mut command = wrangler();
+        let mut command = wrangler(&endpoints.data.join("wrangler.toml"));
         command
             .env("SKIP_WORKER_BUILD", "1")
             // The default, stated: `false` would make wrangler skip the file below.
@@ -448,14 +516,53 @@ impl Drop for Stack {
 
 /// `npx --no-install wrangler` in the workspace root (where `wrangler.toml` is), without
 /// metrics or network fetches.
-fn wrangler() -> Command {
+fn wrangler(config: &Path) -> Command {
     let mut command = Command::new("npx");
     command
         .current_dir(&*ROOT)
         .args(["--no-install", "wrangler"])
         .env("WRANGLER_SEND_METRICS", "false")
         .env("CLOUDFLARE_CF_FETCH_ENABLED", "false");
+    command.arg("--config").arg(config);
     command
+}
+
+/// The project's `wrangler.toml` as a stack runs it, written into its data folder: without the
+/// `[build]` section, whose `watch_dir` makes `wrangler dev` reload the worker whenever a source
+/// file is saved (mid-test, a request then gets a 503 "worker restarted mid-request"; a stack
+/// runs the wasm built before it started anyway), and with its paths made absolute.
+fn stack_config(data: &Path) -> Result<PathBuf> {
+    let source = ROOT.join("wrangler.toml");
+    let text =
+        std::fs::read_to_string(&source).with_context(|| format!("reading {}", shown(&source)))?;
+    let config = without_build(&text, &ROOT)?;
+    let written = data.join("wrangler.toml");
+    std::fs::write(&written, config).with_context(|| format!("writing {}", shown(&written)))?;
+    Ok(written)
+}
+
+fn without_build(text: &str, root: &Path) -> Result<String> {
+    let mut config: toml::Table = toml::from_str(text).context("parsing wrangler.toml")?;
+    config.remove("build");
+    let absolute = |value: &mut toml::Value| {
+        if let Some(relative) = value.as_str() {
+            *value = toml::Value::String(root.join(relative).display().to_string());
+        }
+    };
+    if let Some(main) = config.get_mut("main") {
+        absolute(main);
+    }
+    for database in config
+        .get_mut("d1_databases")
+        .and_then(toml::Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(dir) = database.get_mut("migrations_dir") {
+            absolute(dir);
+        }
+    }
+    toml::to_string(&config).context("writing the stack's wrangler.toml")
 }
 
 #[cfg(test)]
@@ -472,13 +579,39 @@ mod tests {
                 smtp: 40004,
                 inbox: 40005,
                 inspector: 40006,
+                stripe: 40007,
             },
             secrets: Secrets {
                 origin_shared_secret: "s3cret".to_owned(),
                 jwt_signing_key: "k3y".to_owned(),
+                stripe_secret_key: "sk_test_x".to_owned(),
+                stripe_webhook_secret: "whsec_y".to_owned(),
             },
             origin_bin: PathBuf::from("/w/target/release/origin-worker"),
         }
+    }
+
+    #[test]
+    fn a_stack_runs_the_config_without_its_build_watch_and_with_absolute_paths() {
+        let text = "name = \"w\"\nmain = \"edge/build/index.js\"\n[build]\ncommand = \"x\"\n\
+                    watch_dir = [\"edge/src\"]\n[vars]\nA = \"1\"\n[[d1_databases]]\n\
+                    binding = \"DB\"\nmigrations_dir = \"migrations/d1\"\n";
+        let config: toml::Table =
+            toml::from_str(&without_build(text, Path::new("/w")).unwrap()).unwrap();
+        assert!(!config.contains_key("build"));
+        assert_eq!(config["main"].as_str(), Some("/w/edge/build/index.js"));
+        assert_eq!(
+            config["d1_databases"][0]["migrations_dir"].as_str(),
+            Some("/w/migrations/d1")
+        );
+        assert_eq!(config["vars"]["A"].as_str(), Some("1"));
+        // The project's own file parses, and keeps its bindings.
+        let ours = std::fs::read_to_string(ROOT.join("wrangler.toml")).unwrap();
+        assert!(
+            without_build(&ours, &ROOT)
+                .unwrap()
+                .contains("d1_databases")
+        );
     }
 
     #[test]
@@ -504,6 +637,8 @@ mod tests {
             Some("/w/target/release/origin-worker")
         );
         assert_eq!(get("E2E_ROOT"), Some(ROOT.to_str().unwrap()));
+        assert_eq!(get("E2E_STRIPE_URL"), Some("http://127.0.0.1:40007/"));
+        assert_eq!(get("E2E_STRIPE_WEBHOOK_SECRET"), Some("whsec_y"));
         // Each name once: a duplicate would silently win or lose in `Command::envs`.
         let mut names: Vec<_> = env.iter().map(|(name, _)| *name).collect();
         names.sort_unstable();

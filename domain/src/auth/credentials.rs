@@ -132,10 +132,8 @@ impl NewAccount {
                     .map_err(|message| fields.reject("email", message))
                     .ok()
             });
-        let password_rules = Text {
-            trim: false,
-            ..Text::required(MAX_PASSWORD_CHARS)
-        };
+        // DRF's `CharField` trims, passwords included (its serializer and simplejwt's alike).
+        let password_rules = Text::required(MAX_PASSWORD_CHARS);
         let password = fields.text("password", password_rules);
         if let Some(password) = &password {
             let username = username.as_ref().map_or("", Username::as_str);
@@ -167,13 +165,8 @@ impl Login {
     pub fn from_body(body: &JsonBody) -> Result<Self, ApiError> {
         let mut fields = body.fields();
         let username = fields.text("username", Text::required(USERNAME_MAX));
-        let password = fields.text(
-            "password",
-            Text {
-                trim: false,
-                ..Text::required(MAX_PASSWORD_CHARS)
-            },
-        );
+        // Trimmed, as at registration (simplejwt's `CharField` does).
+        let password = fields.text("password", Text::required(MAX_PASSWORD_CHARS));
         fields.finish_with(|| {
             Some(Self {
                 username: username?,
@@ -297,5 +290,36 @@ mod tests {
             !format!("{account:?}").contains("s3cret"),
             "a password never prints"
         );
+    }
+
+    #[test]
+    fn passwords_are_trimmed_as_drf_trims_them() {
+        let parse = |body: &str| {
+            NewAccount::from_body(
+                &JsonBody::parse(Some("application/json"), body.as_bytes()).unwrap(),
+            )
+        };
+        let account =
+            parse(r#"{"username": "a", "email": "a@b.co", "password": "  s3cret-pass \t"}"#)
+                .unwrap();
+        assert_eq!(account.password.expose(), b"s3cret-pass");
+        let Err(ApiError::Validation(errors)) =
+            parse(r#"{"username": "a", "email": "a@b.co", "password": "        "}"#)
+        else {
+            panic!("eight spaces are a blank password");
+        };
+        assert_eq!(
+            errors.get("password"),
+            Some(&[messages::BLANK.to_owned()][..])
+        );
+        let login = Login::from_body(
+            &JsonBody::parse(
+                Some("application/json"),
+                br#"{"username": "a", "password": " s3cret-pass "}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(login.password.expose(), b"s3cret-pass");
     }
 }

@@ -229,4 +229,59 @@ mod tests {
             "Ensure this field has no more than 180 characters."
         );
     }
+
+    /// Django looks up an integer of any size and finds nothing, so DRF's answer is "does not
+    /// exist" with the value as sent (found by the parity gate: we said "incorrect type").
+    #[test]
+    fn a_project_id_beyond_any_row_does_not_exist() {
+        let cases = [
+            (
+                r#"{"project": "-2547390876052193542144"}"#,
+                "-2547390876052193542144",
+                "a string",
+            ),
+            (
+                r#"{"project": " 9223372036854775808"}"#,
+                " 9223372036854775808",
+                "spaces kept",
+            ),
+            (
+                r#"{"project": 9223372036854775808}"#,
+                "9223372036854775808",
+                "a JSON u64",
+            ),
+            (
+                r#"{"project": -1e30}"#,
+                "-1e+30",
+                "a JSON integer read as a float",
+            ),
+        ];
+        for (body, shown, what) in cases {
+            let body = JsonBody::parse(Some("application/json"), body.as_bytes()).unwrap();
+            let errors = match TaskChanges::from_body(&body, true) {
+                Err(ApiError::Validation(errors)) => errors,
+                other => panic!("{what}: expected a validation error, got {other:?}"),
+            };
+            assert_eq!(
+                errors.get("project").map(|e| e[0].as_str()),
+                Some(format!("Invalid pk \"{shown}\" - object does not exist.").as_str()),
+                "{what}"
+            );
+        }
+        let form = JsonBody::parse(
+            Some("application/x-www-form-urlencoded"),
+            b"project=-2547390876052193542144&title=t",
+        )
+        .unwrap();
+        assert!(
+            matches!(TaskChanges::from_body(&form, false), Err(ApiError::Validation(e))
+                if e.get("project").is_some_and(|m| m[0].starts_with("Invalid pk \"-2547"))),
+            "a form value"
+        );
+        assert_eq!(
+            error_of(&json!({"project": 1.5}), "project"),
+            "Incorrect type. Expected pk value, received float.",
+            "a fraction is no id"
+        );
+    }
 }

@@ -90,7 +90,7 @@ async fn run_list<P: Platform>(
 /// Runs a filtered list: the window first (counting ahead only for `page=last`; a number is
 /// used as given and checked against the count afterwards), then the count, the page and
 /// `extra` in one batch.
-async fn run_paged<P: Platform>(
+pub(crate) async fn run_paged<P: Platform>(
     ctx: &Ctx<'_, P>,
     pages: &PageRequest,
     statements: impl Fn(Window) -> ListStatements,
@@ -116,7 +116,7 @@ async fn run_paged<P: Platform>(
 }
 
 /// The page checked against the count, as DRF's paginated body.
-fn paginated(
+pub(crate) fn paginated(
     request: &Request,
     params: &QueryParams,
     pages: &PageRequest,
@@ -176,7 +176,7 @@ pub async fn list_projects<P: Platform>(
     paginated(request, &params, &pages, count, &results)
 }
 
-async fn detail<P: Platform>(
+pub(crate) async fn detail<P: Platform>(
     ctx: &Ctx<'_, P>,
     statement: Statement,
     resource: &'static str,

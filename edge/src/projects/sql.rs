@@ -27,7 +27,7 @@ fn boolean(column: &str) -> String {
 }
 
 /// `json_object('field', expression, …)` over `fields`, in their order.
-fn json_object(fields: &[&str], expression: impl Fn(&str) -> String) -> String {
+pub(crate) fn json_object(fields: &[&str], expression: impl Fn(&str) -> String) -> String {
     let pairs: Vec<String> = fields
         .iter()
         .map(|field| format!("'{field}', {}", expression(field)))
@@ -175,7 +175,7 @@ pub struct ListStatements {
 }
 
 /// Wraps a page query (one `item` column) into one JSON array, in the page's order.
-fn as_array(page_sql: &str) -> String {
+pub(crate) fn as_array(page_sql: &str) -> String {
     format!(
         "SELECT coalesce(json_group_array(json(page.item)), '[]') AS json FROM ({page_sql}) AS page"
     )

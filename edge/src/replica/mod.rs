@@ -7,6 +7,7 @@
 //! out of order (write-through and background push race) and D1 ends the same.
 
 use domain::UserId;
+use domain::orders::{OrderReplica, Product};
 use domain::projects::Project;
 use domain::replication::{Change, ChangeKind, Entity, TaskReplica, UserReplica};
 use serde::{Deserialize, Deserializer};
@@ -108,7 +109,10 @@ pub async fn apply(replica: &impl Replica, changes: &[Change]) -> Result<(), Por
     if changes.is_empty() {
         return Ok(());
     }
-    let statements = changes.iter().flat_map(statements_for).collect();
+    let mut statements = Vec::with_capacity(changes.len());
+    for change in changes {
+        statements.extend(statements_for(change)?);
+    }
     replica.batch(statements).await
 }
 
@@ -128,9 +132,9 @@ pub fn fold(text: &str) -> String {
     text.to_lowercase()
 }
 
-fn statements_for(change: &Change) -> Vec<Statement> {
+fn statements_for(change: &Change) -> Result<Vec<Statement>, PortError> {
     let v = change.version;
-    match &change.kind {
+    Ok(match &change.kind {
         ChangeKind::UserUpsert(user) => vec![upsert_user(user, v)],
         ChangeKind::UserDelete { id } => delete(Entity::User, id.get(), v),
         ChangeKind::TokenDeny { jti, expires_at } => vec![Statement::new(
@@ -142,11 +146,17 @@ fn statements_for(change: &Change) -> Vec<Statement> {
         ChangeKind::ProjectDelete { id } => delete(Entity::Project, id.get(), v),
         ChangeKind::TaskUpsert(task) => vec![upsert_task(task, v)],
         ChangeKind::TaskDelete { id } => delete(Entity::Task, id.get(), v),
-    }
+        ChangeKind::ProductUpsert(product) => vec![upsert_product(product, v)],
+        ChangeKind::ProductDelete { id } => delete(Entity::Product, id.get(), v),
+        ChangeKind::OrderUpsert(order) => vec![upsert_order(order, v)?],
+        ChangeKind::OrderDelete { id } => delete(Entity::Order, id.get(), v),
+    })
 }
 
 /// What deleting a row of `entity` removes, children first: a user takes their tasks and
-/// projects with them, a project its tasks (as Postgres's foreign keys cascade). Each pair is
+/// projects with them, a project its tasks (as Postgres's foreign keys cascade). A user's
+/// orders stay (they are the shop's records): the origin detaches them with upserts of their
+/// own. Each pair is
 /// a table and the column that holds the deleted id.
 fn cascade(entity: Entity) -> &'static [(&'static str, &'static str)] {
     match entity {
@@ -157,6 +167,8 @@ fn cascade(entity: Entity) -> &'static [(&'static str, &'static str)] {
         ],
         Entity::Project => &[("tasks", "project_id"), ("projects", "id")],
         Entity::Task => &[("tasks", "id")],
+        Entity::Product => &[("products", "id")],
+        Entity::Order => &[("orders", "id")],
     }
 }
 
@@ -250,4 +262,59 @@ fn upsert_task(replica: &TaskReplica, v: i64) -> Statement {
             v.into(),
         ],
     )
+}
+
+/// Lands unless the product was deleted at a later version.
+fn upsert_product(product: &Product, v: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO products (id, name, price_cents, currency, active, version) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6 \
+         WHERE NOT EXISTS (SELECT 1 FROM tombstones \
+                           WHERE entity = 'product' AND entity_id = ?1 AND version >= ?6) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+             price_cents = excluded.price_cents, currency = excluded.currency, \
+             active = excluded.active, version = excluded.version \
+         WHERE excluded.version > products.version",
+        vec![
+            product.id.into(),
+            product.name.clone().into(),
+            product.price_cents.into(),
+            product.currency.as_str().into(),
+            product.active.into(),
+            v.into(),
+        ],
+    )
+}
+
+/// Lands unless the order was deleted at a later version. Its owner's deletion does not
+/// matter: orders outlive accounts.
+fn upsert_order(replica: &OrderReplica, v: i64) -> Result<Statement, PortError> {
+    let order = &replica.order;
+    let items = serde_json::to_string(&order.items)
+        .map_err(|e| PortError::caused_by("encoding an order's items", e))?;
+    Ok(Statement::new(
+        "INSERT INTO orders (id, owner_id, token_digest, email, items, total_cents, currency, \
+                             status, created_at, version) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+         WHERE NOT EXISTS (SELECT 1 FROM tombstones \
+                           WHERE entity = 'order' AND entity_id = ?1 AND version >= ?10) \
+         ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id, \
+             token_digest = excluded.token_digest, email = excluded.email, \
+             items = excluded.items, total_cents = excluded.total_cents, \
+             currency = excluded.currency, status = excluded.status, \
+             version = excluded.version \
+         WHERE excluded.version > orders.version",
+        vec![
+            order.id.into(),
+            replica.owner.into(),
+            replica.token_digest.clone().into(),
+            order.email.clone().into(),
+            items.into(),
+            order.total_cents.into(),
+            order.currency.as_str().into(),
+            order.status.as_str().into(),
+            order.created_at.clone().into(),
+            v.into(),
+        ],
+    ))
 }

@@ -12,9 +12,11 @@ use serde_json::json;
 
 use super::{passwords, store};
 use crate::begin_write;
+use crate::email::{self, Email};
 use crate::http::reply::{Failure, Reply};
 use crate::http::signed::Signed;
 use crate::http::write::Write;
+use crate::orders;
 use crate::replication::outbox;
 use crate::state::AppState;
 
@@ -54,6 +56,8 @@ pub async fn register(State(state): State<AppState>, signed: Signed) -> Result<R
     };
     let changes =
         outbox::publish(&mut write.tx, vec![ChangeKind::UserUpsert(user.replica())]).await?;
+    let welcome = Email::welcome(user.user_id(), &user.username, &user.email);
+    email::enqueue(&mut write.tx, &welcome).await?;
     tracing::info!(user_id = user.id, "registered");
     let reply = Reply::new(
         StatusCode::CREATED,
@@ -169,13 +173,8 @@ pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<
     let user_id = signed.user()?;
     let body = signed.json()?;
     let mut fields = body.fields();
-    let password = fields.text(
-        "password",
-        Text {
-            trim: false,
-            ..Text::required(MAX_PASSWORD_CHARS)
-        },
-    );
+    // Trimmed, as at registration and login.
+    let password = fields.text("password", Text::required(MAX_PASSWORD_CHARS));
     let password = fields.finish_with(|| password)?;
 
     let mut write = begin_write!(&state, &signed);
@@ -193,14 +192,20 @@ pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<
         .into_iter()
         .map(|(jti, expires_at)| ChangeKind::TokenDeny { jti, expires_at })
         .collect();
+    let revoked = kinds.len();
     // Projects and tasks go with the user (foreign keys cascade); the edge cascades the same
-    // way when it applies the user's deletion.
+    // way when it applies the user's deletion. Orders stay, the shop's records, detached
+    // (`ON DELETE SET NULL`): replicated again without an owner, after the deletion.
+    let orders = orders::store::order_ids_of(&mut write.tx, user_id).await?;
     store::delete_user(&mut write.tx, user_id).await?;
     kinds.push(ChangeKind::UserDelete { id: user_id });
+    let detached = orders::store::orders_by_ids(&mut write.tx, &orders).await?;
+    kinds.extend(detached.into_iter().map(ChangeKind::OrderUpsert));
     let changes = outbox::publish(&mut write.tx, kinds).await?;
     tracing::info!(
         user_id = user_id.get(),
-        revoked = changes.len() - 1,
+        revoked,
+        detached_orders = orders.len(),
         "account deleted"
     );
     write

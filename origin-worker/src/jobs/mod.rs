@@ -8,10 +8,16 @@
 //! - [`replication`]: `replicate` pushes pending change records to the edge (enqueued by every
 //!   write) and `replication-sweep` does the same on a schedule;
 //! - [`purge`]: `purge-expired` drops token rows and idempotency keys past their expiry
-//!   (hourly).
+//!   (hourly);
+//! - [`email`]: `email` sends one recorded email, at most once, retrying transient failures
+//!   with backoff (enqueued by [`crate::email::enqueue`]);
+//! - [`stripe_events`]: `stripe-event` applies one stored Stripe event to its order (enqueued
+//!   by the webhook).
 
+pub mod email;
 pub mod purge;
 pub mod replication;
+pub mod stripe_events;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +28,8 @@ use apalis::prelude::*;
 use apalis_cron::CronScheduler;
 use apalis_postgres::{Config, PostgresStorage};
 
+use crate::email::{EMAIL_QUEUE, SendEmail};
+use crate::payments::events::{ApplyEvent, STRIPE_EVENT_QUEUE};
 use crate::replication::outbox::{REPLICATE_QUEUE, Replicate};
 use tokio::sync::watch;
 
@@ -102,6 +110,59 @@ fn replicate_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
     Box::pin(worker.run_until(until(stop)))
 }
 
+/// The email worker: woken by the queue's NOTIFY for new emails, and polling often enough to
+/// pick up a retry soon after its pause is over (twice per retry base, within 20 ms to 1 s).
+fn email_worker(ctx: &email::EmailContext, stop: watch::Receiver<bool>) -> Run {
+    let db = &ctx.db;
+    let poll = (ctx.retry_base / 2).clamp(Duration::from_millis(20), Duration::from_secs(1));
+    let strategy = Strategy::new()
+        .stream(apalis_postgres::Pubsub::new(
+            db.clone(),
+            EMAIL_QUEUE.to_owned(),
+        ))
+        .apply(every(poll));
+    let storage = PostgresStorage::<SendEmail>::new(db)
+        .with_config(
+            Config::default()
+                .queue(EMAIL_QUEUE)
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(3),
+        )
+        .poll_with_strategy(strategy);
+    let worker = WorkerBuilder::new(worker_name("email"))
+        .backend(storage)
+        .data(ctx.clone())
+        .concurrency(4)
+        .build(email::send_email);
+    Box::pin(worker.run_until(until(stop)))
+}
+
+/// The Stripe events worker: woken by the queue's NOTIFY at once, polling every second for
+/// retries.
+fn stripe_event_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
+    let db = &ctx.state.db;
+    let strategy = Strategy::new()
+        .stream(apalis_postgres::Pubsub::new(
+            db.clone(),
+            STRIPE_EVENT_QUEUE.to_owned(),
+        ))
+        .apply(every(Duration::from_secs(1)));
+    let storage = PostgresStorage::<ApplyEvent>::new(db)
+        .with_config(
+            Config::default()
+                .queue(STRIPE_EVENT_QUEUE)
+                .heartbeat_interval(Duration::from_secs(5))
+                .missed_heartbeats(3),
+        )
+        .poll_with_strategy(strategy);
+    let worker = WorkerBuilder::new(worker_name("stripe-event"))
+        .backend(storage)
+        .data(ctx.clone())
+        .concurrency(2)
+        .build(stripe_events::apply);
+    Box::pin(worker.run_until(until(stop)))
+}
+
 /// The scheduled replication sweep.
 fn sweep_worker(ctx: &JobContext, schedule: &cron::Schedule, stop: watch::Receiver<bool>) -> Run {
     let worker = WorkerBuilder::new(worker_name("replication-sweep"))
@@ -132,6 +193,7 @@ pub async fn run(
         sweep_every.as_secs().clamp(1, 59)
     ))?;
     let purge_schedule = cron::Schedule::from_str("0 17 * * * *")?;
+    let email_ctx = email::EmailContext::new(ctx.state.db.clone(), &ctx.state.settings.email)?;
     let workers = &ctx.state.workers;
     tokio::join!(
         supervisor::supervise("replicate", workers.clone(), stop.clone(), || {
@@ -142,6 +204,12 @@ pub async fn run(
         }),
         supervisor::supervise("purge-expired", workers.clone(), stop.clone(), || {
             purge_worker(&ctx, &purge_schedule, stop.clone())
+        }),
+        supervisor::supervise("email", workers.clone(), stop.clone(), || {
+            email_worker(&email_ctx, stop.clone())
+        }),
+        supervisor::supervise("stripe-event", workers.clone(), stop.clone(), || {
+            stripe_event_worker(&ctx, stop.clone())
         }),
     );
     Ok(())

@@ -44,10 +44,14 @@ pub async fn push_pending(state: &AppState, client: &reqwest::Client) -> anyhow:
         }
         let versions: Vec<i64> = changes.iter().map(|c| c.version).collect();
         send(state, client, &ChangeBatch { changes }).await?;
-        sqlx::query("UPDATE replication_changes SET pushed_at = now() WHERE version = ANY($1)")
-            .bind(&versions)
-            .execute(&mut *tx)
-            .await?;
+        // The moment of delivery, not the transaction's start: it may have waited on the lock
+        // while the records were written (the soak's lag read negative with `now()`).
+        sqlx::query(
+            "UPDATE replication_changes SET pushed_at = clock_timestamp() WHERE version = ANY($1)",
+        )
+        .bind(&versions)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         delivered += versions.len();
         tracing::info!(

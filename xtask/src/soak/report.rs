@@ -106,15 +106,13 @@ fn targets(record: &Record, samples: &[Sample]) -> Vec<Target> {
     // A leak grows for as long as the load runs, so it shows in the second half as much as in
     // the first; warming up (pools filling, caches and allocators reaching their working size)
     // shows only in the first. Hence growth over the second half is held, and the growth from
-    // minute 1 is shown beside it.
-    let at = |index: Option<usize>, measure: &Measure| {
-        index
-            .and_then(|i| samples.get(i))
-            .and_then(|s| measure.of(s))
-    };
-    let (half, last) = (samples.len().checked_div(2), samples.len().checked_sub(1));
+    // minute 1 is shown beside it. Each end of the second half is the median of the samples
+    // around it, so one sample taken mid-burst (a heap full of in-flight requests) does not
+    // decide the verdict.
     for measure in MEASURES.iter().filter(|m| m.held) {
-        let (start, middle, end) = (at(Some(0), measure), at(half, measure), at(last, measure));
+        let values: Vec<Option<u64>> = samples.iter().map(|s| measure.of(s)).collect();
+        let start = values.first().copied().flatten();
+        let (middle, end) = second_half(&values);
         let growth = |from: Option<u64>| from.zip(end).and_then(|(a, b)| relative_change(a, b));
         targets.push(Target {
             what: format!(
@@ -134,6 +132,28 @@ fn targets(record: &Record, samples: &[Sample]) -> Vec<Target> {
         });
     }
     targets
+}
+
+/// How many samples each end of the second half is the median of (fewer in a short run).
+const ENDS_WINDOW: usize = 5;
+
+/// The second half's two ends: the medians of the samples around half time and of the last
+/// ones, each over [`ENDS_WINDOW`] samples (or a quarter of the run, if that is fewer). `None`
+/// when a window holds no reading.
+fn second_half(values: &[Option<u64>]) -> (Option<u64>, Option<u64>) {
+    let width = ENDS_WINDOW.min(values.len() / 4).max(1);
+    let half = values.len() / 2;
+    let middle = half.saturating_sub(width / 2);
+    let around_half = values.get(middle..(middle + width).min(values.len()));
+    let last = values.get(values.len().saturating_sub(width)..);
+    (around_half.and_then(median), last.and_then(median))
+}
+
+/// The median of the readings taken (the lower one of an even count).
+fn median(values: &[Option<u64>]) -> Option<u64> {
+    let mut taken: Vec<u64> = values.iter().copied().flatten().collect();
+    taken.sort_unstable();
+    taken.get(taken.len().checked_sub(1)? / 2).copied()
 }
 
 /// Whether every target was met.
@@ -465,6 +485,22 @@ fn memory_section(before: &Memory, samples: &[Sample]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_second_half_is_judged_on_medians_around_its_ends() {
+        let run: Vec<Option<u64>> = [
+            100, 120, 140, 150, 150, 90, 150, 151, 150, 150, 152, 300, 153, 152, 151,
+        ]
+        .into_iter()
+        .map(Some)
+        .collect();
+        // Around half time (indices 6..9: 150, 151, 150) and the last three (153, 152, 151).
+        assert_eq!(second_half(&run), (Some(150), Some(152)));
+        // A short run falls back to single samples; a missing reading is skipped.
+        assert_eq!(second_half(&[Some(1), Some(2)]), (Some(2), Some(2)));
+        assert_eq!(median(&[None, Some(7), None]), Some(7));
+        assert_eq!(median(&[None]), None);
+    }
 
     #[test]
     fn changes_are_relative_to_the_start() {

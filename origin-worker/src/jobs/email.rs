@@ -1,0 +1,196 @@
+//! The email job: sends one recorded email ([`crate::email::enqueue`]), at most once.
+//!
+//! [`deliver`] is the whole logic and can be called directly; [`send_email`] is the glue that
+//! tells apalis-postgres what came of it:
+//!
+//! - sent, or sent before: `Ok`, the job is `Done`;
+//! - a transient failure with attempts left: the job's `run_at` is moved [`retry_delay`] into
+//!   the future and the job fails. apalis-postgres fetches a `Failed` job again only once
+//!   `attempts < max_attempts AND run_at < now()` (its `get_jobs`), so the retry is a delayed
+//!   re-run, not a pause inside the job;
+//! - a permanent failure (SMTP 5xx, a bad address), the last attempt, or an email an earlier
+//!   run claimed and never finished: an [`AbortError`], which apalis records as `Killed` and
+//!   never fetches again. That is the dead-letter state: the job stays in `apalis.jobs` with
+//!   its error in `last_result`, and the email's row says `failed` (or `sending`).
+//!
+//! # What at-most-once costs
+//!
+//! The email's row is claimed (`sending`, committed) before the SMTP conversation starts, and
+//! a run that finds it claimed does not send. So a crash between the server accepting the
+//! email and the row saying `sent` never sends it twice; but a crash (or a lost database) after
+//! the claim and before the server accepted it loses the email: nothing will send it. Either
+//! way the row stays in `sending` and the job that finds it ends dead, which is how an
+//! operator sees it (`SELECT * FROM emails WHERE status = 'sending'`, older than a delivery
+//! takes); whether it arrived is then a question for the mail server's logs.
+//!
+//! A timeout after the message was handed over is retried as transient, although the server
+//! may have taken it: at-most-once holds against crashes and re-runs, not against a server
+//! that accepts a message and never says so.
+
+use std::time::Duration;
+
+use apalis::prelude::{AbortError, BoxDynError, Data, TaskId};
+use rand::Rng as _;
+use sqlx::PgPool;
+
+use crate::email::sender::{Mailer, SendError};
+use crate::email::store::{self, Claim};
+use crate::email::{SendEmail, render};
+use crate::settings::EmailSettings;
+
+/// The longest pause between two attempts, however many came before.
+pub const RETRY_CAP: Duration = Duration::from_mins(15);
+
+/// What the email worker shares.
+#[derive(Debug, Clone)]
+pub struct EmailContext {
+    pub db: PgPool,
+    pub mailer: Mailer,
+    /// The pause before the first retry; it doubles after each.
+    pub retry_base: Duration,
+    /// Deliveries tried before an email is given up on.
+    pub max_attempts: u32,
+}
+
+impl EmailContext {
+    pub fn new(db: PgPool, settings: &EmailSettings) -> anyhow::Result<Self> {
+        Ok(Self {
+            db,
+            mailer: Mailer::new(settings)?,
+            retry_base: settings.retry_base,
+            max_attempts: settings.max_attempts,
+        })
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The SMTP server accepted it.
+    Sent,
+    /// Sent by an earlier run: nothing done.
+    AlreadySent,
+    /// Not sent, for a reason worth another try after `delay`; the email is `pending` again.
+    RetryIn { delay: Duration, reason: String },
+    /// Not sent, and this job will not send it.
+    Dead { reason: String },
+}
+
+/// The pause before the attempt after `attempt` (1 for the first): `base` doubled for each
+/// attempt before, at most [`RETRY_CAP`], times `jitter` (drawn from 0.8 to 1.2, so emails
+/// that failed together do not all come back together).
+pub fn retry_delay(base: Duration, attempt: u32, jitter: f64) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(30);
+    base.saturating_mul(1 << doublings)
+        .min(RETRY_CAP)
+        .mul_f64(jitter)
+}
+
+/// Claims the email, sends it and records the outcome. Errors are the database's; the email
+/// is then left as the failing statement found it (at worst `sending`: not sent again).
+pub async fn deliver(ctx: &EmailContext, dedupe_key: &str) -> sqlx::Result<Delivery> {
+    let (email, attempt) = match store::claim(&ctx.db, dedupe_key).await? {
+        Claim::Claimed { email, attempt } => (email, attempt),
+        Claim::Sent => return Ok(Delivery::AlreadySent),
+        Claim::Sending => {
+            return Ok(Delivery::Dead {
+                reason: "claimed by an earlier run that did not finish; it may have been \
+                         sent, so it is not sent again"
+                    .into(),
+            });
+        }
+        Claim::Missing => {
+            return Ok(Delivery::Dead {
+                reason: "no such email recorded".into(),
+            });
+        }
+    };
+    let sent = match render::render(&email.kind) {
+        Ok(rendered) => ctx.mailer.send(&email.to, &rendered).await,
+        Err(e) => Err(SendError::Permanent(format!("rendering: {e}"))),
+    };
+    match sent {
+        Ok(()) => {
+            store::mark_sent(&ctx.db, dedupe_key).await?;
+            Ok(Delivery::Sent)
+        }
+        Err(SendError::Transient(reason)) if attempt < ctx.max_attempts => {
+            store::release(&ctx.db, dedupe_key, &reason).await?;
+            let jitter = rand::thread_rng().gen_range(0.8..=1.2);
+            Ok(Delivery::RetryIn {
+                delay: retry_delay(ctx.retry_base, attempt, jitter),
+                reason,
+            })
+        }
+        Err(SendError::Transient(reason)) => {
+            let reason = format!("gave up after {attempt} attempts: {reason}");
+            store::mark_failed(&ctx.db, dedupe_key, &reason).await?;
+            Ok(Delivery::Dead { reason })
+        }
+        Err(SendError::Permanent(reason)) => {
+            store::mark_failed(&ctx.db, dedupe_key, &reason).await?;
+            Ok(Delivery::Dead { reason })
+        }
+    }
+}
+
+/// Moves the job's next run `delay` into the future. apalis-postgres 1.0 has no reschedule of
+/// its own, and its result update leaves `run_at` alone, so this holds once the job fails.
+async fn retry_later(db: &PgPool, task: &TaskId, delay: Duration) -> sqlx::Result<()> {
+    sqlx::query("UPDATE apalis.jobs SET run_at = now() + make_interval(secs => $2) WHERE id = $1")
+        .bind(task.to_string())
+        .bind(delay.as_secs_f64())
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The job: [`deliver`], and what apalis should make of it (see the module's doc).
+pub async fn send_email(
+    job: SendEmail,
+    ctx: Data<EmailContext>,
+    task: TaskId,
+) -> Result<(), BoxDynError> {
+    let key = job.dedupe_key.as_str();
+    match deliver(&ctx, key).await? {
+        Delivery::Sent => {
+            tracing::info!(email = key, "email sent");
+            Ok(())
+        }
+        Delivery::AlreadySent => {
+            tracing::info!(email = key, "email already sent; nothing to do");
+            Ok(())
+        }
+        Delivery::RetryIn { delay, reason } => {
+            tracing::warn!(
+                email = key,
+                retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error = %reason,
+                "email not sent; retrying later"
+            );
+            retry_later(&ctx.db, &task, delay).await?;
+            Err(reason.into())
+        }
+        Delivery::Dead { reason } => {
+            tracing::error!(email = key, error = %reason, "email not sent; giving up");
+            Err(AbortError::new(reason).into())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_from_the_base_up_to_the_cap_with_jitter_either_way() {
+        let base = Duration::from_secs(2);
+        let seconds: Vec<u64> = (1..=8)
+            .map(|attempt| retry_delay(base, attempt, 1.0).as_secs())
+            .collect();
+        assert_eq!(seconds, [2, 4, 8, 16, 32, 64, 128, 256]);
+        assert_eq!(retry_delay(base, 20, 1.0), RETRY_CAP);
+        assert_eq!(retry_delay(base, 1, 0.8), Duration::from_millis(1_600));
+        assert_eq!(retry_delay(base, 2, 1.2), Duration::from_millis(4_800));
+    }
+}
