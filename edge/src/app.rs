@@ -188,7 +188,7 @@ async fn run<P: Platform>(
         }
         Handler::UpdateProject => {
             let lookup = sql::project_owned(owner()?, project_id(id)?);
-            writes::check_update(ctx, request, writes::check_project, lookup).await?;
+            writes::check_update(ctx, writes::check_project(request), lookup).await?;
             forward(ctx, request, Some(owner()?)).await
         }
         Handler::DeleteProject | Handler::ArchiveProject => {
@@ -198,12 +198,13 @@ async fn run<P: Platform>(
         Handler::ListTasks => reads::list_tasks(ctx, request, owner()?).await,
         Handler::ShowTask => reads::task(ctx, owner()?, task_id(id)?).await,
         Handler::CreateTask => {
-            writes::check_task(request)?;
+            writes::check_task(ctx, request, owner()?).await??;
             forward(ctx, request, Some(owner()?)).await
         }
         Handler::UpdateTask => {
             let lookup = sql::task_owned(owner()?, task_id(id)?);
-            writes::check_update(ctx, request, writes::check_task, lookup).await?;
+            let checked = writes::check_task(ctx, request, owner()?).await?;
+            writes::check_update(ctx, checked, lookup).await?;
             forward(ctx, request, Some(owner()?)).await
         }
         Handler::DeleteTask => {

@@ -618,3 +618,43 @@ async fn the_isolate_reports_its_request_count_to_the_origin_only() {
     // Natively there is no wasm linear memory to report.
     assert_eq!(second["linear_memory_bytes"], json!(null));
 }
+
+#[tokio::test]
+async fn a_bad_task_body_also_names_a_project_that_is_not_the_callers() {
+    let edge = TestEdge::new();
+    let (_, alice) = edge.user(1, "alice").await;
+    edge.user(2, "bob").await;
+    let project = |id: i64, owner: i64| Change {
+        version: 100 + id,
+        kind: ChangeKind::ProjectUpsert(domain::projects::Project {
+            id: domain::ProjectId::new(id),
+            owner: domain::UserId::new(owner),
+            name: format!("p{id}"),
+            description: String::new(),
+            is_archived: false,
+            created_at: "2026-01-01T00:00:00.000000Z".into(),
+        }),
+    };
+    edge::replica::apply(&edge.replica, &[project(10, 1), project(20, 2)])
+        .await
+        .unwrap();
+    let create = |project: i64| {
+        Request::new("POST", "/api/v1/tasks/")
+            .with_header("authorization", &bearer(&alice))
+            .with_json(&json!({"project": project, "title": "t", "due_date": "someday"}))
+    };
+    let date = json!(["Date has wrong format. Use one of these formats instead: YYYY-MM-DD."]);
+    // As DRF: every field's problem at once, Bob's project and a missing one alike.
+    for theirs in [20, 999] {
+        let response = edge.send(create(theirs)).await;
+        assert_eq!(response.status, 400);
+        assert_eq!(
+            body(&response)["errors"],
+            json!({"project": [format!("Invalid pk \"{theirs}\" - object does not exist.")],
+                   "due_date": date})
+        );
+    }
+    // Her own project is fine: only the date is wrong.
+    let response = edge.send(create(10)).await;
+    assert_eq!(body(&response)["errors"], json!({"due_date": date}));
+}

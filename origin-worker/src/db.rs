@@ -1,12 +1,14 @@
-//! The Postgres pool, the migrations (the application's and the job queue's), and how a stored
-//! time is rendered.
+//! The Postgres pool, the migrations (the application's and the job queue's), pushing a job
+//! inside a writer's transaction, and how a stored time is rendered.
 
 use std::time::Duration;
 
-use apalis_postgres::PostgresStorage;
+use apalis::prelude::TaskBuilder;
+use apalis_postgres::{PgTask, PostgresStorage};
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, PgPool};
 
 use crate::settings::Settings;
 
@@ -46,6 +48,32 @@ pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
     PostgresStorage::setup(db)
         .await
         .map_err(|e| anyhow::anyhow!("apalis setup: {e}"))
+}
+
+/// Pushes a job onto `queue` inside the caller's transaction, so it exists exactly when the
+/// caller's writes do. Errors stay the database's own: a connection lost here is still a 503.
+pub async fn push_job(
+    conn: &mut PgConnection,
+    queue: &str,
+    payload: &impl Serialize,
+    max_attempts: usize,
+) -> sqlx::Result<()> {
+    // The transaction's own clock, so the queue's NOTIFY trigger (`run_at <= now()`) fires
+    // even when the transaction has been open a while.
+    let now: i64 = sqlx::query_scalar("SELECT floor(extract(epoch FROM now()))::bigint")
+        .fetch_one(&mut *conn)
+        .await?;
+    let payload = serde_json::to_vec(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let task: PgTask = TaskBuilder::new(payload)
+        .max_attempts(max_attempts)
+        .run_at_timestamp(u64::try_from(now).unwrap_or_default())
+        .build();
+    apalis_postgres::queries::push_tasks(conn, queue, vec![task])
+        .await
+        .map_err(|e| match e {
+            apalis_postgres::Error::Database(e) => e,
+            other => sqlx::Error::Protocol(format!("enqueueing a {queue} job: {other}")),
+        })
 }
 
 /// RFC 3339 in UTC with microseconds, as DRF renders a `DateTimeField`; fixed width, so the

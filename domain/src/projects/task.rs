@@ -61,6 +61,14 @@ pub struct TaskChanges {
 
 impl TaskChanges {
     /// `partial` is `PATCH`: nothing is required.
+    /// The project a body names, when its `project` reads as an id, whatever the other fields
+    /// say: DRF looks it up while it checks them, and reports both kinds of problem at once.
+    pub fn named_project(body: &JsonBody) -> Option<ProjectId> {
+        let mut fields = body.fields();
+        let id = fields.primary_key("project", false)?;
+        ProjectId::parse(&id.to_string())
+    }
+
     pub fn from_body(body: &JsonBody, partial: bool) -> Result<Self, ApiError> {
         let mut fields = body.fields();
         let project = fields.primary_key("project", !partial).map(ProjectId::new);

@@ -16,12 +16,12 @@ pub mod render;
 pub mod sender;
 pub mod store;
 
-use apalis::prelude::TaskBuilder;
-use apalis_postgres::PgTask;
 use domain::UserId;
 use domain::orders::Order;
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+
+use crate::db;
 
 /// Queue name of the email job.
 pub const EMAIL_QUEUE: &str = "email";
@@ -99,23 +99,8 @@ pub async fn enqueue(conn: &mut PgConnection, email: &Email) -> sqlx::Result<()>
     if !store::insert(conn, email).await? {
         return Ok(());
     }
-    // The transaction's own clock, so the queue's NOTIFY trigger (`run_at <= now()`) fires
-    // even when the transaction has been open a while.
-    let now: i64 = sqlx::query_scalar("SELECT floor(extract(epoch FROM now()))::bigint")
-        .fetch_one(&mut *conn)
-        .await?;
-    let payload = serde_json::to_vec(&SendEmail {
+    let job = SendEmail {
         dedupe_key: email.dedupe_key.clone(),
-    })
-    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let task: PgTask = TaskBuilder::new(payload)
-        .max_attempts(ATTEMPTS_BACKSTOP)
-        .run_at_timestamp(u64::try_from(now).unwrap_or_default())
-        .build();
-    apalis_postgres::queries::push_tasks(conn, EMAIL_QUEUE, vec![task])
-        .await
-        .map_err(|e| match e {
-            apalis_postgres::Error::Database(e) => e,
-            other => sqlx::Error::Protocol(format!("enqueueing the email job: {other}")),
-        })
+    };
+    db::push_job(conn, EMAIL_QUEUE, &job, ATTEMPTS_BACKSTOP).await
 }

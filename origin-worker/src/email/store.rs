@@ -72,38 +72,36 @@ pub async fn claim(db: &PgPool, dedupe_key: &str) -> sqlx::Result<Claim> {
     })
 }
 
-/// The SMTP server accepted the email.
-pub async fn mark_sent(db: &PgPool, dedupe_key: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE emails SET status = 'sent', sent_at = now(), last_error = NULL \
-         WHERE dedupe_key = $1 AND status = 'sending'",
-    )
-    .bind(dedupe_key)
-    .execute(db)
-    .await?;
-    Ok(())
+/// Where a claimed email ends up after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// The SMTP server accepted it.
+    Sent,
+    /// A transient failure: back to `pending` for the next attempt, with the reason.
+    Retry,
+    /// Given up: refused for good, or out of attempts.
+    Failed,
 }
 
-/// A transient failure: back to `pending` for the next attempt, with the reason.
-pub async fn release(db: &PgPool, dedupe_key: &str, error: &str) -> sqlx::Result<()> {
+/// Settles a claimed (`sending`) email; `error` is the reason of a retry or a failure.
+pub async fn settle(
+    db: &PgPool,
+    dedupe_key: &str,
+    to: Settled,
+    error: Option<&str>,
+) -> sqlx::Result<()> {
+    let status = match to {
+        Settled::Sent => "sent",
+        Settled::Retry => "pending",
+        Settled::Failed => "failed",
+    };
     sqlx::query(
-        "UPDATE emails SET status = 'pending', last_error = $2 \
+        "UPDATE emails SET status = $2, last_error = $3, \
+             sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END \
          WHERE dedupe_key = $1 AND status = 'sending'",
     )
     .bind(dedupe_key)
-    .bind(error)
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// Given up: refused for good, or out of attempts.
-pub async fn mark_failed(db: &PgPool, dedupe_key: &str, error: &str) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE emails SET status = 'failed', last_error = $2 \
-         WHERE dedupe_key = $1 AND status = 'sending'",
-    )
-    .bind(dedupe_key)
+    .bind(status)
     .bind(error)
     .execute(db)
     .await?;

@@ -34,7 +34,7 @@ use rand::Rng as _;
 use sqlx::PgPool;
 
 use crate::email::sender::{Mailer, SendError};
-use crate::email::store::{self, Claim};
+use crate::email::store::{self, Claim, Settled};
 use crate::email::{SendEmail, render};
 use crate::settings::EmailSettings;
 
@@ -111,11 +111,11 @@ pub async fn deliver(ctx: &EmailContext, dedupe_key: &str) -> sqlx::Result<Deliv
     };
     match sent {
         Ok(()) => {
-            store::mark_sent(&ctx.db, dedupe_key).await?;
+            store::settle(&ctx.db, dedupe_key, Settled::Sent, None).await?;
             Ok(Delivery::Sent)
         }
         Err(SendError::Transient(reason)) if attempt < ctx.max_attempts => {
-            store::release(&ctx.db, dedupe_key, &reason).await?;
+            store::settle(&ctx.db, dedupe_key, Settled::Retry, Some(&reason)).await?;
             let jitter = rand::thread_rng().gen_range(0.8..=1.2);
             Ok(Delivery::RetryIn {
                 delay: retry_delay(ctx.retry_base, attempt, jitter),
@@ -124,11 +124,11 @@ pub async fn deliver(ctx: &EmailContext, dedupe_key: &str) -> sqlx::Result<Deliv
         }
         Err(SendError::Transient(reason)) => {
             let reason = format!("gave up after {attempt} attempts: {reason}");
-            store::mark_failed(&ctx.db, dedupe_key, &reason).await?;
+            store::settle(&ctx.db, dedupe_key, Settled::Failed, Some(&reason)).await?;
             Ok(Delivery::Dead { reason })
         }
         Err(SendError::Permanent(reason)) => {
-            store::mark_failed(&ctx.db, dedupe_key, &reason).await?;
+            store::settle(&ctx.db, dedupe_key, Settled::Failed, Some(&reason)).await?;
             Ok(Delivery::Dead { reason })
         }
     }

@@ -7,8 +7,6 @@
 //! nothing, and a second success sends no second receipt. Paying enqueues the receipt email
 //! in the same transaction.
 
-use apalis::prelude::TaskBuilder;
-use apalis_postgres::PgTask;
 use domain::OrderId;
 use domain::orders::OrderStatus;
 use domain::replication::ChangeKind;
@@ -17,6 +15,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 
 use super::store;
+use crate::db;
 use crate::email::{self, Email};
 use crate::orders;
 use crate::replication::outbox;
@@ -32,17 +31,10 @@ pub struct ApplyEvent {
 
 /// Enqueues the event's job inside the caller's transaction (the one that stored it).
 pub async fn enqueue(conn: &mut PgConnection, event_id: &str) -> sqlx::Result<()> {
-    let payload = serde_json::to_vec(&ApplyEvent {
+    let job = ApplyEvent {
         event_id: event_id.to_owned(),
-    })
-    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let task: PgTask = TaskBuilder::new(payload).max_attempts(10).build();
-    apalis_postgres::queries::push_tasks(conn, STRIPE_EVENT_QUEUE, vec![task])
-        .await
-        .map_err(|e| match e {
-            apalis_postgres::Error::Database(e) => e,
-            other => sqlx::Error::Protocol(format!("enqueueing a Stripe event: {other}")),
-        })
+    };
+    db::push_job(conn, STRIPE_EVENT_QUEUE, &job, 10).await
 }
 
 /// Applies the stored event `id` and records what it did; answers that outcome. An event

@@ -2,11 +2,11 @@
 //! committed change always has its record and a rolled-back one never does; the job that
 //! delivers them is enqueued in that transaction too ([`publish`]).
 
-use apalis::prelude::TaskBuilder;
-use apalis_postgres::PgTask;
 use domain::replication::{Change, ChangeKind};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
+
+use crate::db;
 
 /// Appends one change record and returns it with its version.
 pub async fn record(conn: &mut PgConnection, kind: ChangeKind) -> sqlx::Result<Change> {
@@ -43,24 +43,8 @@ pub async fn publish(conn: &mut PgConnection, kinds: Vec<ChangeKind>) -> sqlx::R
 
 /// Enqueues a replication job inside the caller's transaction.
 pub async fn replicate_soon(conn: &mut PgConnection) -> sqlx::Result<()> {
-    // The transaction's own clock, so the queue's NOTIFY trigger (`run_at <= now()`) fires
-    // even when the transaction has been open a while.
-    let now: i64 = sqlx::query_scalar("SELECT floor(extract(epoch FROM now()))::bigint")
-        .fetch_one(&mut *conn)
-        .await?;
-    let payload = serde_json::to_vec(&Replicate { requested_at: now })
-        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let task: PgTask = TaskBuilder::new(payload)
-        // Failed jobs are re-fetched without delay; a few attempts ride out a blip, and the
-        // sweep covers longer outages.
-        .max_attempts(3)
-        .run_at_timestamp(u64::try_from(now).unwrap_or_default())
-        .build();
-    apalis_postgres::queries::push_tasks(conn, REPLICATE_QUEUE, vec![task])
-        .await
-        .map_err(|e| match e {
-            // Keep the database's own error, so a lost connection is still a 503.
-            apalis_postgres::Error::Database(e) => e,
-            other => sqlx::Error::Protocol(format!("enqueueing the replication job: {other}")),
-        })
+    let requested_at = chrono::Utc::now().timestamp();
+    // Failed jobs are re-fetched without delay; a few attempts ride out a blip, and the sweep
+    // covers longer outages.
+    db::push_job(conn, REPLICATE_QUEUE, &Replicate { requested_at }, 3).await
 }
