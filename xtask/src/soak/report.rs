@@ -195,7 +195,7 @@ const MEASURES: [Measure; 9] = [
     },
     Measure {
         name: "the worker's JavaScript heap, live after a full GC",
-        pick: |_, w| w.map(|w| kib(w.js_heap_used)),
+        pick: |_, w| w.and_then(|w| w.js_heap_used).map(kib),
         held: true,
     },
     Measure {
@@ -439,8 +439,9 @@ fn memory_section(before: &Memory, samples: &[Sample]) -> String {
          that runs the worker and local D1; the postmaster and its backends. Private is \
          `RssAnon` summed, where a leak shows; resident (`VmRSS`) also counts mapped files and \
          shared memory. The worker's own share of its `workerd`: the JavaScript heap still \
-         referenced after a full collection (read through the inspector) and the wasm linear \
-         memory (the edge's `/internal/isolate/`). Held to the target: growth of at most 10% over the second \
+         referenced after a full collection (read through the inspector at minute 1, half time \
+         and the end only: the session and the collection stall the isolate for a second or \
+         more) and the wasm linear memory (the edge's `/internal/isolate/`, every minute). Held to the target: growth of at most 10% over the second \
          half, where a leak would still grow and warming up no longer does. The rest is shown to explain: \
          wrangler's proxy and node are local plumbing production does not run.\n\n",
     );

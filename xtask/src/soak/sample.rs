@@ -78,7 +78,8 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub async fn sample(&self) -> Sample {
+    /// `js_heap`: read the worker's JavaScript heap too ([`WorkerProbe::read`]).
+    pub async fn sample(&self, js_heap: bool) -> Sample {
         let warn = |what: &str, e: &anyhow::Error| {
             crate::ui::note(format!("soak: could not read the {what}: {e:#}"));
         };
@@ -94,7 +95,7 @@ impl Sampler {
         if let Err(e) = &visible_ms {
             warn("visibility of a write", e);
         }
-        let worker = self.worker.read().await;
+        let worker = self.worker.read(js_heap).await;
         if let Err(e) = &worker {
             warn("worker's own memory", e);
         }

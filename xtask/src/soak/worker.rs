@@ -23,10 +23,10 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The worker's memory at one moment, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WorkerMemory {
-    /// The JavaScript heap still in use after a full collection.
-    pub js_heap_used: u64,
-    /// The JavaScript heap V8 has reserved.
-    pub js_heap_total: u64,
+    /// The JavaScript heap still in use after a full collection, when it was read.
+    pub js_heap_used: Option<u64>,
+    /// The JavaScript heap V8 has reserved, when it was read.
+    pub js_heap_total: Option<u64>,
     /// The wasm linear memory (the Rust heap's high-water mark).
     pub linear_memory: u64,
     /// Requests the isolate has handled: a drop means a new isolate, whose memory starts over.
@@ -44,10 +44,18 @@ pub struct WorkerProbe {
 }
 
 impl WorkerProbe {
-    pub async fn read(&self) -> Result<WorkerMemory> {
-        let (used, total) = tokio::time::timeout(READ_TIMEOUT, self.js_heap())
-            .await
-            .context("the inspector did not answer in time")??;
+    /// Reads the wasm memory, and the JavaScript heap too when `js_heap` is set: that takes an
+    /// inspector session and a full collection, which stalled the isolate for 1 to 3 s in the
+    /// soak, so it is read a few times a run, not every minute.
+    pub async fn read(&self, js_heap: bool) -> Result<WorkerMemory> {
+        let (used, total) = if js_heap {
+            let (used, total) = tokio::time::timeout(READ_TIMEOUT, self.js_heap())
+                .await
+                .context("the inspector did not answer in time")??;
+            (Some(used), Some(total))
+        } else {
+            (None, None)
+        };
         let isolate = self.isolate().await?;
         Ok(WorkerMemory {
             js_heap_used: used,
