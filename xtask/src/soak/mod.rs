@@ -78,6 +78,18 @@ pub async fn run(settings: Settings, options: Options, shutdown: &Shutdown) -> R
         },
     };
     let before = probe.memory();
+    let heap_at_rest = || async {
+        match probe.worker.read(true).await {
+            Ok(worker) => worker.js_heap_used,
+            Err(e) => {
+                note(format!(
+                    "soak: could not read the worker's JavaScript heap: {e:#}"
+                ));
+                None
+            }
+        }
+    };
+    let heap_before = heap_at_rest().await;
 
     say(format!(
         "Soak: {} requests/s for {} min (a line a minute)",
@@ -91,7 +103,11 @@ pub async fn run(settings: Settings, options: Options, shutdown: &Shutdown) -> R
     )?;
 
     let facts = report::Facts::gather(&stack, settings).await;
-    let text = report::render(&facts, &record, &before, &samples);
+    let heap = report::JsHeap {
+        before: heap_before,
+        after: heap_at_rest().await,
+    };
+    let text = report::render(&facts, &record, &before, &samples, heap);
     let verdict = report::verdict(&record, &samples);
     println!("{text}");
     let file = ROOT.join("docs/soak.md");
@@ -166,15 +182,12 @@ async fn every_minute(
     shutdown: &Shutdown,
 ) -> Result<Vec<Sample>> {
     let mut taken = Vec::new();
-    // The JavaScript heap at the end of minute 1, at half time and at the end: where the report
-    // compares (reading it stalls the isolate, see `WorkerProbe::read`).
-    let heap_minutes = [1, minutes / 2 + 1, minutes];
     for minute in 1..=minutes {
         let at = started + Duration::from_secs(u64::from(minute) * 60);
         shutdown
             .sleep(at.saturating_duration_since(Instant::now()))
             .await?;
-        let sample = probe.sample(heap_minutes.contains(&minute)).await;
+        let sample = probe.sample().await;
         note(report::progress_line(minute, &sample));
         taken.push(sample);
     }

@@ -161,6 +161,27 @@ pub fn verdict(record: &Record, samples: &[Sample]) -> bool {
     targets(record, samples).iter().all(|t| t.met)
 }
 
+/// The worker's JavaScript heap (bytes, live after a full GC) at rest before the load and after
+/// it. Read only then: the inspector session and the collection stall the isolate for seconds,
+/// which a reading during the load turns into a latency spike of its own.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsHeap {
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+}
+
+/// The JavaScript heap at rest, shown and not held: the reading after the load also holds what
+/// warming up compiled and the load's last requests, so it says little about a leak alone.
+fn heap_section(heap: JsHeap) -> String {
+    format!(
+        "The worker's JavaScript heap, live after a full GC, at rest: {} MB before the load, {} MB \
+         after it (shown, not held: the later reading includes compiled code and the load's \
+         last requests).\n",
+        mb(heap.before.map(kib)),
+        mb(heap.after.map(kib)),
+    )
+}
+
 /// A memory figure followed over the minutes.
 struct Measure {
     name: &'static str,
@@ -182,7 +203,7 @@ const fn kib(bytes: u64) -> u64 {
 
 /// Private memory (`RssAnon`) is where a leak shows; resident memory also counts mapped files
 /// and shared buffers, which fill as they warm.
-const MEASURES: [Measure; 9] = [
+const MEASURES: [Measure; 8] = [
     Measure {
         name: "the origin, private",
         pick: |m, _| Some(m.origin.anon),
@@ -191,11 +212,6 @@ const MEASURES: [Measure; 9] = [
     Measure {
         name: "workerd (worker + local D1), private",
         pick: |m, _| Some(m.workerd.anon),
-        held: true,
-    },
-    Measure {
-        name: "the worker's JavaScript heap, live after a full GC",
-        pick: |_, w| w.and_then(|w| w.js_heap_used).map(kib),
         held: true,
     },
     Measure {
@@ -266,7 +282,7 @@ fn ms(value: Option<f64>) -> String {
 /// The line printed as each minute's sample is taken.
 pub fn progress_line(minute: u32, sample: &Sample) -> String {
     format!(
-        "minute {minute}: backlog {}, lag p50 {} ms, write readable after {} ms; private MB: origin {}, workerd {} (JS heap {}, wasm {}), Postgres {}",
+        "minute {minute}: backlog {}, lag p50 {} ms, write readable after {} ms; private MB: origin {}, workerd {} (wasm {}), Postgres {}",
         sample
             .backlog
             .map_or_else(|| "-".to_owned(), |b| b.to_string()),
@@ -278,18 +294,24 @@ pub fn progress_line(minute: u32, sample: &Sample) -> String {
         mb(MEASURES[1].of(sample)),
         mb(MEASURES[2].of(sample)),
         mb(MEASURES[3].of(sample)),
-        mb(MEASURES[4].of(sample)),
     )
 }
 
 /// The whole report.
-pub fn render(facts: &Facts, record: &Record, before: &Memory, samples: &[Sample]) -> String {
+pub fn render(
+    facts: &Facts,
+    record: &Record,
+    before: &Memory,
+    samples: &[Sample],
+    heap: JsHeap,
+) -> String {
     [
         introduction(facts),
         targets_section(record, samples),
         minutes_section(record, samples),
         kinds_section(record),
         memory_section(before, samples),
+        heap_section(heap),
     ]
     .join("\n")
 }
@@ -391,7 +413,6 @@ fn minutes_section(record: &Record, samples: &[Sample]) -> String {
             "write readable after ms",
             "origin private MB",
             "workerd private MB",
-            "worker JS heap MB",
             "worker wasm MB",
             "Postgres private MB",
         ],
@@ -438,10 +459,10 @@ fn memory_section(before: &Memory, samples: &[Sample]) -> String {
          Each service's processes: the origin's process group; the `workerd` of `wrangler dev` \
          that runs the worker and local D1; the postmaster and its backends. Private is \
          `RssAnon` summed, where a leak shows; resident (`VmRSS`) also counts mapped files and \
-         shared memory. The worker's own share of its `workerd`: the JavaScript heap still \
-         referenced after a full collection (read through the inspector at minute 1, half time \
-         and the end only: the session and the collection stall the isolate for a second or \
-         more) and the wasm linear memory (the edge's `/internal/isolate/`, every minute). Held to the target: growth of at most 10% over the second \
+         shared memory. The worker's own share of its `workerd`: the wasm linear memory (the \
+         edge's `/internal/isolate/`, every minute) and the JavaScript heap still referenced \
+         after a full collection (through the inspector, at rest before and after the load \
+         only: the session and the collection stall the isolate for seconds). Held to the target: growth of at most 10% over the second \
          half, where a leak would still grow and warming up no longer does. The rest is shown to explain: \
          wrangler's proxy and node are local plumbing production does not run.\n\n",
     );

@@ -78,8 +78,8 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// `js_heap`: read the worker's JavaScript heap too ([`WorkerProbe::read`]).
-    pub async fn sample(&self, js_heap: bool) -> Sample {
+    /// One minute's sample (never the JavaScript heap: see [`WorkerProbe::read`]).
+    pub async fn sample(&self) -> Sample {
         let warn = |what: &str, e: &anyhow::Error| {
             crate::ui::note(format!("soak: could not read the {what}: {e:#}"));
         };
@@ -95,7 +95,7 @@ impl Sampler {
         if let Err(e) = &visible_ms {
             warn("visibility of a write", e);
         }
-        let worker = self.worker.read(js_heap).await;
+        let worker = self.worker.read(false).await;
         if let Err(e) = &worker {
             warn("worker's own memory", e);
         }

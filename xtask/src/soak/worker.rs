@@ -45,8 +45,8 @@ pub struct WorkerProbe {
 
 impl WorkerProbe {
     /// Reads the wasm memory, and the JavaScript heap too when `js_heap` is set: that takes an
-    /// inspector session and a full collection, which stalled the isolate for 1 to 3 s in the
-    /// soak, so it is read a few times a run, not every minute.
+    /// inspector session and a full collection, which stall the isolate for 1 to 5 s (the soak
+    /// measured it), so the soak reads it only at rest, before and after the load.
     pub async fn read(&self, js_heap: bool) -> Result<WorkerMemory> {
         let (used, total) = if js_heap {
             let (used, total) = tokio::time::timeout(READ_TIMEOUT, self.js_heap())
