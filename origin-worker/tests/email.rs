@@ -322,3 +322,51 @@ async fn an_unreachable_smtp_server_is_a_transient_failure() {
     let (status, attempts, _) = mail.row("receipt:7").await;
     assert_eq!((status.as_str(), attempts), ("pending", 1));
 }
+
+#[tokio::test]
+async fn a_server_that_never_greets_leaves_the_email_unclaimed_for_the_next_run() {
+    let mail = Mail::new(20).await;
+    // Accepts the connection and says nothing, as a server stuck before its greeting.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("smtp://{}", silent.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let stuck = EmailContext::new(
+        mail.db.clone(),
+        &origin_worker::settings::EmailSettings {
+            smtp_url: origin_worker::settings::Secret::new(silent_url),
+            smtp_timeout: Duration::from_millis(300),
+            ..mail.state.settings.email.clone()
+        },
+    )
+    .unwrap();
+    mail.enqueue(&Email::receipt(order())).await;
+
+    // While it waits for the greeting, the email is still due: a crash here loses nothing.
+    let waiting = tokio::spawn({
+        let stuck = stuck.clone();
+        async move { jobs::email::deliver(&stuck, "receipt:7").await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(mail.row("receipt:7").await.0, "pending", "not claimed yet");
+    let delivery = waiting.await.unwrap().unwrap();
+    assert!(
+        matches!(&delivery, Delivery::RetryIn { reason, .. } if reason.contains("connecting")),
+        "a silent server is a transient failure: {delivery:?}"
+    );
+    assert_eq!(mail.row("receipt:7").await.0, "pending");
+    holder.abort();
+
+    // The next run reaches a server that answers, and sends it once.
+    let delivery = jobs::email::deliver(&mail.context(), "receipt:7")
+        .await
+        .unwrap();
+    assert_eq!(delivery, Delivery::Sent);
+    assert_eq!(mail.smtp.received().len(), 1);
+    let (status, attempts, _) = mail.row("receipt:7").await;
+    assert_eq!((status.as_str(), attempts), ("sent", 2));
+}

@@ -15,13 +15,21 @@
 //!
 //! # What at-most-once costs
 //!
-//! The email's row is claimed (`sending`, committed) before the SMTP conversation starts, and
-//! a run that finds it claimed does not send. So a crash between the server accepting the
-//! email and the row saying `sent` never sends it twice; but a crash (or a lost database) after
-//! the claim and before the server accepted it loses the email: nothing will send it. Either
-//! way the row stays in `sending` and the job that finds it ends dead, which is how an
-//! operator sees it (`SELECT * FROM emails WHERE status = 'sending'`, older than a delivery
-//! takes); whether it arrived is then a question for the mail server's logs.
+//! A run first builds the message and opens the SMTP session (greeting, `EHLO`, TLS,
+//! authentication); only then does it claim the email's row (`sending`, committed on its own),
+//! and only then does `MAIL FROM` go out. A run that finds the row claimed does not send.
+//!
+//! - A crash before the claim (a slow greeting, a refused connection) costs nothing: the row
+//!   is still due, apalis re-runs the orphaned job once the dead worker's heartbeat is stale,
+//!   and that run sends it.
+//! - A crash between the server accepting the message and the row saying `sent` never sends
+//!   it twice.
+//! - The price: a crash (or a lost database) after the claim and before the server accepted
+//!   the message loses it. Nothing will send it. The window is one mail transaction (`MAIL`,
+//!   `RCPT`, `DATA`: milliseconds on a healthy server). The row stays in `sending` and the
+//!   job that finds it ends dead, which is how an operator sees it (`origin-worker jobs list
+//!   --state dead`, or `SELECT * FROM emails WHERE status = 'sending'`); whether it arrived is
+//!   then a question for the mail server's logs.
 //!
 //! A timeout after the message was handed over is retried as transient, although the server
 //! may have taken it: at-most-once holds against crashes and re-runs, not against a server
@@ -34,8 +42,8 @@ use rand::Rng as _;
 use sqlx::PgPool;
 
 use crate::email::sender::{Mailer, SendError};
-use crate::email::store::{self, Claim, Settled};
-use crate::email::{SendEmail, render};
+use crate::email::store::{self, Found, Settled};
+use crate::email::{Email, SendEmail, render};
 use crate::settings::EmailSettings;
 
 /// The longest pause between two attempts, however many came before.
@@ -76,6 +84,16 @@ pub enum Delivery {
     Dead { reason: String },
 }
 
+impl Delivery {
+    /// Why it was not sent (empty when it was).
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Sent | Self::AlreadySent => "",
+            Self::RetryIn { reason, .. } | Self::Dead { reason } => reason,
+        }
+    }
+}
+
 /// The pause before the attempt after `attempt` (1 for the first): `base` doubled for each
 /// attempt before, at most [`RETRY_CAP`], times `jitter` (drawn from 0.8 to 1.2, so emails
 /// that failed together do not all come back together).
@@ -86,52 +104,86 @@ pub fn retry_delay(base: Duration, attempt: u32, jitter: f64) -> Duration {
         .mul_f64(jitter)
 }
 
-/// Claims the email, sends it and records the outcome. Errors are the database's; the email
-/// is then left as the failing statement found it (at worst `sending`: not sent again).
+/// Builds the email, opens an SMTP session, claims the email, hands it over and records the
+/// outcome. Errors are the database's; the email is then left as the failing statement found
+/// it (at worst `sending`: not sent again).
 pub async fn deliver(ctx: &EmailContext, dedupe_key: &str) -> sqlx::Result<Delivery> {
-    let (email, attempt) = match store::claim(&ctx.db, dedupe_key).await? {
-        Claim::Claimed { email, attempt } => (email, attempt),
-        Claim::Sent => return Ok(Delivery::AlreadySent),
-        Claim::Sending => {
-            return Ok(Delivery::Dead {
-                reason: "claimed by an earlier run that did not finish; it may have been \
-                         sent, so it is not sent again"
-                    .into(),
-            });
-        }
-        Claim::Missing => {
-            return Ok(Delivery::Dead {
-                reason: "no such email recorded".into(),
-            });
-        }
+    let (email, attempts) = match store::find(&ctx.db, dedupe_key).await? {
+        Found::Due { email, attempts } => (email, attempts),
+        found => return Ok(not_due(&found)),
     };
-    let sent = match render::render(&email.kind) {
-        Ok(rendered) => ctx.mailer.send(&email.to, &rendered).await,
+    // Everything that can fail before the server sees any of the message, unclaimed: a crash
+    // here leaves the email due, and the next run sends it.
+    let ready = match render::render(&email.kind) {
+        Ok(rendered) => ctx.mailer.prepare(&email.to, &rendered),
         Err(e) => Err(SendError::Permanent(format!("rendering: {e}"))),
     };
-    match sent {
-        Ok(()) => {
-            store::settle(&ctx.db, dedupe_key, Settled::Sent, None).await?;
-            Ok(Delivery::Sent)
-        }
-        Err(SendError::Transient(reason)) if attempt < ctx.max_attempts => {
-            store::settle(&ctx.db, dedupe_key, Settled::Retry, Some(&reason)).await?;
-            let jitter = rand::thread_rng().gen_range(0.8..=1.2);
-            Ok(Delivery::RetryIn {
-                delay: retry_delay(ctx.retry_base, attempt, jitter),
-                reason,
-            })
-        }
-        Err(SendError::Transient(reason)) => {
-            let reason = format!("gave up after {attempt} attempts: {reason}");
-            store::settle(&ctx.db, dedupe_key, Settled::Failed, Some(&reason)).await?;
-            Ok(Delivery::Dead { reason })
-        }
-        Err(SendError::Permanent(reason)) => {
-            store::settle(&ctx.db, dedupe_key, Settled::Failed, Some(&reason)).await?;
-            Ok(Delivery::Dead { reason })
-        }
+    let (message, session) = match ready {
+        Ok(message) => match ctx.mailer.connect().await {
+            Ok(session) => (message, session),
+            Err(error) => return unsent(ctx, &email, attempts + 1, error).await,
+        },
+        Err(error) => return unsent(ctx, &email, attempts + 1, error).await,
+    };
+    // From here the server may get the message: claim it first, so no other run sends it.
+    let Some(attempt) = store::claim(&ctx.db, dedupe_key).await? else {
+        session.close().await;
+        return Ok(not_due(&store::find(&ctx.db, dedupe_key).await?));
+    };
+    let Err(error) = session.transmit(&message).await else {
+        store::settle(&ctx.db, dedupe_key, Settled::Sent, None).await?;
+        return Ok(Delivery::Sent);
+    };
+    let (to, delivery) = judge(ctx, &email.to, attempt, error);
+    store::settle(&ctx.db, dedupe_key, to, Some(delivery.reason())).await?;
+    Ok(delivery)
+}
+
+/// What a run does with an email it found not due.
+fn not_due(found: &Found) -> Delivery {
+    match found {
+        Found::Sent => Delivery::AlreadySent,
+        Found::Sending | Found::Due { .. } => Delivery::Dead {
+            reason: "claimed by an earlier run that did not finish; it may have been sent, so \
+                     it is not sent again"
+                .into(),
+        },
+        Found::Missing => Delivery::Dead {
+            reason: "no such email recorded".into(),
+        },
     }
+}
+
+/// Records a failure before the claim (nothing was sent) as this run's attempt.
+async fn unsent(
+    ctx: &EmailContext,
+    email: &Email,
+    attempt: u32,
+    error: SendError,
+) -> sqlx::Result<Delivery> {
+    let (to, delivery) = judge(ctx, &email.to, attempt, error);
+    if store::record_unsent(&ctx.db, &email.dedupe_key, to, delivery.reason()).await? {
+        Ok(delivery)
+    } else {
+        // Another run claimed or sent it meanwhile: its outcome stands.
+        Ok(not_due(&store::find(&ctx.db, &email.dedupe_key).await?))
+    }
+}
+
+/// A failed attempt: retried later if it was transient and attempts are left, given up on
+/// otherwise. The reason does not quote the recipient's address.
+fn judge(ctx: &EmailContext, to: &str, attempt: u32, error: SendError) -> (Settled, Delivery) {
+    let (transient, reason) = error.reason_without(to);
+    if !transient {
+        return (Settled::Failed, Delivery::Dead { reason });
+    }
+    if attempt >= ctx.max_attempts {
+        let reason = format!("gave up after {attempt} attempts: {reason}");
+        return (Settled::Failed, Delivery::Dead { reason });
+    }
+    let jitter = rand::thread_rng().gen_range(0.8..=1.2);
+    let delay = retry_delay(ctx.retry_base, attempt, jitter);
+    (Settled::Retry, Delivery::RetryIn { delay, reason })
 }
 
 /// Moves the job's next run `delay` into the future. apalis-postgres 1.0 has no reschedule of
