@@ -16,10 +16,12 @@
 //! - [`email`]: emails recorded and queued in the writer's transaction, their templates, and
 //!   the SMTP client;
 //! - [`audit`]: comparing D1 with Postgres and repairing it (`check-edge`, `resync-edge`);
-//! - [`jobs`]: apalis workers and schedules, a module per job;
+//! - [`jobs`]: apalis workers and schedules, a module per job, and the operator's view of the
+//!   queues; [`operator`]: that view as a page, on a listener of its own;
 //! - [`supervisor`]: keeps each worker running, with backoff, and knows their states;
 //! - [`db`]: the pool and migrations;
-//! - [`cli`]: `serve`, `migrate`, `push`, `check-edge`, `resync-edge`.
+//! - [`cli`]: `serve`, `migrate`, `push`, `check-edge`, `resync-edge`, `replay-webhook`,
+//!   `products …`, `jobs …`.
 //!
 //! Dependencies point one way (no module imports one that imports it back, checked by
 //! `scripts/module-cycles.py` in `./dev test`): `cli` → `api`, `audit`, `jobs` → the handlers
@@ -34,6 +36,7 @@ pub mod db;
 pub mod email;
 pub mod http;
 pub mod jobs;
+pub mod operator;
 pub mod orders;
 pub mod payments;
 pub mod projects;

@@ -30,6 +30,51 @@ pub struct Settings {
     pub stripe: StripeSettings,
     /// Where email goes, and how hard the email job tries.
     pub email: EmailSettings,
+    /// The operator page of the job queues.
+    pub operator: OperatorSettings,
+}
+
+/// The operator page ([`crate::operator`]): its own listener, never the API's.
+#[derive(Debug, Clone)]
+pub struct OperatorSettings {
+    /// `OPERATOR_LISTEN_ADDR`: where the page is served; unset, it is not served.
+    pub listen_addr: Option<SocketAddr>,
+    /// `OPERATOR_TOKEN`: the password the page asks for (HTTP Basic, any user name), or a
+    /// bearer token. Required when the address is not a loopback one.
+    pub token: Option<Secret>,
+}
+
+impl OperatorSettings {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
+        let listen_addr = match vars.optional("OPERATOR_LISTEN_ADDR") {
+            None => None,
+            Some(raw) => Some(raw.parse::<SocketAddr>().map_err(|_| {
+                ConfigError::new(
+                    "OPERATOR_LISTEN_ADDR",
+                    format!("must be host:port, not `{raw}`"),
+                )
+            })?),
+        };
+        let token = vars.optional("OPERATOR_TOKEN");
+        if let Some(token) = &token
+            && token.len() < 16
+        {
+            return Err(ConfigError::new(
+                "OPERATOR_TOKEN",
+                "must be at least 16 characters",
+            ));
+        }
+        if listen_addr.is_some_and(|addr| !addr.ip().is_loopback()) && token.is_none() {
+            return Err(ConfigError::new(
+                "OPERATOR_TOKEN",
+                "is required when OPERATOR_LISTEN_ADDR is not a loopback address",
+            ));
+        }
+        Ok(Self {
+            listen_addr,
+            token: token.map(Secret::new),
+        })
+    }
 }
 
 /// Stripe: where its API is (the project's fake in development and tests), the key, and the
@@ -196,6 +241,7 @@ impl Settings {
             .unwrap_or(30),
             stripe: StripeSettings::from_vars(&vars)?,
             email: EmailSettings::from_vars(&vars)?,
+            operator: OperatorSettings::from_vars(&vars)?,
         })
     }
 
@@ -282,5 +328,31 @@ mod tests {
         }
         let error = with(&[("SMTP_URL", "ftp://mailer:hunter2@host")]).unwrap_err();
         assert!(!error.to_string().contains("hunter2"), "{error}");
+    }
+
+    #[test]
+    fn the_operator_page_is_off_unless_asked_for_and_guarded_off_loopback() {
+        let settings = with(&[]).unwrap();
+        assert!(settings.operator.listen_addr.is_none());
+
+        let local = with(&[("OPERATOR_LISTEN_ADDR", "127.0.0.1:8701")]).unwrap();
+        assert_eq!(
+            local.operator.listen_addr.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:8701")
+        );
+        assert!(local.operator.token.is_none(), "loopback needs no token");
+
+        let open = with(&[("OPERATOR_LISTEN_ADDR", "0.0.0.0:8701")]).unwrap_err();
+        assert_eq!(open.name, "OPERATOR_TOKEN");
+        let short = with(&[("OPERATOR_TOKEN", "hunter2")]).unwrap_err();
+        assert_eq!(short.name, "OPERATOR_TOKEN");
+        assert!(!short.to_string().contains("hunter2"));
+        let guarded = with(&[
+            ("OPERATOR_LISTEN_ADDR", "0.0.0.0:8701"),
+            ("OPERATOR_TOKEN", "a-long-operator-token"),
+        ])
+        .unwrap();
+        assert!(guarded.operator.token.is_some());
+        assert!(!format!("{guarded:?}").contains("a-long-operator-token"));
     }
 }

@@ -370,3 +370,93 @@ async fn a_server_that_never_greets_leaves_the_email_unclaimed_for_the_next_run(
     let (status, attempts, _) = mail.row("receipt:7").await;
     assert_eq!((status.as_str(), attempts), ("sent", 2));
 }
+
+/// The id of the one email job for `key`.
+async fn job_id(mail: &Mail, key: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT id FROM apalis.jobs WHERE job_type = 'email' \
+         AND convert_from(job, 'UTF8')::jsonb ->> 'dedupe_key' = $1",
+    )
+    .bind(key)
+    .fetch_one(&mail.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_operator_sees_a_dead_email_job_and_retries_it_into_one_delivery() {
+    use origin_worker::jobs::queues::{self, Filter, Repair, State};
+    let mail = Mail::new(20).await;
+    mail.smtp.script(Stage::Rcpt, [550]);
+    mail.enqueue(&Email::receipt(order())).await;
+    mail.start_jobs();
+    mail.job_ends("receipt:7", "Killed").await;
+    let id = job_id(&mail, "receipt:7").await;
+
+    let counts = queues::counts(&mail.db).await.unwrap();
+    let email = counts.iter().find(|q| q.queue == "email").unwrap();
+    assert_eq!((email.dead, email.pending, email.done), (1, 0, 0));
+    let dead = Filter {
+        queue: Some("email".into()),
+        state: Some(State::Dead),
+        limit: 10,
+    };
+    let listed = queues::list(&mail.db, &dead).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert!(
+        listed[0].last_error.as_deref().unwrap().contains("550"),
+        "{listed:?}"
+    );
+    let shown = queues::show(&mail.db, &id).await.unwrap().unwrap();
+    assert_eq!(shown.status, "Killed");
+    assert_eq!(shown.payload["dedupe_key"], "receipt:7");
+
+    // A dead job cannot be killed again; the server now accepts; the retry delivers it.
+    assert!(matches!(
+        queues::kill(&mail.db, &id).await.unwrap(),
+        Repair::Refused { .. }
+    ));
+    assert_eq!(
+        queues::retry(&mail.db, &id).await.unwrap(),
+        Repair::Changed {
+            state: State::Pending
+        }
+    );
+    let (_, attempts) = mail.job_ends("receipt:7", "Done").await;
+    assert_eq!(attempts, 2, "its count carried on");
+    assert_eq!(mail.smtp.received().len(), 1);
+    let (status, attempts, _) = mail.row("receipt:7").await;
+    assert_eq!((status.as_str(), attempts), ("sent", 2));
+    // Done: nothing left to retry.
+    assert!(matches!(
+        queues::retry(&mail.db, &id).await.unwrap(),
+        Repair::Refused { .. }
+    ));
+    assert_eq!(
+        queues::retry(&mail.db, "no-such-job").await.unwrap(),
+        Repair::Missing
+    );
+}
+
+#[tokio::test]
+async fn an_operator_kills_a_waiting_email_job_and_it_never_runs() {
+    use origin_worker::jobs::queues::{self, Repair, State};
+    let mail = Mail::new(20).await;
+    mail.enqueue(&Email::receipt(order())).await;
+    let id = job_id(&mail, "receipt:7").await;
+    assert_eq!(
+        queues::kill(&mail.db, &id).await.unwrap(),
+        Repair::Changed { state: State::Dead }
+    );
+    mail.start_jobs();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(mail.smtp.rcpt_attempts(), 0, "never tried");
+    let shown = queues::show(&mail.db, &id).await.unwrap().unwrap();
+    assert_eq!(shown.status, "Killed");
+    assert_eq!(
+        shown.summary.last_error.as_deref(),
+        Some("killed by an operator")
+    );
+    assert_eq!(mail.row("receipt:7").await.0, "pending");
+}

@@ -11,11 +11,14 @@
 //!   (hourly);
 //! - [`email`]: `email` sends one recorded email, at most once, retrying transient failures
 //!   with backoff (enqueued by [`crate::email::enqueue`]);
+//! - [`queues`]: what operators see of the queues, and their repairs (`origin-worker jobs`,
+//!   the operator page);
 //! - [`stripe_events`]: `stripe-event` applies one stored Stripe event to its order (enqueued
 //!   by the webhook).
 
 pub mod email;
 pub mod purge;
+pub mod queues;
 pub mod replication;
 pub mod stripe_events;
 

@@ -3,9 +3,14 @@
 //!
 //! Exit codes: 2 for a command line or configuration error (the message names the variable),
 //! 1 when `check-edge` or `resync-edge` leaves D1 out of sync or a command fails (a product
-//! that does not exist, too).
+//! or a job that does not exist, a repair that does not apply, too).
+//!
+//! - [`job_queues`]: `jobs counts|list|show|retry|kill`;
+//! - [`table`]: the aligned tables they print.
 
-use std::fmt::Write as _;
+mod job_queues;
+mod table;
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,6 +27,7 @@ use crate::settings::Settings;
 use crate::state::{AppState, JobContext};
 use crate::supervisor::stopped;
 use crate::{api, db, jobs, payments};
+use table::Table;
 
 /// The origin: Postgres as the source of truth, the signed internal API the edge forwards
 /// writes to, its jobs, and the operator commands.
@@ -50,6 +56,11 @@ enum Command {
     ReplayWebhook {
         /// The event's id (`evt_…`)
         event_id: String,
+    },
+    /// The job queues: counts per state, jobs, one job; retry a dead job, kill one
+    Jobs {
+        #[command(subcommand)]
+        command: job_queues::JobsCommand,
     },
     /// The catalogue: list, add, retire or restore products (the edge's list follows)
     Products {
@@ -121,6 +132,7 @@ pub async fn main() -> anyhow::Result<ExitCode> {
             return Ok(in_sync(&report));
         }
         Command::Products { command } => return products(&state, command).await,
+        Command::Jobs { command } => return job_queues::run(&state.db, command).await,
         Command::ReplayWebhook { event_id } => {
             return Ok(match payments::events::apply(&state, &event_id).await {
                 Ok(outcome) => {
@@ -183,47 +195,17 @@ async fn products(state: &AppState, command: ProductsCommand) -> anyhow::Result<
 
 /// Products as an aligned table, with a count.
 fn products_table(products: &[Product]) -> String {
-    let rows: Vec<[String; 5]> = products
-        .iter()
-        .map(|p| {
-            [
-                p.id.to_string(),
-                p.name.clone(),
-                format!("{}.{:02}", p.price_cents / 100, p.price_cents % 100),
-                p.currency.as_str().to_uppercase(),
-                if p.active { "on sale" } else { "retired" }.to_owned(),
-            ]
-        })
-        .collect();
-    let header = ["ID", "NAME", "PRICE", "CURRENCY", "STATE"];
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
+    let mut table = Table::new(&["#ID", "NAME", "#PRICE", "CURRENCY", "STATE"]);
+    for p in products {
+        table.row(vec![
+            p.id.to_string(),
+            p.name.clone(),
+            format!("{}.{:02}", p.price_cents / 100, p.price_cents % 100),
+            p.currency.as_str().to_uppercase(),
+            if p.active { "on sale" } else { "retired" }.to_owned(),
+        ]);
     }
-    let line = |cells: [&str; 5]| {
-        let mut text = String::new();
-        for (index, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            // Numbers right-aligned, text left-aligned; no trailing spaces.
-            let padded = if index == 0 || index == 2 {
-                format!("{cell:>width$}")
-            } else if index == cells.len() - 1 {
-                (*cell).to_owned()
-            } else {
-                format!("{cell:<width$}")
-            };
-            text.push_str(&padded);
-            text.push_str(if index == cells.len() - 1 { "\n" } else { "  " });
-        }
-        text
-    };
-    let mut table = line(header);
-    for row in &rows {
-        table.push_str(&line(row.each_ref().map(String::as_str)));
-    }
-    let _ = writeln!(table, "{} product(s)", rows.len());
-    table
+    format!("{table}{} product(s)\n", products.len())
 }
 
 /// 0 when D1 matches Postgres, 1 otherwise.
@@ -272,12 +254,37 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         client: edge_client()?,
     };
     let sweep_every = Duration::from_secs(state.settings.replication_sweep_secs);
+    let operator = operator_page(&state, stop_rx.clone());
     let workers = jobs::run(ctx, sweep_every, stop_rx);
 
-    let (http_result, jobs_result) =
-        tokio::join!(async { server.await.map_err(anyhow::Error::from) }, workers);
+    let (http_result, operator_result, jobs_result) = tokio::join!(
+        async { server.await.map_err(anyhow::Error::from) },
+        operator,
+        workers
+    );
     http_result?;
+    operator_result?;
     jobs_result
+}
+
+/// Serves the operator page on its own listener until `stop`, when `OPERATOR_LISTEN_ADDR` is
+/// set.
+async fn operator_page(state: &AppState, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let settings = &state.settings.operator;
+    let Some(addr) = settings.listen_addr else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(
+        addr = %addr,
+        token = settings.token.is_some(),
+        "operator page listening"
+    );
+    let page = crate::operator::router(state.db.clone(), settings.token.clone());
+    axum::serve(listener, page)
+        .with_graceful_shutdown(stopped(stop))
+        .await?;
+    Ok(())
 }
 
 async fn shutdown_signal() {
