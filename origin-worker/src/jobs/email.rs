@@ -4,7 +4,7 @@
 //! tells apalis-postgres what came of it:
 //!
 //! - sent, or sent before: `Ok`, the job is `Done`;
-//! - a transient failure with attempts left: the job's `run_at` is moved [`retry_delay`] into
+//! - a transient failure with attempts left: the job's `run_at` is moved [`retry::backoff`] into
 //!   the future and the job fails. apalis-postgres fetches a `Failed` job again only once
 //!   `attempts < max_attempts AND run_at < now()` (its `get_jobs`), so the retry is a delayed
 //!   re-run, not a pause inside the job;
@@ -38,16 +38,16 @@
 use std::time::Duration;
 
 use apalis::prelude::{AbortError, BoxDynError, Data, TaskId};
-use rand::Rng as _;
 use sqlx::PgPool;
 
+use super::retry;
 use crate::email::sender::{Mailer, SendError};
 use crate::email::store::{self, Found, Settled};
 use crate::email::{Email, SendEmail, render};
 use crate::settings::EmailSettings;
 
-/// The longest pause between two attempts, however many came before.
-pub const RETRY_CAP: Duration = Duration::from_mins(15);
+/// The longest pause between two attempts at an email, however many came before.
+pub const EMAIL_RETRY_CAP: Duration = Duration::from_mins(15);
 
 /// What the email worker shares.
 #[derive(Debug, Clone)]
@@ -92,16 +92,6 @@ impl Delivery {
             Self::RetryIn { reason, .. } | Self::Dead { reason } => reason,
         }
     }
-}
-
-/// The pause before the attempt after `attempt` (1 for the first): `base` doubled for each
-/// attempt before, at most [`RETRY_CAP`], times `jitter` (drawn from 0.8 to 1.2, so emails
-/// that failed together do not all come back together).
-pub fn retry_delay(base: Duration, attempt: u32, jitter: f64) -> Duration {
-    let doublings = attempt.saturating_sub(1).min(30);
-    base.saturating_mul(1 << doublings)
-        .min(RETRY_CAP)
-        .mul_f64(jitter)
 }
 
 /// Builds the email, opens an SMTP session, claims the email, hands it over and records the
@@ -181,20 +171,8 @@ fn judge(ctx: &EmailContext, to: &str, attempt: u32, error: SendError) -> (Settl
         let reason = format!("gave up after {attempt} attempts: {reason}");
         return (Settled::Failed, Delivery::Dead { reason });
     }
-    let jitter = rand::thread_rng().gen_range(0.8..=1.2);
-    let delay = retry_delay(ctx.retry_base, attempt, jitter);
+    let delay = retry::backoff(ctx.retry_base, EMAIL_RETRY_CAP, attempt, retry::jitter());
     (Settled::Retry, Delivery::RetryIn { delay, reason })
-}
-
-/// Moves the job's next run `delay` into the future. apalis-postgres 1.0 has no reschedule of
-/// its own, and its result update leaves `run_at` alone, so this holds once the job fails.
-async fn retry_later(db: &PgPool, task: &TaskId, delay: Duration) -> sqlx::Result<()> {
-    sqlx::query("UPDATE apalis.jobs SET run_at = now() + make_interval(secs => $2) WHERE id = $1")
-        .bind(task.to_string())
-        .bind(delay.as_secs_f64())
-        .execute(db)
-        .await?;
-    Ok(())
 }
 
 /// The job: [`deliver`], and what apalis should make of it (see the module's doc).
@@ -220,29 +198,12 @@ pub async fn send_email(
                 error = %reason,
                 "email not sent; retrying later"
             );
-            retry_later(&ctx.db, &task, delay).await?;
+            retry::run_later(&ctx.db, &task, delay).await?;
             Err(reason.into())
         }
         Delivery::Dead { reason } => {
             tracing::error!(email = key, error = %reason, "email not sent; giving up");
             Err(AbortError::new(reason).into())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pauses_double_from_the_base_up_to_the_cap_with_jitter_either_way() {
-        let base = Duration::from_secs(2);
-        let seconds: Vec<u64> = (1..=8)
-            .map(|attempt| retry_delay(base, attempt, 1.0).as_secs())
-            .collect();
-        assert_eq!(seconds, [2, 4, 8, 16, 32, 64, 128, 256]);
-        assert_eq!(retry_delay(base, 20, 1.0), RETRY_CAP);
-        assert_eq!(retry_delay(base, 1, 0.8), Duration::from_millis(1_600));
-        assert_eq!(retry_delay(base, 2, 1.2), Duration::from_millis(4_800));
     }
 }

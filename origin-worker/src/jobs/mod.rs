@@ -13,6 +13,7 @@
 //!   with backoff (enqueued by [`crate::email::enqueue`]);
 //! - [`queues`]: what operators see of the queues, and their repairs (`origin-worker jobs`,
 //!   the operator page);
+//! - [`retry`]: the pause before a failed job runs again (apalis-postgres has none);
 //! - [`stripe_events`]: `stripe-event` applies one stored Stripe event to its order (enqueued
 //!   by the webhook).
 
@@ -20,6 +21,7 @@ pub mod email;
 pub mod purge;
 pub mod queues;
 pub mod replication;
+pub mod retry;
 pub mod stripe_events;
 
 use std::future::Future;

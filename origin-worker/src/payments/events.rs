@@ -23,6 +23,10 @@ use crate::state::AppState;
 
 pub const STRIPE_EVENT_QUEUE: &str = "stripe-event";
 
+/// Runs of one event's job before it is dead: with the job's pauses (1 s doubling to 5 min,
+/// see [`crate::jobs::stripe_events`]) about an hour and a half of retries.
+pub const STRIPE_EVENT_ATTEMPTS: usize = 25;
+
 /// The job: apply this stored event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApplyEvent {
@@ -34,7 +38,7 @@ pub async fn enqueue(conn: &mut PgConnection, event_id: &str) -> sqlx::Result<()
     let job = ApplyEvent {
         event_id: event_id.to_owned(),
     };
-    db::push_job(conn, STRIPE_EVENT_QUEUE, &job, 10).await
+    db::push_job(conn, STRIPE_EVENT_QUEUE, &job, STRIPE_EVENT_ATTEMPTS).await
 }
 
 /// Applies the stored event `id` and records what it did; answers that outcome. An event
