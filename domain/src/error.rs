@@ -192,6 +192,9 @@ pub enum ApiError {
     /// 503: a dependency is down.
     #[error("service unavailable")]
     Unavailable,
+    /// 429: a rate limit is reached; a request may succeed after `wait_secs`.
+    #[error("throttled for {wait_secs} s")]
+    Throttled { wait_secs: u64 },
 }
 
 impl ApiError {
@@ -217,6 +220,7 @@ impl ApiError {
             Self::IdempotencyMismatch => 422,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
+            Self::Throttled { .. } => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
         }
@@ -227,6 +231,7 @@ impl ApiError {
         match self {
             Self::MethodNotAllowed { allow, .. } => vec![("Allow", allow.join(", "))],
             Self::Unavailable => vec![("Retry-After", RETRY_AFTER_UNAVAILABLE_SECS.to_string())],
+            Self::Throttled { wait_secs } => vec![("Retry-After", wait_secs.to_string())],
             _ if self.status() == 401 => {
                 vec![("WWW-Authenticate", r#"Bearer realm="api""#.to_owned())]
             }
@@ -295,6 +300,13 @@ impl ApiError {
             Self::Unavailable => {
                 json!({"detail": "Service temporarily unavailable.", "request_id": request_id})
             }
+            // DRF's `Throttled`: the wait rounded up, "second" for one.
+            Self::Throttled { wait_secs: 1 } => {
+                detail("Request was throttled. Expected available in 1 second.")
+            }
+            Self::Throttled { wait_secs } => detail(&format!(
+                "Request was throttled. Expected available in {wait_secs} seconds."
+            )),
         }
     }
 

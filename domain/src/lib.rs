@@ -18,7 +18,9 @@
 //! - [`projects`]: projects and tasks, their representations and change bodies;
 //! - [`orders`]: the catalogue, orders with their price snapshots, and guests' order tokens;
 //! - [`query`]: query strings (pagination, ordering, search, filters);
-//! - [`limits`]: input size limits both sides enforce.
+//! - [`limits`]: input size limits both sides enforce;
+//! - [`throttle`]: rate limits: rates, scopes, identities, the window arithmetic, and the
+//!   rate limiter's wire format.
 
 pub mod auth;
 pub mod config;
@@ -34,6 +36,7 @@ pub mod query;
 pub mod replication;
 pub mod secret;
 pub mod signing;
+pub mod throttle;
 pub mod wire;
 
 pub use error::{ApiError, FieldErrors};

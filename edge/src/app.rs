@@ -1,9 +1,10 @@
 //! The edge's request pipeline, as plain Rust over the platform. Each step reads the matched
 //! row of the route table ([`crate::routes`]):
 //!
-//! CORS preflight → routing → method → body limit → (rate limit, to come: `route.throttle`) →
-//! caller (`route.access`) → handler (`route.handler`) → one error log line, the envelope, and
-//! the headers every response wears.
+//! CORS preflight → routing → method → body limit → caller (`route.access`) → rate limit
+//! (`route.throttle`, counted for the verified user or the client's address, after
+//! authentication as DRF does) → handler (`route.handler`) → one error log line, the envelope,
+//! and the headers every response wears (`RateLimit-*` when the request was counted).
 
 use domain::input::JsonBody;
 use domain::limits::MAX_REQUEST_ID_CHARS;
@@ -24,6 +25,7 @@ use crate::orders;
 use crate::platform::Platform;
 use crate::projects::{reads, sql, writes};
 use crate::routes::{self, Access, Handler, Method, Route};
+use crate::throttle::{self, Limited};
 
 /// The request id to use: the client's `X-Request-ID` when it is short and plain, else a fresh
 /// one from `generate`.
@@ -51,7 +53,7 @@ pub async fn handle<P: Platform>(ctx: &Ctx<'_, P>, request: Request) -> Response
         cors::decorate(&mut response, &request, ctx.settings, ctx.request_id, false);
         return response;
     }
-    let (result, private) = route_and_run(ctx, &request).await;
+    let (result, private, limited) = route_and_run(ctx, &request).await;
     let mut response = result.unwrap_or_else(|error| {
         if matches!(error, EdgeError::Fault { .. }) {
             ctx.platform.log(&log_line(
@@ -63,6 +65,7 @@ pub async fn handle<P: Platform>(ctx: &Ctx<'_, P>, request: Request) -> Response
         }
         Response::error(&error.answer(), ctx.request_id)
     });
+    limited.decorate(&mut response);
     if request.method == "HEAD" {
         response.body.clear();
     }
@@ -84,19 +87,24 @@ enum Caller {
     Origin,
 }
 
-/// Finds the row and runs the steps it names. Answers whether the response is private: the
-/// caller was authenticated, or the endpoint handles credentials (either way `no-store`).
+/// Finds the row and runs the steps it names. Answers whether the response is private (the
+/// caller was authenticated, or the endpoint handles credentials: either way `no-store`), and
+/// what the rate limiter said (its headers go on the response, whatever it is).
 async fn route_and_run<P: Platform>(
     ctx: &Ctx<'_, P>,
     request: &Request,
-) -> (EdgeResult<Response>, bool) {
+) -> (EdgeResult<Response>, bool, Limited) {
     let Some(matched) = routes::find(&request.path) else {
-        return (Err(ApiError::NotFound(None).into()), false);
+        return (
+            Err(ApiError::NotFound(None).into()),
+            false,
+            Limited::default(),
+        );
     };
     if request.method == "OPTIONS" {
         let mut response = Response::json(200, &serde_json::json!({}));
         response.set_header("allow", matched.routes.allow().join(", "));
-        return (Ok(response), false);
+        return (Ok(response), false, Limited::default());
     }
     let Some(route) = Method::for_routing(&request.method).and_then(|m| matched.routes.get(m))
     else {
@@ -104,35 +112,51 @@ async fn route_and_run<P: Platform>(
             method: request.method.clone(),
             allow: matched.routes.allow(),
         };
-        return (Err(error.into()), false);
+        return (Err(error.into()), false, Limited::default());
     };
     let credentials = route.handles_credentials();
     if let Some(limit) = route.body.read_limit()
         && request.body.len() > limit
     {
-        return (Err(ApiError::PayloadTooLarge { limit }.into()), credentials);
+        return (
+            Err(ApiError::PayloadTooLarge { limit }.into()),
+            credentials,
+            Limited::default(),
+        );
     }
     let caller = match route.access {
         Access::Public => Caller::Anyone,
         Access::User => match auth::require_user(ctx, request).await {
             Ok(user) => Caller::User(user),
-            Err(error) => return (Err(error), false),
+            Err(error) => return (Err(error), false, Limited::default()),
         },
         Access::UserOrGuest => match auth::authenticate(ctx, request).await {
             Ok(Some(user)) => Caller::User(user),
             Ok(None) => Caller::Anyone,
-            Err(error) => return (Err(error), false),
+            Err(error) => return (Err(error), false, Limited::default()),
         },
         Access::Origin => match internal::verify_origin(ctx, request) {
             Ok(()) => Caller::Origin,
-            Err(error) => return (Err(error), false),
+            Err(error) => return (Err(error), false, Limited::default()),
         },
     };
     // A guest's order (and its token) is as private as a user's data.
     let private =
         credentials || matches!(caller, Caller::User(_)) || route.access == Access::UserOrGuest;
+    let user = match &caller {
+        Caller::User(user) => Some(user.user.id),
+        Caller::Anyone | Caller::Origin => None,
+    };
+    let limited = throttle::check(ctx, request, route.throttle, user).await;
+    if let Some(refusal) = limited.refusal.clone() {
+        return (Err(refusal.into()), private, limited);
+    }
     let id = matched.id.as_deref();
-    (run(ctx, request, route, id, &caller).await, private)
+    (
+        run(ctx, request, route, id, &caller).await,
+        private,
+        limited,
+    )
 }
 
 /// The detail path's id; anything but a positive integer is simply not found.

@@ -1,7 +1,7 @@
 //! The Cloudflare Workers edge.
 //!
-//! Request handling is plain Rust over one [`platform::Platform`] (the D1 replica and the
-//! origin as ports), so all of it runs natively in `cargo test` against SQLite executing the
+//! Request handling is plain Rust over one [`platform::Platform`] (the D1 replica, the origin
+//! and the rate limiter's counts as ports), so all of it runs natively in `cargo test` against SQLite executing the
 //! very SQL sent to D1. The `worker` glue lives in `wasm/` and is compiled only for `wasm32`.
 //!
 //! - [`routes`]: the route table — every endpoint, who may call it, its throttle scope, its
@@ -16,6 +16,8 @@
 //! - [`replica`]: D1 reads and version-guarded change application;
 //! - [`internal`]: the origin's signed replication push and version pages, and the isolate's
 //!   own figures ([`isolate`]);
+//! - [`throttle`]: rate limits, with the counts one Durable Object per identity keeps
+//!   ([`throttle::counts`]) and the leases an isolate spends locally;
 //! - [`cors`], [`health`], [`settings`].
 
 pub mod accounts;
@@ -35,6 +37,7 @@ pub mod projects;
 pub mod replica;
 pub mod routes;
 pub mod settings;
+pub mod throttle;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

@@ -1,6 +1,6 @@
 //! What the edge needs from the platform: one [`Platform`] trait whose associated types are
-//! the ports (the D1 replica, the origin; the rate limiter and the R2 blob store join them as
-//! they land). The wasm build implements it over `worker` (`crate::wasm`); native tests
+//! the ports (the D1 replica, the origin, the rate limiter's counts; the R2 blob store joins
+//! them when it lands). The wasm build implements it over `worker` (`crate::wasm`); native tests
 //! implement it over SQLite, running the very same SQL, and a scripted origin.
 
 use std::borrow::Cow;
@@ -190,6 +190,21 @@ impl OriginResponse {
     }
 }
 
+/// The rate limiter's counts: one Durable Object per identity on Workers
+/// ([`crate::throttle::counts`] is what it runs).
+#[expect(
+    async_fn_in_trait,
+    reason = "the edge is single-threaded wasm; no Send bound is wanted"
+)]
+pub trait Counts {
+    /// Asks the counts named `key` (an identity's) for units.
+    async fn take(
+        &self,
+        key: &str,
+        take: &domain::throttle::Take,
+    ) -> Result<domain::throttle::Taken, PortError>;
+}
+
 /// The origin worker, reached over HTTP.
 #[expect(
     async_fn_in_trait,
@@ -203,9 +218,11 @@ pub trait Origin {
 pub trait Platform {
     type Replica: Replica;
     type Origin: Origin;
+    type Counts: Counts;
 
     fn replica(&self) -> &Self::Replica;
     fn origin(&self) -> &Self::Origin;
+    fn counts(&self) -> &Self::Counts;
     /// Writes one structured log line (the console on Workers).
     fn log(&self, line: &str);
 }

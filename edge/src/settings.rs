@@ -4,6 +4,7 @@
 use domain::auth::{TokenKeys, TokenLifetimes};
 use domain::config::Vars;
 pub use domain::config::{ConfigError, Environment, Secret};
+use domain::throttle::Rates;
 
 /// Which browser origins may call the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,44 @@ pub struct Settings {
     pub cors_origins: CorsOrigins,
     pub signature_window_secs: i64,
     pub origin_timeout_ms: u32,
+    pub throttle: ThrottleSettings,
+}
+
+/// Rate limiting ([`crate::throttle`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleSettings {
+    /// `THROTTLE_ENABLED` (`true` unless `false`): off, no request is counted or refused.
+    pub enabled: bool,
+    /// `THROTTLE_RATE_ANON`, `_USER`, `_BURST`, `_CREDENTIALS` (`100/day`, `1000/day`,
+    /// `60/min`, `20/min`).
+    pub rates: Rates,
+    /// `THROTTLE_LEASE` (10, 1 to 100): how many requests an isolate may count ahead for one
+    /// identity, away from the credentials endpoints (which count each request). The largest
+    /// overshoot of any limit: 1 is exact, and costs a Durable Object call per request.
+    pub lease: u32,
+    /// `THROTTLE_LEASE_MS` (5000, 100 to 60000): how long a lease may be spent.
+    pub lease_ms: i64,
+}
+
+impl ThrottleSettings {
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
+        let enabled = match vars.optional("THROTTLE_ENABLED").as_deref() {
+            None | Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "THROTTLE_ENABLED",
+                    format!("must be true or false, not `{other}`"),
+                ));
+            }
+        };
+        Ok(Self {
+            enabled,
+            rates: Rates::from_vars(vars)?,
+            lease: u32::try_from(vars.number("THROTTLE_LEASE", 10, 1..=100)?).unwrap_or(10),
+            lease_ms: vars.number("THROTTLE_LEASE_MS", 5_000, 100..=60_000)?,
+        })
+    }
 }
 
 impl Settings {
@@ -65,6 +104,7 @@ impl Settings {
                 100..=60_000,
             )?)
             .unwrap_or(10_000),
+            throttle: ThrottleSettings::from_vars(&vars)?,
         })
     }
 }

@@ -2,10 +2,15 @@
 //! origin, MailDev and `wrangler dev` running the real wasm in workerd) and passes its
 //! addresses in `E2E_*` variables; the tests speak HTTP only, except where they check that
 //! nothing was written (Postgres) or that a request id reached the logs.
+//!
+//! The tests of `tests/origin_control.rs` run an origin of their own ([`OriginProcess`]) in
+//! place of the stack's, to crash it and to point it at a scripted SMTP server ([`smtp`]).
 
 pub mod smtp;
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 pub use domain::auth::TokenLifetimes;
 use domain::auth::{Claims, TokenKeys, TokenSubject};
@@ -242,7 +247,7 @@ impl Stack {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         while started.elapsed() < limit {
             if check().await {
                 return true;
@@ -274,6 +279,201 @@ pub fn origin_command(args: &[&str]) -> (i32, String) {
         .unwrap_or_else(|e| panic!("running the origin binary: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     (output.status.code().unwrap_or(-1), stdout)
+}
+
+/// How long an origin may take to answer `/health/` after its start (xtask waits as long).
+const ORIGIN_START: Duration = Duration::from_mins(1);
+
+/// An origin a test starts, kills and restarts itself: the stack's binary with the stack's
+/// configuration (as `xtask`'s `Stack::origin_command` sets it, from the `E2E_*` variables) and
+/// the test's overrides (its own SMTP server, short retries), listening on the stack's origin
+/// port, so the edge forwards to it. `cargo xtask test` stops the stack's origin while these
+/// tests run; two origins would share the jobs.
+///
+/// Its output is appended to `origin-control.log` in the stack's log folder. It is killed
+/// (SIGKILL) when dropped, so a failing test leaves none behind.
+#[derive(Debug)]
+pub struct OriginProcess {
+    /// What the test set on top of the stack's configuration.
+    overrides: Vec<(String, String)>,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl OriginProcess {
+    /// Starts `origin-worker serve` with the stack's configuration and `overrides` (which win),
+    /// and waits until it answers `/health/`. Panics if an origin answers already (the stack's
+    /// was not stopped), or if this one exits or stays silent (with its log's last lines).
+    pub async fn start<N, V>(overrides: impl IntoIterator<Item = (N, V)>) -> Self
+    where
+        N: Into<String>,
+        V: Into<String>,
+    {
+        let mut origin = Self {
+            overrides: overrides
+                .into_iter()
+                .map(|(name, value)| (name.into(), value.into()))
+                .collect(),
+            child: None,
+            log: PathBuf::from(var("E2E_LOG_DIR")).join("origin-control.log"),
+        };
+        assert!(
+            !answers_health().await,
+            "an origin answers at {} already: these tests run their own, and only under \
+             `cargo xtask test`, which stops the stack's origin for them",
+            var("E2E_ORIGIN_URL")
+        );
+        origin.spawn().await;
+        origin
+    }
+
+    /// Kills the process at once (SIGKILL: a crash, no shutdown of any kind) and waits until
+    /// it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // An error means it has exited already, which is what was wanted.
+            let _ = child.kill();
+            let _ = child.wait();
+            self.note(&format!("killed pid {} (SIGKILL)", child.id()));
+        }
+    }
+
+    /// Starts the origin again, as it started the first time, and waits until it answers.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// The origin's log so far (every start of every test, appended).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", self.log.display()));
+        let stderr = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("opening {}: {e}", self.log.display()));
+        let mut command = std::process::Command::new(var("E2E_ORIGIN_BIN"));
+        command
+            .arg("serve")
+            .envs(stack_origin_env())
+            .envs(self.overrides.iter().map(|(name, value)| (name, value)))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr);
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", var("E2E_ORIGIN_BIN")));
+        let overridden: Vec<_> = self
+            .overrides
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        self.note(&format!(
+            "started pid {} with the stack's configuration, overriding {}",
+            child.id(),
+            overridden.join(", ")
+        ));
+        self.child = Some(child);
+        self.wait_healthy().await;
+    }
+
+    async fn wait_healthy(&mut self) {
+        let started = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "the origin exited ({status}) before answering /health/; the end of {}:\n{}",
+                    self.log.display(),
+                    last_lines(&self.log_text(), 30)
+                );
+            }
+            if answers_health().await {
+                return;
+            }
+            assert!(
+                started.elapsed() < ORIGIN_START,
+                "the origin did not answer /health/ within {} s; the end of {}:\n{}",
+                ORIGIN_START.as_secs(),
+                self.log.display(),
+                last_lines(&self.log_text(), 30)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A line in the log saying what the test did to the process.
+    fn note(&self, what: &str) {
+        use std::io::Write as _;
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+        {
+            let _ = writeln!(log, "=== origin-control: {what}");
+        }
+    }
+}
+
+impl Drop for OriginProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The stack origin's environment, as `xtask`'s `Stack::origin_command` sets it. The tests'
+/// process inherits xtask's environment as the stack's origin does, so a `RUST_LOG` or
+/// `REPLICATION_SWEEP_SECS` given to `cargo xtask test` reaches both.
+fn stack_origin_env() -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("ENVIRONMENT", "development".to_owned()),
+        ("DATABASE_URL", var("E2E_DATABASE_URL")),
+        ("LISTEN_ADDR", var("E2E_ORIGIN_LISTEN")),
+        ("EDGE_URL", var("E2E_EDGE_URL")),
+        (
+            "SMTP_URL",
+            format!("smtp://127.0.0.1:{}", var("E2E_SMTP_PORT")),
+        ),
+        ("STRIPE_API_BASE", var("E2E_STRIPE_URL")),
+        ("ORIGIN_SHARED_SECRET", var("E2E_ORIGIN_SECRET")),
+        ("JWT_SIGNING_KEY", var("E2E_JWT_SIGNING_KEY")),
+        ("STRIPE_SECRET_KEY", var("E2E_STRIPE_SECRET_KEY")),
+        ("STRIPE_WEBHOOK_SECRETS", var("E2E_STRIPE_WEBHOOK_SECRET")),
+    ];
+    for (name, default) in [
+        ("REPLICATION_SWEEP_SECS", "5"),
+        ("RUST_LOG", "info,sqlx=warn,apalis=warn"),
+    ] {
+        if std::env::var_os(name).is_none() {
+            env.push((name, default.to_owned()));
+        }
+    }
+    env
+}
+
+/// Whether something answers `GET /health/` at the stack's origin address with a 2xx.
+async fn answers_health() -> bool {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default();
+    client
+        .get(format!("{}/health/", var("E2E_ORIGIN_URL")))
+        .send()
+        .await
+        .is_ok_and(|response| response.status().is_success())
+}
+
+fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
 }
 
 /// Adds the signed headers of `parts`, made with the stack's shared secret.

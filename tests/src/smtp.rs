@@ -4,18 +4,24 @@
 //!
 //! It speaks just enough SMTP for a client like lettre: greeting, `EHLO`/`HELO`, `MAIL`,
 //! `RCPT`, `DATA` (with dot-unstuffing), `RSET`, `NOOP`, `QUIT`. No TLS, no authentication.
+//!
+//! Replies can be scripted for one recipient only ([`FakeSmtp::script_for`]), so that another
+//! email arriving meanwhile does not use them up; and the greeting can be withheld
+//! ([`FakeSmtp::hold_greetings`]), so a test can catch a client between connecting and
+//! sending (and kill it there).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Where in a mail transaction a scripted reply is given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
     /// The reply to `RCPT TO`.
     Rcpt,
@@ -38,9 +44,34 @@ pub struct Received {
 struct Script {
     rcpt: VecDeque<u16>,
     data: VecDeque<u16>,
+    /// Replies for one recipient's transactions, used before the shared queues above.
+    for_recipient: HashMap<(String, Stage), VecDeque<u16>>,
     /// Every `RCPT TO` seen, accepted or not: how many times delivery was tried.
     rcpt_seen: usize,
+    /// The same, per recipient.
+    rcpt_seen_by: HashMap<String, usize>,
+    /// Connections accepted so far.
+    connections: usize,
+    /// Connections waiting for their greeting now.
+    held: usize,
     received: Vec<Received>,
+}
+
+impl Script {
+    /// The next scripted reply at `stage` for the first of `recipients` that has one, else the
+    /// next shared one, else `250`.
+    fn next_reply(&mut self, stage: Stage, recipients: &[String]) -> u16 {
+        let own = recipients.iter().find_map(|recipient| {
+            self.for_recipient
+                .get_mut(&(recipient.clone(), stage))
+                .and_then(VecDeque::pop_front)
+        });
+        let shared = match stage {
+            Stage::Rcpt => &mut self.rcpt,
+            Stage::Data => &mut self.data,
+        };
+        own.or_else(|| shared.pop_front()).unwrap_or(250)
+    }
 }
 
 /// A running fake SMTP server; stops when dropped.
@@ -48,6 +79,9 @@ struct Script {
 pub struct FakeSmtp {
     addr: SocketAddr,
     script: Arc<Mutex<Script>>,
+    /// `true` while greetings are withheld; dropping it (with the server) lets every held
+    /// connection go.
+    hold: watch::Sender<bool>,
     server: JoinHandle<()>,
 }
 
@@ -63,19 +97,22 @@ impl FakeSmtp {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let script = Arc::new(Mutex::new(Script::default()));
+        let (hold, gate) = watch::channel(false);
         let shared = script.clone();
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let script = shared.clone();
+                let gate = gate.clone();
                 tokio::spawn(async move {
                     // A client that hangs up mid-conversation is none of the test's business.
-                    let _ = converse(stream, &script).await;
+                    let _ = converse(stream, &script, gate).await;
                 });
             }
         });
         Ok(Self {
             addr,
             script,
+            hold,
             server,
         })
     }
@@ -96,6 +133,51 @@ impl FakeSmtp {
         queue.extend(codes);
     }
 
+    /// Like [`FakeSmtp::script`], for the transactions of one recipient only (the address as
+    /// in `RCPT TO`, without angle brackets); used before the shared replies.
+    pub fn script_for(&self, recipient: &str, stage: Stage, codes: impl IntoIterator<Item = u16>) {
+        self.lock()
+            .for_recipient
+            .entry((recipient.to_owned(), stage))
+            .or_default()
+            .extend(codes);
+    }
+
+    /// Withholds the `220` greeting from every connection from now on, until
+    /// [`FakeSmtp::release_greetings`]: the client waits as it would for a slow server, connected
+    /// and having sent nothing. A connection held when its client dies is simply closed later.
+    pub fn hold_greetings(&self) {
+        self.hold.send_replace(true);
+    }
+
+    /// Greets every held connection, and new ones at once again.
+    pub fn release_greetings(&self) {
+        self.hold.send_replace(false);
+    }
+
+    /// How many connections wait for their greeting now.
+    pub fn held(&self) -> usize {
+        self.lock().held
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.lock().connections
+    }
+
+    /// Waits until at least `count` connections wait for their greeting, or `timeout` passes;
+    /// returns how many wait either way.
+    pub async fn wait_until_held(&self, count: usize, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let held = self.held();
+            if held >= count || tokio::time::Instant::now() >= deadline {
+                return held;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The messages accepted so far.
     pub fn received(&self) -> Vec<Received> {
         self.lock().received.clone()
@@ -105,6 +187,25 @@ impl FakeSmtp {
     /// recipient).
     pub fn rcpt_attempts(&self) -> usize {
         self.lock().rcpt_seen
+    }
+
+    /// How many `RCPT TO` commands named `recipient` so far: its delivery attempts.
+    pub fn rcpt_attempts_for(&self, recipient: &str) -> usize {
+        self.lock()
+            .rcpt_seen_by
+            .get(recipient)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The accepted messages addressed to `recipient`.
+    pub fn received_by(&self, recipient: &str) -> Vec<Received> {
+        self.lock()
+            .received
+            .iter()
+            .filter(|message| message.to.iter().any(|to| to == recipient))
+            .cloned()
+            .collect()
     }
 
     /// Waits until at least `count` messages were accepted, or `timeout` passes; returns what
@@ -145,9 +246,21 @@ fn path_of(argument: &str) -> String {
         .to_owned()
 }
 
-/// One client connection, from greeting to `QUIT` (or hang-up).
-async fn converse(stream: TcpStream, script: &Mutex<Script>) -> std::io::Result<()> {
+/// One client connection, from greeting to `QUIT` (or hang-up). The greeting waits while
+/// `gate` says greetings are held.
+async fn converse(
+    stream: TcpStream,
+    script: &Mutex<Script>,
+    mut gate: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let lock = || script.lock().unwrap_or_else(PoisonError::into_inner);
+    lock().connections += 1;
+    if *gate.borrow_and_update() {
+        lock().held += 1;
+        // An error is the server gone, which lets the connection go too.
+        let _ = gate.wait_for(|held| !held).await;
+        lock().held -= 1;
+    }
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 fake-smtp ESMTP ready\r\n").await?;
@@ -179,11 +292,13 @@ async fn converse(stream: TcpStream, script: &Mutex<Script>) -> std::io::Result<
                 reply_line(250)
             }
             "RCPT" => {
+                let recipient = path_of(command.split_once(':').map_or("", |(_, a)| a));
                 let mut script = lock();
                 script.rcpt_seen += 1;
-                let code = script.rcpt.pop_front().unwrap_or(250);
+                *script.rcpt_seen_by.entry(recipient.clone()).or_default() += 1;
+                let code = script.next_reply(Stage::Rcpt, std::slice::from_ref(&recipient));
                 if code == 250 {
-                    to.push(path_of(command.split_once(':').map_or("", |(_, a)| a)));
+                    to.push(recipient);
                 }
                 reply_line(code)
             }
@@ -194,7 +309,7 @@ async fn converse(stream: TcpStream, script: &Mutex<Script>) -> std::io::Result<
                     .await?;
                 let data = read_data(&mut lines).await?;
                 let mut script = lock();
-                let code = script.data.pop_front().unwrap_or(250);
+                let code = script.next_reply(Stage::Data, &to);
                 if code == 250 {
                     script.received.push(Received {
                         from: from.clone(),

@@ -5,7 +5,8 @@
 //!
 //! - `cargo xtask run`: the stack on `.data/` with the fixed ports, until Ctrl-C;
 //! - `cargo xtask test [-- NEXTEST ARGS]`: a fresh stack in a temporary folder, the tests
-//!   against it, the operator tests alone after them; then `chaos --short` and `parity`, each
+//!   against it, the operator tests alone after them, then the tests that run their own origin
+//!   (`origin_control`) with the stack's stopped; then `chaos --short` and `parity`, each
 //!   on a stack of its own (both skipped when NEXTEST ARGS filter the tests);
 //! - `cargo xtask chaos [--short]`: faults injected into a fresh stack under load (`chaos`);
 //! - `cargo xtask parity [--examples N] [--seed S]`: the DRF parity gate, schemathesis with the
@@ -150,9 +151,10 @@ async fn dispatch(task: Task) -> Result<ExitCode> {
             rate,
             origin_bin,
         } => {
+            let defaults = Options::default();
             let options = Options {
-                origin_bin: origin_bin.unwrap_or(Options::default().origin_bin),
-                wrangler_vars: Vec::new(),
+                origin_bin: origin_bin.unwrap_or(defaults.origin_bin),
+                ..defaults
             };
             let settings = soak::Settings { minutes, rate };
             Ok(exit_code(soak::run(settings, options, &shutdown).await?))
@@ -162,9 +164,15 @@ async fn dispatch(task: Task) -> Result<ExitCode> {
             wrangler_vars,
             command,
         } => {
+            let defaults = Options::default();
             let options = Options {
-                origin_bin: origin_bin.unwrap_or(Options::default().origin_bin),
-                wrangler_vars,
+                origin_bin: origin_bin.unwrap_or(defaults.origin_bin),
+                // Given after the defaults: `wrangler dev` keeps the last of a name.
+                wrangler_vars: defaults
+                    .wrangler_vars
+                    .into_iter()
+                    .chain(wrangler_vars)
+                    .collect(),
             };
             stack_exec(options, &command, &shutdown).await
         }
@@ -189,12 +197,14 @@ async fn run(shutdown: &Shutdown) -> Result<ExitCode> {
   Stripe     http://127.0.0.1:{stripe}/_fake/events (the fake Stripe's control API)
   Inbox      http://127.0.0.1:{inbox}/          (SMTP on 127.0.0.1:{smtp})
   Origin     http://127.0.0.1:{origin}/          (internal; signed requests only)
+  Jobs       http://127.0.0.1:{operator}/          (the job queues; `origin-worker jobs --help`)
   Postgres   postgres://postgres@127.0.0.1:{pg}/app
   Logs       {logs}/
 
   Ctrl-C stops everything. Data stays in {data}/ for the next run.
 ",
         edge = ports.edge,
+        operator = ports.operator,
         inbox = ports.inbox,
         smtp = ports.smtp,
         origin = ports.origin,
@@ -250,13 +260,14 @@ fn exit_code(passed: bool) -> ExitCode {
 }
 
 /// The tests: fresh state (cluster, D1, inbox, logs) in a temporary folder, free ports so a
-/// running `./dev run` or another test run is never in the way, then the two nextest runs.
-/// Whether both passed; the stack is stopped when this returns.
+/// running `./dev run` or another test run is never in the way, then the three nextest runs.
+/// Whether all passed; the stack is stopped when this returns.
 async fn tests(nextest_args: &[String], shutdown: &Shutdown) -> Result<bool> {
     // Declared before the stack, so dropped after it: the folder goes once nothing uses it.
     let state = TempDir::new("ptb-test")?;
     let started = Instant::now();
-    let stack = Stack::start(state.path(), Ports::free()?, Options::default(), shutdown).await?;
+    let mut stack =
+        Stack::start(state.path(), Ports::free()?, Options::default(), shutdown).await?;
     note(format!(
         "stack up in {} s ({})",
         started.elapsed().as_secs(),
@@ -266,7 +277,12 @@ async fn tests(nextest_args: &[String], shutdown: &Shutdown) -> Result<bool> {
 
     say("Tests: unit, origin against Postgres, end-to-end through wrangler dev");
     let everything = nextest(
-        &["--workspace", "-E", "not binary(operator)"],
+        &[
+            "--workspace",
+            "-E",
+            "not (binary(operator) | binary(origin_control) | binary(throttling) \
+             | binary(throttling_restart))",
+        ],
         nextest_args,
         &env,
         shutdown,
@@ -281,13 +297,34 @@ async fn tests(nextest_args: &[String], shutdown: &Shutdown) -> Result<bool> {
         shutdown,
     )
     .await?;
+    // These tests run an origin of their own in place of the stack's (which would take their
+    // jobs), to crash it and to point it at their own SMTP server: alone, last.
+    say("Tests: the origin under the tests' control (crashes, SMTP failures), run alone");
+    stack
+        .stop_service(
+            crate::stack::Part::Origin,
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .await;
+    let origin_control = nextest(
+        &["-p", "e2e", "-E", "binary(origin_control)"],
+        nextest_args,
+        &env,
+        shutdown,
+    )
+    .await?;
+    // Back as it was, so whatever runs on this stack next has an origin.
+    stack
+        .restart_service(crate::stack::Part::Origin, shutdown)
+        .await?;
+    let throttling = throttling_tests(&mut stack, nextest_args, &env, shutdown).await?;
 
-    if everything.success() && operator.success() {
+    if everything.success() && operator.success() && origin_control.success() && throttling {
         return Ok(true);
     }
     say("Logs of this run (last lines)");
     let logs = stack.endpoints().logs();
-    for log in ["origin.log", "edge.log"] {
+    for log in ["origin.log", "origin-control.log", "edge.log"] {
         println!("--- {log}");
         println!("{}", tail(&logs.join(log), 40));
     }
@@ -298,6 +335,53 @@ async fn tests(nextest_args: &[String], shutdown: &Shutdown) -> Result<bool> {
         Err(e) => note(format!("could not keep the logs: {e:#}")),
     }
     Ok(false)
+}
+
+/// The limits the throttling tests expect (`tests/tests/throttling.rs`).
+const THROTTLING_LIMITS: &[&str] = &[
+    "THROTTLE_RATE_ANON:5/day",
+    "THROTTLE_RATE_USER:100/day",
+    "THROTTLE_RATE_BURST:4/min",
+    "THROTTLE_RATE_CREDENTIALS:3/min",
+    "THROTTLE_LEASE:2",
+];
+
+/// The rate limits through the real edge: restarted on small limits for `throttling`, then
+/// restarted once more for `throttling_restart` (the counts must outlive their objects).
+/// Whether both passed.
+async fn throttling_tests(
+    stack: &mut Stack,
+    nextest_args: &[String],
+    env: &[(&'static str, String)],
+    shutdown: &Shutdown,
+) -> Result<bool> {
+    say("Tests: rate limits, the edge restarted on small ones");
+    stack.add_wrangler_vars(THROTTLING_LIMITS);
+    let edge = crate::stack::Part::Edge;
+    stack
+        .stop_service(edge, nix::sys::signal::Signal::SIGTERM)
+        .await;
+    stack.restart_service(edge, shutdown).await?;
+    let limits = nextest(
+        &["-p", "e2e", "-E", "binary(throttling)"],
+        nextest_args,
+        env,
+        shutdown,
+    )
+    .await?;
+    say("Tests: the rate limiter's counts after another restart of the edge");
+    stack
+        .stop_service(edge, nix::sys::signal::Signal::SIGTERM)
+        .await;
+    stack.restart_service(edge, shutdown).await?;
+    let restarted = nextest(
+        &["-p", "e2e", "-E", "binary(throttling_restart)"],
+        nextest_args,
+        env,
+        shutdown,
+    )
+    .await?;
+    Ok(limits.success() && restarted.success())
 }
 
 /// One `cargo nextest run` with the stack's variables. `--no-fail-fast`: one run reports every

@@ -44,6 +44,8 @@ pub struct Ports {
     pub inspector: u16,
     /// The fake Stripe API (`stripe-fake`).
     pub stripe: u16,
+    /// The origin's operator page (the job queues).
+    pub operator: u16,
 }
 
 impl Ports {
@@ -56,12 +58,13 @@ impl Ports {
         inbox: 1080,
         inspector: 9229,
         stripe: 12111,
+        operator: 8701,
     };
 
     /// Ports nothing listens on right now, so that a running `./dev run` or another test run is
-    /// never in the way. All seven are held open together while choosing, so they differ.
+    /// never in the way. All eight are held open together while choosing, so they differ.
     pub fn free() -> Result<Self> {
-        let listeners = (0..7)
+        let listeners = (0..8)
             .map(|_| TcpListener::bind(("127.0.0.1", 0)))
             .collect::<std::io::Result<Vec<_>>>()
             .context("finding free ports")?;
@@ -77,6 +80,7 @@ impl Ports {
             inbox: ports[4],
             inspector: ports[5],
             stripe: ports[6],
+            operator: ports[7],
         })
     }
 }
@@ -94,10 +98,20 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             origin_bin: ROOT.join("target/debug/origin-worker"),
-            wrangler_vars: Vec::new(),
+            wrangler_vars: RELAXED_LIMITS.iter().map(|&var| var.to_owned()).collect(),
         }
     }
 }
+
+/// Rate limits no local stack reaches (the tests, chaos, parity and the soak send thousands of
+/// requests from one address), so every request still goes through the limiter and its
+/// Durable Object. The throttling tests set their own; `--wrangler-var` overrides these.
+pub const RELAXED_LIMITS: &[&str] = &[
+    "THROTTLE_RATE_ANON:1000000/day",
+    "THROTTLE_RATE_USER:1000000/day",
+    "THROTTLE_RATE_BURST:1000000/min",
+    "THROTTLE_RATE_CREDENTIALS:1000000/min",
+];
 
 /// The addresses and credentials of a stack: everything its users are told.
 #[derive(Debug, Clone)]
@@ -173,6 +187,16 @@ impl Endpoints {
             (
                 "E2E_INBOX_URL",
                 format!("http://127.0.0.1:{}", self.ports.inbox),
+            ),
+            // With the ones above, what an origin identical to the stack's needs (the tests
+            // that crash one run their own: `tests/tests/origin_control.rs`).
+            (
+                "E2E_ORIGIN_LISTEN",
+                format!("127.0.0.1:{}", self.ports.origin),
+            ),
+            (
+                "E2E_STRIPE_SECRET_KEY",
+                self.secrets.stripe_secret_key.clone(),
             ),
         ]
     }
@@ -320,6 +344,13 @@ impl Stack {
         self.services[index].stop(signal).await;
     }
 
+    /// The edge's extra variables from its next (re)start on: `wrangler dev` keeps the last of
+    /// a name, so these win over the defaults.
+    pub fn add_wrangler_vars(&mut self, vars: &[&str]) {
+        self.wrangler_vars
+            .extend(vars.iter().map(|&var| var.to_owned()));
+    }
+
     /// Starts a stopped service again with the command it started with (same ports, data and
     /// log, appended to), and waits until it answers `/health/`.
     pub async fn restart_service(&mut self, part: Part, shutdown: &Shutdown) -> Result<()> {
@@ -461,6 +492,10 @@ impl Stack {
                 format!("smtp://127.0.0.1:{}", endpoints.ports.smtp),
             )
             .env("STRIPE_API_BASE", endpoints.stripe_url())
+            .env(
+                "OPERATOR_LISTEN_ADDR",
+                format!("127.0.0.1:{}", endpoints.ports.operator),
+            )
             .envs(endpoints.secrets.origin_vars());
         for (name, default) in [
             ("REPLICATION_SWEEP_SECS", "5"),
@@ -580,6 +615,7 @@ mod tests {
                 inbox: 40005,
                 inspector: 40006,
                 stripe: 40007,
+                operator: 40008,
             },
             secrets: Secrets {
                 origin_shared_secret: "s3cret".to_owned(),
@@ -639,6 +675,9 @@ mod tests {
         assert_eq!(get("E2E_ROOT"), Some(ROOT.to_str().unwrap()));
         assert_eq!(get("E2E_STRIPE_URL"), Some("http://127.0.0.1:40007/"));
         assert_eq!(get("E2E_STRIPE_WEBHOOK_SECRET"), Some("whsec_y"));
+        assert_eq!(get("E2E_STRIPE_SECRET_KEY"), Some("sk_test_x"));
+        assert_eq!(get("E2E_ORIGIN_LISTEN"), Some("127.0.0.1:40002"));
+        assert_eq!(get("E2E_SMTP_PORT"), Some("40004"));
         // Each name once: a duplicate would silently win or lose in `Command::envs`.
         let mut names: Vec<_> = env.iter().map(|(name, _)| *name).collect();
         names.sort_unstable();
@@ -656,6 +695,8 @@ mod tests {
             ports.smtp,
             ports.inbox,
             ports.inspector,
+            ports.stripe,
+            ports.operator,
         ];
         all.sort_unstable();
         assert!(all.windows(2).all(|pair| pair[0] != pair[1]));

@@ -11,6 +11,7 @@ use worker::{Context, Date, Env, Headers, console_error, console_log, event};
 
 use super::WasmPlatform;
 use super::d1::D1;
+use super::limiter::ObjectCounts;
 use super::origin::FetchOrigin;
 use crate::app;
 use crate::ctx::Ctx;
@@ -135,6 +136,7 @@ async fn handle(env: &Env, request: Request, request_id: &str) -> Response {
             base: &settings.origin_url,
             timeout_ms: settings.origin_timeout_ms,
         },
+        counts: ObjectCounts { env },
     };
     let ctx = Ctx {
         platform: &platform,

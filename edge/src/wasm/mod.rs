@@ -3,13 +3,15 @@
 //! - [`entry`]: `#[event(fetch)]`, converting a `worker::Request` into a plain request (its body
 //!   read as the route table says) and the answer back;
 //! - [`d1`]: the D1 replica behind the [`Replica`](crate::platform::Replica) port;
-//! - [`origin`]: the origin over `fetch` behind the [`Origin`](crate::platform::Origin) port.
+//! - [`origin`]: the origin over `fetch` behind the [`Origin`](crate::platform::Origin) port;
+//! - [`limiter`]: the rate limiter's Durable Object, and the
+//!   [`Counts`](crate::platform::Counts) port calling it.
 //!
-//! The rate limiter's Durable Object and the R2 blob store join as `limiter.rs` and `r2.rs`,
-//! each an associated type of [`WasmPlatform`].
+//! The R2 blob store joins as `r2.rs`, an associated type of [`WasmPlatform`].
 
 mod d1;
 mod entry;
+mod limiter;
 mod origin;
 
 use worker::console_error;
@@ -20,11 +22,13 @@ use crate::platform::Platform;
 struct WasmPlatform<'a> {
     replica: d1::D1,
     origin: origin::FetchOrigin<'a>,
+    counts: limiter::ObjectCounts<'a>,
 }
 
 impl<'a> Platform for WasmPlatform<'a> {
     type Replica = d1::D1;
     type Origin = origin::FetchOrigin<'a>;
+    type Counts = limiter::ObjectCounts<'a>;
 
     fn replica(&self) -> &Self::Replica {
         &self.replica
@@ -32,6 +36,10 @@ impl<'a> Platform for WasmPlatform<'a> {
 
     fn origin(&self) -> &Self::Origin {
         &self.origin
+    }
+
+    fn counts(&self) -> &Self::Counts {
+        &self.counts
     }
 
     fn log(&self, line: &str) {

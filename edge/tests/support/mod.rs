@@ -20,6 +20,7 @@ use edge::platform::{
     Origin, OriginRequest, OriginResponse, Platform, PortError, Replica, Rows, SqlValue, Statement,
 };
 use edge::settings::Settings;
+use edge::throttle::counts::MemoryCounts;
 use rusqlite::types::ValueRef;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -200,6 +201,11 @@ pub fn settings(extra: &[(&str, &str)]) -> Settings {
         ("ORIGIN_URL", "http://127.0.0.1:9"),
         ("ORIGIN_SHARED_SECRET", ORIGIN_SECRET),
         ("JWT_SIGNING_KEY", SIGNING_KEY),
+        // Limits no test reaches unless it sets its own (tests/throttle.rs does).
+        ("THROTTLE_RATE_ANON", "100000/day"),
+        ("THROTTLE_RATE_USER", "100000/day"),
+        ("THROTTLE_RATE_BURST", "100000/min"),
+        ("THROTTLE_RATE_CREDENTIALS", "100000/min"),
     ];
     pairs.extend_from_slice(extra);
     Settings::from_lookup(|name| {
@@ -216,6 +222,7 @@ pub fn settings(extra: &[(&str, &str)]) -> Settings {
 pub struct TestEdge {
     pub replica: SqliteReplica,
     pub origin: FakeOrigin,
+    pub counts: MemoryCounts,
     pub settings: Settings,
     pub logs: RefCell<Vec<String>>,
 }
@@ -226,9 +233,11 @@ impl TestEdge {
     }
 
     pub fn with_settings(settings: Settings) -> Self {
+        edge::throttle::forget_leases();
         Self {
             replica: SqliteReplica::new(),
             origin: FakeOrigin::default(),
+            counts: MemoryCounts::default(),
             settings,
             logs: RefCell::default(),
         }
@@ -244,10 +253,12 @@ impl TestEdge {
             replica,
             edge: self,
         };
+        self.counts.set_now_ms(NOW * 1000);
         handle(&platform, &self.settings, request, NOW).await
     }
 
     pub async fn send_at(&self, request: Request, now: i64) -> Response {
+        self.counts.set_now_ms(now * 1000);
         handle(self, &self.settings, request, now).await
     }
 
@@ -309,6 +320,7 @@ async fn handle<P: Platform>(
 impl Platform for TestEdge {
     type Replica = SqliteReplica;
     type Origin = FakeOrigin;
+    type Counts = MemoryCounts;
 
     fn replica(&self) -> &SqliteReplica {
         &self.replica
@@ -316,6 +328,10 @@ impl Platform for TestEdge {
 
     fn origin(&self) -> &FakeOrigin {
         &self.origin
+    }
+
+    fn counts(&self) -> &MemoryCounts {
+        &self.counts
     }
 
     fn log(&self, line: &str) {
@@ -332,6 +348,7 @@ struct Through<'a, R> {
 impl<R: Replica> Platform for Through<'_, R> {
     type Replica = R;
     type Origin = FakeOrigin;
+    type Counts = MemoryCounts;
 
     fn replica(&self) -> &R {
         self.replica
@@ -339,6 +356,10 @@ impl<R: Replica> Platform for Through<'_, R> {
 
     fn origin(&self) -> &FakeOrigin {
         &self.edge.origin
+    }
+
+    fn counts(&self) -> &MemoryCounts {
+        &self.edge.counts
     }
 
     fn log(&self, line: &str) {

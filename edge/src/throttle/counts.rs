@@ -1,0 +1,252 @@
+//! One identity's counts: what its Durable Object does with a [`Take`], over a [`Store`]
+//! (SQLite in the object, memory in native tests and the test platform).
+//!
+//! A take is decided by [`domain::throttle::decide`] over the grants of the last day; a
+//! granted take is recorded as one grant. At most one lease is outstanding per identity: while
+//! an unexpired lease is out, only a take that gives it back (its holder's, the one isolate
+//! that knows its grant) may lease again; every other gets single units, counted exactly. That
+//! bounds the overshoot of any limit by one lease.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use domain::throttle::{Grant, ScopeSet, Take, Taken, decide};
+
+use crate::platform::{Counts, PortError};
+
+/// The longest period a rate can have (`/day`): older grants count in no scope.
+pub const MAX_PERIOD_MS: i64 = 86_400_000;
+/// The most units one take may ask for.
+pub const MAX_WANT: u32 = 100;
+
+/// The identity's outstanding lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub grant: i64,
+    pub until_ms: i64,
+}
+
+/// Where the counts are kept.
+pub trait Store {
+    /// Grants counted after `since_ms`.
+    fn grants(&mut self, since_ms: i64) -> Result<Vec<Grant>, PortError>;
+    /// Records a grant; answers its id.
+    fn insert(&mut self, at_ms: i64, units: u32, scopes: ScopeSet) -> Result<i64, PortError>;
+    /// Takes `unspent` units off grant `id` (dropping it at zero); nothing if it is gone.
+    fn reduce(&mut self, id: i64, unspent: u32) -> Result<(), PortError>;
+    fn lease(&mut self) -> Result<Option<LeaseRecord>, PortError>;
+    fn set_lease(&mut self, lease: Option<&LeaseRecord>) -> Result<(), PortError>;
+    /// Drops grants counted at or before `before_ms`.
+    fn forget(&mut self, before_ms: i64) -> Result<(), PortError>;
+}
+
+/// Answers one take at `now_ms`. A take that asks for nothing sensible (no scope, more than
+/// four, a lease over a minute) is refused as an error, never half-applied.
+pub fn serve(store: &mut impl Store, take: &Take, now_ms: i64) -> Result<Taken, PortError> {
+    if take.scopes.is_empty() || take.scopes.len() > 4 || !(0..=60_000).contains(&take.lease_ms) {
+        return Err(PortError::new("a malformed take"));
+    }
+    store.forget(now_ms - MAX_PERIOD_MS)?;
+    let mut lease = store.lease()?;
+    if let Some(back) = take.give_back {
+        store.reduce(back.grant, back.unspent)?;
+        if lease.is_some_and(|l| l.grant == back.grant) {
+            store.set_lease(None)?;
+            lease = None;
+        }
+    }
+    let held_elsewhere = lease.is_some_and(|l| l.until_ms > now_ms);
+    let want = if held_elsewhere {
+        1
+    } else {
+        take.want.clamp(1, MAX_WANT)
+    };
+    let grants = store.grants(now_ms - MAX_PERIOD_MS)?;
+    let decision = decide(&grants, &take.scopes, now_ms, want);
+    if decision.granted == 0 {
+        return Ok(Taken {
+            granted: 0,
+            grant: None,
+            wait_secs: decision.wait_secs,
+            standings: decision.standings,
+        });
+    }
+    let scopes = ScopeSet::of(take.scopes.iter().map(|(scope, _)| *scope));
+    let id = store.insert(now_ms, decision.granted, scopes)?;
+    if decision.granted > 1 {
+        store.set_lease(Some(&LeaseRecord {
+            grant: id,
+            until_ms: now_ms + take.lease_ms,
+        }))?;
+    }
+    Ok(Taken {
+        granted: decision.granted,
+        grant: Some(id),
+        wait_secs: 0,
+        standings: decision.standings,
+    })
+}
+
+/// Counts in memory: the test platform's, and the model the SQLite store follows.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    grants: Vec<Grant>,
+    lease: Option<LeaseRecord>,
+    next_id: i64,
+}
+
+impl Store for MemoryStore {
+    fn grants(&mut self, since_ms: i64) -> Result<Vec<Grant>, PortError> {
+        Ok(self
+            .grants
+            .iter()
+            .filter(|g| g.at_ms > since_ms)
+            .copied()
+            .collect())
+    }
+
+    fn insert(&mut self, at_ms: i64, units: u32, scopes: ScopeSet) -> Result<i64, PortError> {
+        self.next_id += 1;
+        self.grants.push(Grant {
+            id: self.next_id,
+            at_ms,
+            units,
+            scopes,
+        });
+        Ok(self.next_id)
+    }
+
+    fn reduce(&mut self, id: i64, unspent: u32) -> Result<(), PortError> {
+        for grant in &mut self.grants {
+            if grant.id == id {
+                grant.units = grant.units.saturating_sub(unspent);
+            }
+        }
+        self.grants.retain(|g| g.units > 0);
+        Ok(())
+    }
+
+    fn lease(&mut self) -> Result<Option<LeaseRecord>, PortError> {
+        Ok(self.lease)
+    }
+
+    fn set_lease(&mut self, lease: Option<&LeaseRecord>) -> Result<(), PortError> {
+        self.lease = lease.copied();
+        Ok(())
+    }
+
+    fn forget(&mut self, before_ms: i64) -> Result<(), PortError> {
+        self.grants.retain(|g| g.at_ms > before_ms);
+        Ok(())
+    }
+}
+
+/// Every identity's counts in memory behind the [`Counts`] port, on a clock the owner sets:
+/// the native test platform's. It can be made unreachable, as a Durable Object can be.
+#[derive(Debug, Default)]
+pub struct MemoryCounts {
+    stores: RefCell<HashMap<String, MemoryStore>>,
+    now_ms: Cell<i64>,
+    unreachable: Cell<bool>,
+    takes: Cell<u64>,
+}
+
+impl MemoryCounts {
+    pub fn set_now_ms(&self, now_ms: i64) {
+        self.now_ms.set(now_ms);
+    }
+
+    pub fn set_unreachable(&self, unreachable: bool) {
+        self.unreachable.set(unreachable);
+    }
+
+    /// How many takes reached the counts.
+    pub fn takes(&self) -> u64 {
+        self.takes.get()
+    }
+}
+
+impl Counts for MemoryCounts {
+    async fn take(&self, key: &str, take: &Take) -> Result<Taken, PortError> {
+        if self.unreachable.get() {
+            return Err(PortError::new("the counts are unreachable"));
+        }
+        self.takes.set(self.takes.get() + 1);
+        let mut stores = self.stores.borrow_mut();
+        let store = stores.entry(key.to_owned()).or_default();
+        serve(store, take, self.now_ms.get())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::throttle::{GiveBack, Rate, Scope};
+
+    fn take(want: u32, give_back: Option<GiveBack>) -> Take {
+        Take {
+            scopes: vec![(
+                Scope::Burst,
+                Rate {
+                    requests: 20,
+                    period_secs: 60,
+                },
+            )],
+            want,
+            lease_ms: 5_000,
+            give_back,
+        }
+    }
+
+    #[test]
+    fn one_lease_is_out_at_a_time_and_others_count_exactly_meanwhile() {
+        let mut store = MemoryStore::default();
+        let first = serve(&mut store, &take(10, None), 0).unwrap();
+        assert_eq!(first.granted, 10);
+        let other = serve(&mut store, &take(10, None), 1_000).unwrap();
+        assert_eq!(other.granted, 1, "a second holder counts one at a time");
+        // Once the lease has run out, anyone may lease.
+        let later = serve(&mut store, &take(10, None), 6_000).unwrap();
+        assert_eq!(later.granted, 9, "what is left of 20");
+        assert_eq!(later.standings[0].remaining, 0);
+    }
+
+    #[test]
+    fn its_holder_gives_back_what_it_did_not_spend_and_leases_again() {
+        let mut store = MemoryStore::default();
+        let first = serve(&mut store, &take(10, None), 0).unwrap();
+        let back = GiveBack {
+            grant: first.grant.unwrap(),
+            unspent: 7,
+        };
+        let again = serve(&mut store, &take(10, Some(back)), 1_000).unwrap();
+        assert_eq!(again.granted, 10);
+        assert_eq!(again.standings[0].remaining, 7, "3 spent + 10 leased of 20");
+        // Anyone else is held to single units: the new lease is outstanding.
+        assert_eq!(serve(&mut store, &take(5, None), 2_000).unwrap().granted, 1);
+    }
+
+    #[test]
+    fn a_refusal_counts_nothing_and_waits_for_the_oldest_unit() {
+        let mut store = MemoryStore::default();
+        serve(&mut store, &take(20, None), 0).unwrap();
+        let refused = serve(&mut store, &take(1, None), 10_000).unwrap();
+        assert_eq!((refused.granted, refused.wait_secs), (0, 50));
+        assert_eq!(store.grants(-1).unwrap().len(), 1, "nothing recorded");
+        assert_eq!(
+            serve(&mut store, &take(1, None), 60_001).unwrap().granted,
+            1
+        );
+    }
+
+    #[test]
+    fn malformed_takes_are_errors() {
+        let mut store = MemoryStore::default();
+        let mut empty = take(1, None);
+        empty.scopes.clear();
+        assert!(serve(&mut store, &empty, 0).is_err());
+        let mut long = take(1, None);
+        long.lease_ms = 3_600_000;
+        assert!(serve(&mut store, &long, 0).is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! The rate limiter's counts: [`RateLimiter`], one SQLite-backed Durable Object per identity
+//! (binding `RATE_LIMITER`), running [`counts::serve`] over its own tables; and
+//! [`ObjectCounts`], the [`Counts`] port calling it.
+//!
+//! Everything the object does is synchronous SQL (`sql.exec` runs at once and its writes are
+//! covered by the output gate), so one take never interleaves with another. Its storage, not
+//! its memory, holds the counts: a restarted object carries on.
+//!
+//! The object never calls `SqlCursor::one` (a binding without `catch`, whose exception would
+//! reset the whole wasm instance): rows are read with `to_array`.
+
+use domain::throttle::{Grant, ScopeSet, Take, Taken};
+use serde::Deserialize;
+use worker::{
+    Date, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, State,
+    durable_object,
+};
+use worker::{SqlStorage, SqlStorageValue};
+
+use crate::platform::{Counts, PortError};
+use crate::throttle::counts::{self, LeaseRecord, Store};
+
+/// The binding's name in `wrangler.toml`.
+pub const BINDING: &str = "RATE_LIMITER";
+
+#[durable_object(fetch)]
+pub struct RateLimiter {
+    sql: SqlStorage,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter").finish_non_exhaustive()
+    }
+}
+
+impl DurableObject for RateLimiter {
+    fn new(state: State, _env: Env) -> Self {
+        let sql = state.storage().sql();
+        for statement in [
+            "CREATE TABLE IF NOT EXISTS grants (id INTEGER PRIMARY KEY AUTOINCREMENT, \
+             at_ms INTEGER NOT NULL, units INTEGER NOT NULL, scopes INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS grants_at ON grants (at_ms)",
+            "CREATE TABLE IF NOT EXISTS lease (one INTEGER PRIMARY KEY CHECK (one = 1), \
+             grant_id INTEGER NOT NULL, until_ms INTEGER NOT NULL)",
+        ] {
+            if let Err(e) = sql.exec(statement, None) {
+                worker::console_error!("rate limiter: creating its tables failed: {e}");
+            }
+        }
+        Self { sql }
+    }
+
+    async fn fetch(&self, mut request: Request) -> Result<Response> {
+        let take: Take = match request.json().await {
+            Ok(take) => take,
+            Err(e) => return Response::error(format!("not a take: {e}"), 400),
+        };
+        let now_ms = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
+        let mut store = SqlStore { sql: &self.sql };
+        match counts::serve(&mut store, &take, now_ms) {
+            Ok(taken) => Response::from_json(&taken),
+            Err(e) => Response::error(domain::error::chain(&e), 500),
+        }
+    }
+}
+
+/// [`Store`] over the object's SQLite.
+struct SqlStore<'a> {
+    sql: &'a SqlStorage,
+}
+
+#[derive(Deserialize)]
+struct GrantRow {
+    id: i64,
+    at_ms: i64,
+    units: i64,
+    scopes: i64,
+}
+
+#[derive(Deserialize)]
+struct LeaseRow {
+    grant_id: i64,
+    until_ms: i64,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: i64,
+}
+
+fn failed(doing: &'static str) -> impl Fn(worker::Error) -> PortError {
+    move |e| PortError::caused_by(doing, e)
+}
+
+impl SqlStore<'_> {
+    fn exec(&self, sql: &str, values: Vec<SqlStorageValue>) -> Result<worker::SqlCursor> {
+        self.sql.exec(sql, Some(values))
+    }
+}
+
+impl Store for SqlStore<'_> {
+    fn grants(&mut self, since_ms: i64) -> std::result::Result<Vec<Grant>, PortError> {
+        let rows: Vec<GrantRow> = self
+            .exec(
+                "SELECT id, at_ms, units, scopes FROM grants WHERE at_ms > ?",
+                vec![since_ms.into()],
+            )
+            .and_then(|cursor| cursor.to_array())
+            .map_err(failed("reading the grants"))?;
+        Ok(rows
+            .into_iter()
+            .map(|row| Grant {
+                id: row.id,
+                at_ms: row.at_ms,
+                units: u32::try_from(row.units).unwrap_or(0),
+                scopes: ScopeSet::from_bits(u8::try_from(row.scopes).unwrap_or(0)),
+            })
+            .collect())
+    }
+
+    fn insert(
+        &mut self,
+        at_ms: i64,
+        units: u32,
+        scopes: ScopeSet,
+    ) -> std::result::Result<i64, PortError> {
+        let rows: Vec<IdRow> = self
+            .exec(
+                "INSERT INTO grants (at_ms, units, scopes) VALUES (?, ?, ?) RETURNING id",
+                vec![
+                    at_ms.into(),
+                    i64::from(units).into(),
+                    i64::from(scopes.bits()).into(),
+                ],
+            )
+            .and_then(|cursor| cursor.to_array())
+            .map_err(failed("recording a grant"))?;
+        rows.first()
+            .map(|row| row.id)
+            .ok_or_else(|| PortError::new("recording a grant returned no id"))
+    }
+
+    fn reduce(&mut self, id: i64, unspent: u32) -> std::result::Result<(), PortError> {
+        self.exec(
+            "UPDATE grants SET units = max(units - ?, 0) WHERE id = ?",
+            vec![i64::from(unspent).into(), id.into()],
+        )
+        .and_then(|_| self.exec("DELETE FROM grants WHERE units = 0", Vec::new()))
+        .map_err(failed("returning a lease's unspent units"))?;
+        Ok(())
+    }
+
+    fn lease(&mut self) -> std::result::Result<Option<LeaseRecord>, PortError> {
+        let rows: Vec<LeaseRow> = self
+            .exec("SELECT grant_id, until_ms FROM lease", Vec::new())
+            .and_then(|cursor| cursor.to_array())
+            .map_err(failed("reading the lease"))?;
+        Ok(rows.first().map(|row| LeaseRecord {
+            grant: row.grant_id,
+            until_ms: row.until_ms,
+        }))
+    }
+
+    fn set_lease(&mut self, lease: Option<&LeaseRecord>) -> std::result::Result<(), PortError> {
+        match lease {
+            Some(lease) => self.exec(
+                "INSERT INTO lease (one, grant_id, until_ms) VALUES (1, ?, ?) \
+                 ON CONFLICT (one) DO UPDATE SET grant_id = excluded.grant_id, \
+                 until_ms = excluded.until_ms",
+                vec![lease.grant.into(), lease.until_ms.into()],
+            ),
+            None => self.exec("DELETE FROM lease", Vec::new()),
+        }
+        .map_err(failed("recording the lease"))?;
+        Ok(())
+    }
+
+    fn forget(&mut self, before_ms: i64) -> std::result::Result<(), PortError> {
+        self.exec(
+            "DELETE FROM grants WHERE at_ms <= ?",
+            vec![before_ms.into()],
+        )
+        .map_err(failed("forgetting old grants"))?;
+        Ok(())
+    }
+}
+
+/// The [`Counts`] port: a `fetch` to the identity's object.
+pub struct ObjectCounts<'a> {
+    pub env: &'a Env,
+}
+
+impl Counts for ObjectCounts<'_> {
+    async fn take(&self, key: &str, take: &Take) -> std::result::Result<Taken, PortError> {
+        let stub = self
+            .env
+            .durable_object(BINDING)
+            .and_then(|namespace| namespace.get_by_name(key))
+            .map_err(failed("reaching the rate limiter's object"))?;
+        let body =
+            serde_json::to_string(take).map_err(|e| PortError::caused_by("encoding a take", e))?;
+        let headers = Headers::new();
+        headers
+            .set("content-type", "application/json")
+            .map_err(failed("setting a header"))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.into()));
+        let request = Request::new_with_init("https://rate-limiter/take", &init)
+            .map_err(failed("building the take"))?;
+        let mut answer = stub
+            .fetch_with_request(request)
+            .await
+            .map_err(failed("calling the rate limiter's object"))?;
+        if answer.status_code() != 200 {
+            let text = answer.text().await.unwrap_or_default();
+            return Err(PortError::new(format!(
+                "the rate limiter's object answered {}: {text}",
+                answer.status_code()
+            )));
+        }
+        answer
+            .json()
+            .await
+            .map_err(failed("reading the rate limiter's answer"))
+    }
+}

@@ -1,0 +1,316 @@
+//! The origin under the tests' control: each test runs an origin of its own
+//! ([`OriginProcess`]), sending to a scripted SMTP server of its own ([`FakeSmtp`]), and follows
+//! one welcome email from a registration through the edge to the SMTP server, through
+//! refusals, a dead letter and a crash.
+//!
+//! `cargo xtask test` runs these alone, after every other test, with the stack's origin
+//! stopped: it would take the jobs, and these tests kill theirs. One at a time
+//! (`.config/nextest.toml`): they all listen on the stack's origin port.
+
+#![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use e2e::smtp::{FakeSmtp, Stage};
+use e2e::{OriginProcess, Stack, unique};
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+
+/// The pause before an email's first retry (`EMAIL_RETRY_BASE_MS`): short, so three attempts
+/// take about a second.
+const RETRY_BASE_MS: u64 = 200;
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run under `./dev test`"))
+}
+
+/// The origin's configuration on top of the stack's: this server, short retries, and
+/// `smtp_timeout` for one delivery.
+fn sending_to(smtp: &FakeSmtp, smtp_timeout: Duration) -> [(&'static str, String); 3] {
+    [
+        ("SMTP_URL", smtp.url()),
+        ("SMTP_TIMEOUT_MS", smtp_timeout.as_millis().to_string()),
+        ("EMAIL_RETRY_BASE_MS", RETRY_BASE_MS.to_string()),
+    ]
+}
+
+/// An `emails` row.
+#[derive(Debug, sqlx::FromRow)]
+struct EmailRow {
+    status: String,
+    attempts: i32,
+    last_error: Option<String>,
+}
+
+/// An email job in `apalis.jobs`.
+#[derive(Debug, sqlx::FromRow)]
+#[expect(
+    dead_code,
+    reason = "its attempts and result are for the assertion messages"
+)]
+struct Job {
+    status: String,
+    attempts: i32,
+    last_result: Option<String>,
+}
+
+/// What the SMTP server and the database say of one email at one moment.
+#[derive(Debug)]
+struct Seen {
+    /// Messages the SMTP server accepted for the address.
+    messages: usize,
+    /// `RCPT TO`s naming the address: the attempts that reached the server.
+    rcpts: usize,
+    row: Option<EmailRow>,
+    /// Every email job for the email's key (one, unless something queued it twice).
+    jobs: Vec<Job>,
+}
+
+impl Seen {
+    fn row_is(&self, status: &str) -> bool {
+        self.row.as_ref().is_some_and(|row| row.status == status)
+    }
+
+    /// Whether its one job has `status` (`Done`, `Killed`, …).
+    fn job_is(&self, status: &str) -> bool {
+        matches!(self.jobs.as_slice(), [job] if job.status == status)
+    }
+}
+
+/// A welcome email, followed: a user registered through the edge (the origin queues the
+/// email), its address, and the email's dedupe key.
+struct Welcome {
+    address: String,
+    key: String,
+    db: PgPool,
+}
+
+impl Welcome {
+    /// A fresh name and address, not registered yet: a test scripts the SMTP server for the
+    /// address first.
+    fn address() -> (String, String) {
+        let username = unique("mail");
+        let address = format!("{username}@example.com");
+        (username, address)
+    }
+
+    /// Registers `username` with `address` through the edge.
+    async fn register(username: &str, address: &str) -> Self {
+        let stack = Stack::new();
+        let created = stack
+            .post(
+                "/api/v1/auth/register/",
+                &json!({"username": username, "password": "a-fine-password", "email": address}),
+                None,
+            )
+            .await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "registering {username} through the edge: {:?}",
+            created.body
+        );
+        let id = created.body["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no user id in {:?}", created.body));
+        Self {
+            address: address.to_owned(),
+            key: format!("welcome:{id}"),
+            db: PgPool::connect(&var("E2E_DATABASE_URL")).await.unwrap(),
+        }
+    }
+
+    async fn seen(&self, smtp: &FakeSmtp) -> Seen {
+        let row =
+            sqlx::query_as("SELECT status, attempts, last_error FROM emails WHERE dedupe_key = $1")
+                .bind(&self.key)
+                .fetch_optional(&self.db)
+                .await
+                .unwrap();
+        let jobs = sqlx::query_as(
+            "SELECT status, attempts, last_result::text AS last_result FROM apalis.jobs \
+             WHERE job_type = 'email' AND convert_from(job, 'UTF8')::jsonb ->> 'dedupe_key' = $1",
+        )
+        .bind(&self.key)
+        .fetch_all(&self.db)
+        .await
+        .unwrap();
+        Seen {
+            messages: smtp.received_by(&self.address).len(),
+            rcpts: smtp.rcpt_attempts_for(&self.address),
+            row,
+            jobs,
+        }
+    }
+
+    /// Looks every 100 ms until `done` holds or `limit` passes; the last look either way.
+    async fn watch_until(
+        &self,
+        smtp: &FakeSmtp,
+        limit: Duration,
+        done: impl Fn(&Seen) -> bool,
+    ) -> Seen {
+        poll(limit, || self.seen(smtp), done).await
+    }
+}
+
+/// Calls `look` every 100 ms until `done` holds for what it saw or `limit` passes; what it saw
+/// last either way.
+async fn poll<T, F, Fut>(limit: Duration, mut look: F, done: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let started = Instant::now();
+    loop {
+        let seen = look().await;
+        if done(&seen) || started.elapsed() >= limit {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_email_refused_with_451_twice_is_delivered_on_the_third_try() {
+    let smtp = FakeSmtp::start().await.unwrap();
+    let _origin = OriginProcess::start(sending_to(&smtp, Duration::from_secs(5))).await;
+    let (username, address) = Welcome::address();
+    smtp.script_for(&address, Stage::Rcpt, [451, 451]);
+
+    let welcome = Welcome::register(&username, &address).await;
+    let seen = welcome
+        .watch_until(&smtp, Duration::from_secs(30), |seen| {
+            seen.messages > 0 && seen.row_is("sent") && seen.job_is("Done")
+        })
+        .await;
+
+    assert_eq!(seen.messages, 1, "one message delivered: {seen:#?}");
+    assert_eq!(seen.rcpts, 3, "451, 451, then 250: {seen:#?}");
+    let row = seen.row.as_ref().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("sent", 3),
+        "{seen:#?}"
+    );
+    assert!(seen.job_is("Done"), "its job is done: {seen:#?}");
+}
+
+#[tokio::test]
+async fn an_email_refused_with_550_is_dead_after_one_try_and_an_operator_retries_it() {
+    let smtp = FakeSmtp::start().await.unwrap();
+    let _origin = OriginProcess::start(sending_to(&smtp, Duration::from_secs(5))).await;
+    let (username, address) = Welcome::address();
+    smtp.script_for(&address, Stage::Rcpt, [550]);
+
+    let welcome = Welcome::register(&username, &address).await;
+    welcome
+        .watch_until(&smtp, Duration::from_secs(30), |seen| seen.job_is("Killed"))
+        .await;
+    // Five retry pauses: a retry, had there been one, would have come by now.
+    tokio::time::sleep(Duration::from_millis(5 * RETRY_BASE_MS)).await;
+    let seen = welcome.seen(&smtp).await;
+
+    assert!(
+        seen.job_is("Killed"),
+        "its job is dead (Killed), not retried: {seen:#?}"
+    );
+    let row = seen.row.as_ref().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("failed", 1),
+        "{seen:#?}"
+    );
+    assert!(
+        row.last_error.as_deref().is_some_and(|e| e.contains("550")),
+        "the server's refusal is kept: {seen:#?}"
+    );
+    assert_eq!(seen.rcpts, 1, "one try: {seen:#?}");
+    assert_eq!(seen.messages, 0, "nothing delivered: {seen:#?}");
+
+    // An operator finds it among the dead, and once the address is fixed, retries it.
+    let key: String = sqlx::query_scalar(
+        "SELECT id FROM apalis.jobs WHERE job_type = 'email' \
+         AND convert_from(job, 'UTF8')::jsonb ->> 'dedupe_key' = $1",
+    )
+    .bind(&welcome.key)
+    .fetch_one(&welcome.db)
+    .await
+    .unwrap();
+    let (code, listed) = e2e::origin_command(&[
+        "jobs", "list", "--queue", "email", "--state", "dead", "--limit", "1000", "--json",
+    ]);
+    assert_eq!(code, 0, "{listed}");
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let ours = listed["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|job| job["id"] == key.as_str());
+    assert!(
+        ours.is_some_and(|job| job["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("550"))),
+        "the dead job is listed with its error: {listed:#}"
+    );
+    let (code, said) = e2e::origin_command(&["jobs", "retry", &key]);
+    assert_eq!(
+        (code, said.trim()),
+        (0, format!("{key}: now pending").as_str())
+    );
+    let seen = welcome
+        .watch_until(&smtp, Duration::from_secs(30), |seen| seen.job_is("Done"))
+        .await;
+    assert_eq!(seen.messages, 1, "delivered on the retry: {seen:#?}");
+    let row = seen.row.as_ref().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("sent", 2),
+        "{seen:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_origin_killed_mid_email_sends_it_exactly_once_after_its_restart() {
+    let smtp = FakeSmtp::start().await.unwrap();
+    // Longer than the test waits before the kill: the job must still be connecting then.
+    let mut origin = OriginProcess::start(sending_to(&smtp, Duration::from_mins(1))).await;
+    let (username, address) = Welcome::address();
+    smtp.hold_greetings();
+
+    let welcome = Welcome::register(&username, &address).await;
+    let held = smtp.wait_until_held(1, Duration::from_secs(30)).await;
+    assert!(
+        held >= 1,
+        "the email job connects to the SMTP server (held {held}, connections {}): {:#?}",
+        smtp.connections(),
+        welcome.seen(&smtp).await
+    );
+    origin.kill();
+    let at_the_kill = welcome.seen(&smtp).await;
+    smtp.release_greetings();
+    origin.restart().await;
+
+    // The killed worker's job goes back to the queue once its heartbeat is stale (15 s), when
+    // the new worker registers or on its next heartbeat (every 5 s); a dead job never sends.
+    let seen = welcome
+        .watch_until(&smtp, Duration::from_mins(1), |seen| {
+            (seen.messages > 0 && seen.row_is("sent") && seen.job_is("Done"))
+                || seen.job_is("Killed")
+        })
+        .await;
+    assert_eq!(
+        seen.messages, 1,
+        "one message after the restart: {seen:#?}\nat the kill: {at_the_kill:#?}"
+    );
+    assert!(
+        seen.row_is("sent") && seen.job_is("Done"),
+        "the email is sent and its job done: {seen:#?}\nat the kill: {at_the_kill:#?}"
+    );
+    // Nothing else left to run it again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = welcome.seen(&smtp).await;
+    assert_eq!(later.messages, 1, "still one message: {later:#?}");
+}
