@@ -1,10 +1,12 @@
 //! The HMAC that authenticates calls between the edge and the origin.
 //!
 //! The signed string binds the direction, method, path with query, a SHA-256 of the body, a
-//! Unix timestamp, the user the edge verified (or `-`) and the request id. A receiver refuses a
-//! signature that does not match or whose timestamp is outside the window, so a captured
-//! request cannot be replayed later, reflected the other way, or re-aimed at another path,
-//! user or body.
+//! Unix timestamp, the user the edge verified (or `-`), the request id, the client's
+//! `Idempotency-Key` and a nonce. A receiver refuses a signature that does not match or whose
+//! timestamp is outside the window, so a captured request cannot be replayed later, reflected
+//! the other way, or re-aimed at another path, user or body. Within the window, the nonce
+//! (fresh for every call the edge makes) lets the origin refuse a second use: it records each
+//! one for the window, which makes every forwarded request exactly-once.
 
 use hmac::{Hmac, Mac};
 
@@ -22,6 +24,10 @@ pub const USER_HEADER: &str = "x-edge-user";
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The client's `Idempotency-Key`, passed through and covered by the signature.
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+/// Header carrying the call's nonce: 32 hex digits, fresh for every call.
+pub const NONCE_HEADER: &str = "x-edge-nonce";
+/// The longest nonce accepted (what a receiver stores is bounded by this).
+pub const MAX_NONCE_CHARS: usize = 64;
 
 /// Default tolerance between the signer's and the verifier's clocks, and the replay window.
 pub const DEFAULT_WINDOW_SECS: i64 = 60;
@@ -54,13 +60,15 @@ pub struct SignedParts<'a> {
     pub user_id: Option<UserId>,
     pub request_id: &'a str,
     pub idempotency_key: Option<&'a str>,
+    /// Fresh for every call (the edge's to the origin carry one; `-` when absent).
+    pub nonce: Option<&'a str>,
 }
 
 impl SignedParts<'_> {
     fn canonical(&self) -> String {
         let body_digest = hex::encode(Sha256::digest(self.body));
         format!(
-            "v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            "v2\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.direction.label(),
             self.method.to_ascii_uppercase(),
             self.path_and_query,
@@ -70,6 +78,7 @@ impl SignedParts<'_> {
                 .map_or_else(|| "-".to_owned(), |id| id.to_string()),
             self.request_id,
             self.idempotency_key.unwrap_or("-"),
+            self.nonce.unwrap_or("-"),
         )
     }
 }
@@ -83,6 +92,10 @@ pub enum SignatureProblem {
     Stale,
     #[error("signature does not match")]
     Mismatch,
+    /// A valid signature whose nonce was seen before (or that lacks the nonce its direction
+    /// requires): a replay.
+    #[error("signature used before")]
+    Replayed,
 }
 
 fn mac(key: &[u8]) -> Hmac<Sha256> {
@@ -130,6 +143,9 @@ pub fn signed_headers(key: &[u8], parts: &SignedParts<'_>) -> Vec<(&'static str,
     if let Some(key) = parts.idempotency_key {
         headers.push((IDEMPOTENCY_HEADER, key.to_owned()));
     }
+    if let Some(nonce) = parts.nonce {
+        headers.push((NONCE_HEADER, nonce.to_owned()));
+    }
     headers
 }
 
@@ -150,6 +166,8 @@ pub struct Verified<'h> {
     pub user: Option<UserId>,
     pub request_id: &'h str,
     pub idempotency_key: Option<&'h str>,
+    /// The call's nonce, for the receiver to record (a second use is a replay).
+    pub nonce: Option<&'h str>,
 }
 
 /// Checks the signed headers of `received` (read through `header`, by lower-case name) under
@@ -172,6 +190,10 @@ pub fn check_signed_headers<'h>(
     };
     let request_id = header(REQUEST_ID_HEADER).unwrap_or("");
     let idempotency_key = header(IDEMPOTENCY_HEADER);
+    let nonce = header(NONCE_HEADER);
+    if nonce.is_some_and(|n| n.is_empty() || n.len() > MAX_NONCE_CHARS) {
+        return Err(SignatureProblem::Mismatch);
+    }
     let parts = SignedParts {
         direction: received.direction,
         method: received.method,
@@ -181,12 +203,14 @@ pub fn check_signed_headers<'h>(
         user_id: user,
         request_id,
         idempotency_key,
+        nonce,
     };
     verify(key, &parts, signature, now, window_secs)?;
     Ok(Verified {
         user,
         request_id,
         idempotency_key,
+        nonce,
     })
 }
 
@@ -207,6 +231,7 @@ mod tests {
             user_id: Some(UserId::new(7)),
             request_id: "req-1",
             idempotency_key: Some("key-1"),
+            nonce: Some("0123456789abcdef0123456789abcdef"),
         }
     }
 
@@ -276,6 +301,20 @@ mod tests {
                     ..parts()
                 },
             ),
+            (
+                "nonce",
+                SignedParts {
+                    nonce: Some("fedcba9876543210fedcba9876543210"),
+                    ..parts()
+                },
+            ),
+            (
+                "no nonce",
+                SignedParts {
+                    nonce: None,
+                    ..parts()
+                },
+            ),
         ];
         for (what, changed) in tampered {
             assert_eq!(
@@ -327,6 +366,7 @@ mod tests {
                 user: Some(UserId::new(7)),
                 request_id: "req-1",
                 idempotency_key: Some("key-1"),
+                nonce: Some("0123456789abcdef0123456789abcdef"),
             })
         );
     }

@@ -36,8 +36,22 @@ pub const FORWARDED_HEADERS: [(&str, usize); 2] = [
     ),
 ];
 
-/// Signs a call for the origin.
+/// A fresh nonce for one signed call: 128 random bits, hex. Should the platform have no
+/// randomness to give, a process-wide counter with the clock keeps nonces distinct within an
+/// isolate, which is all a nonce needs from the edge's side.
+fn fresh_nonce(now: i64) -> String {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut bytes = [0u8; 16];
+    if getrandom::getrandom(&mut bytes).is_ok() {
+        return hex::encode(bytes);
+    }
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{now:x}{call:016x}")
+}
+
+/// Signs a call for the origin, with a fresh nonce.
 pub fn signed_request<P: Platform>(ctx: &Ctx<'_, P>, call: Outgoing<'_>) -> OriginRequest {
+    let nonce = fresh_nonce(ctx.now);
     let parts = SignedParts {
         direction: Direction::EdgeToOrigin,
         method: call.method,
@@ -47,6 +61,7 @@ pub fn signed_request<P: Platform>(ctx: &Ctx<'_, P>, call: Outgoing<'_>) -> Orig
         user_id: call.user_id,
         request_id: ctx.request_id,
         idempotency_key: call.idempotency_key,
+        nonce: Some(&nonce),
     };
     let mut headers: Vec<(String, String)> =
         signing::signed_headers(ctx.settings.origin_secret.expose(), &parts)

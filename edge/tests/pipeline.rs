@@ -596,6 +596,7 @@ async fn the_isolate_reports_its_request_count_to_the_origin_only() {
             user_id: None,
             request_id: "soak-1",
             idempotency_key: None,
+            nonce: None,
         };
         signing::signed_headers(ORIGIN_SECRET.as_bytes(), &parts)
             .into_iter()

@@ -119,6 +119,7 @@ fn push(batch: &ChangeBatch, timestamp: i64, key: &str) -> Request {
         user_id: None,
         request_id: "job-1",
         idempotency_key: None,
+        nonce: None,
     };
     let mut request = Request::new("POST", paths::INTERNAL_REPLICATE)
         .with_header("content-type", "application/json");

@@ -102,3 +102,46 @@ async fn an_unknown_path_is_a_404_reply() {
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(answer.body()["errors"], json!({"detail": "Not found."}));
 }
+
+/// The same signed request, byte for byte, as a captured one would be sent again.
+fn copy_of(
+    request: &axum::http::Request<axum::body::Body>,
+    body: &[u8],
+) -> axum::http::Request<axum::body::Body> {
+    let mut copy = axum::http::Request::builder()
+        .method(request.method().clone())
+        .uri(request.uri().clone());
+    for (name, value) in request.headers() {
+        copy = copy.header(name, value);
+    }
+    copy.body(axum::body::Body::from(body.to_vec())).unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_request_sent_again_within_its_window_is_refused_as_a_replay() {
+    let origin = TestOrigin::new().await;
+    let body = registration();
+    let original = signed_request("POST", REGISTER, &body, None, now(), None);
+    let replay = copy_of(&original, &body);
+    let first = origin.send(original).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = origin.send(replay).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED, "a replay");
+    assert!(!again.reply_header, "refused as unsigned, not answered");
+    assert_eq!(origin.count("SELECT count(*) FROM users").await, 1);
+
+    // A request without a nonce never came from the edge either.
+    let mut bare = signed_request("POST", REGISTER, &body, None, now(), None);
+    bare.headers_mut().remove(domain::signing::NONCE_HEADER);
+    assert_eq!(origin.send(bare).await.status, StatusCode::UNAUTHORIZED);
+
+    // Nonces outlive their window by a margin only: the purge drops the expired ones.
+    sqlx::query("UPDATE request_nonces SET expires_at = now() - interval '1 second'")
+        .execute(&origin.db)
+        .await
+        .unwrap();
+    let gone = origin_worker::http::signed::forget_expired_nonces(&origin.db)
+        .await
+        .unwrap();
+    assert_eq!(gone, 1);
+}

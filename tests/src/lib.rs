@@ -117,6 +117,7 @@ impl Stack {
         key: Option<&str>,
     ) -> Answer {
         let body = body.to_string().into_bytes();
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
         let parts = SignedParts {
             direction: Direction::EdgeToOrigin,
             method,
@@ -126,6 +127,7 @@ impl Stack {
             user_id: user.map(UserId::new),
             request_id: "e2e-direct",
             idempotency_key: key,
+            nonce: Some(&nonce),
         };
         let request = self
             .http
@@ -150,6 +152,7 @@ impl Stack {
             user_id: None,
             request_id: "e2e-push",
             idempotency_key: None,
+            nonce: None,
         };
         let request = self
             .request(Method::POST, paths::INTERNAL_REPLICATE)

@@ -214,3 +214,50 @@ async fn the_internal_push_endpoint_hides_from_unsigned_callers() {
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_captured_signed_request_sent_again_is_refused() {
+    use domain::signing::{self, Direction, SignedParts};
+    let stack = Stack::new();
+    let secret = std::env::var("E2E_ORIGIN_SECRET").unwrap();
+    let username = unique("captured");
+    let body = json!({"username": username, "password": "a-fine-password",
+                      "email": format!("{username}@example.com")})
+    .to_string();
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let parts = SignedParts {
+        direction: Direction::EdgeToOrigin,
+        method: "POST",
+        path_and_query: "/api/v1/auth/register/",
+        body: body.as_bytes(),
+        timestamp: i64::try_from(timestamp).unwrap(),
+        user_id: None,
+        request_id: "e2e-captured",
+        idempotency_key: None,
+        nonce: Some("0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+    };
+    let mut captured = reqwest::Client::new()
+        .post(format!("{}/api/v1/auth/register/", stack.origin))
+        .header("content-type", "application/json")
+        .body(body.clone());
+    for (name, value) in signing::signed_headers(secret.as_bytes(), &parts) {
+        captured = captured.header(name, value);
+    }
+    let replay = captured.try_clone().unwrap();
+    let first = captured.send().await.unwrap();
+    assert_eq!(
+        first.status(),
+        StatusCode::CREATED,
+        "the origin registers it"
+    );
+    let again = replay.send().await.unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::UNAUTHORIZED,
+        "the same bytes again"
+    );
+    assert_eq!(stack.users_named(&username).await, 1, "registered once");
+}

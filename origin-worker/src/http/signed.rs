@@ -1,6 +1,6 @@
 //! The extractor every forwarded endpoint takes: the body, read under a limit, accepted only
-//! with a valid, fresh edge signature. The user id comes from the signed header and nowhere
-//! else.
+//! with a valid, fresh edge signature whose nonce was not seen before. The user id comes from
+//! the signed header and nowhere else.
 
 use axum::body::{Bytes, to_bytes};
 use axum::extract::{FromRequest, Request};
@@ -8,7 +8,7 @@ use domain::ApiError;
 use domain::UserId;
 use domain::input::JsonBody;
 use domain::limits::MAX_JSON_BODY_BYTES;
-use domain::signing::{self, Direction, Received};
+use domain::signing::{self, Direction, Received, SignatureProblem};
 use sha2::{Digest, Sha256};
 
 use crate::http::reply::Failure;
@@ -65,6 +65,10 @@ impl FromRequest<AppState> for Signed {
             chrono::Utc::now().timestamp(),
             state.settings.signature_window_secs,
         )?;
+        let nonce = verified.nonce.ok_or(SignatureProblem::Replayed)?;
+        if !first_use(state, nonce).await? {
+            return Err(SignatureProblem::Replayed.into());
+        }
         let caller = verified.user;
         let idempotency_key = verified.idempotency_key.map(str::to_owned);
         let mut digest = Sha256::new();
@@ -85,4 +89,28 @@ impl FromRequest<AppState> for Signed {
             fingerprint,
         })
     }
+}
+
+/// Records `nonce` for the signature window (twice over, for the clocks' drift); `false` if it
+/// was recorded already: the same signed request a second time, a replay.
+async fn first_use(state: &AppState, nonce: &str) -> Result<bool, Failure> {
+    let recorded = sqlx::query(
+        "INSERT INTO request_nonces (nonce, expires_at) \
+         VALUES ($1, now() + make_interval(secs => $2)) ON CONFLICT (nonce) DO NOTHING",
+    )
+    .bind(nonce)
+    .bind(f64::from(
+        u32::try_from(state.settings.signature_window_secs.saturating_mul(2)).unwrap_or(120),
+    ))
+    .execute(&state.db)
+    .await?;
+    Ok(recorded.rows_affected() == 1)
+}
+
+/// Drops nonces past their window (the `purge-nonces` job, every minute).
+pub async fn forget_expired_nonces(db: &sqlx::PgPool) -> sqlx::Result<u64> {
+    let gone = sqlx::query("DELETE FROM request_nonces WHERE expires_at < now()")
+        .execute(db)
+        .await?;
+    Ok(gone.rows_affected())
 }

@@ -8,7 +8,7 @@
 //! - [`replication`]: `replicate` pushes pending change records to the edge (enqueued by every
 //!   write) and `replication-sweep` does the same on a schedule;
 //! - [`purge`]: `purge-expired` drops token rows and idempotency keys past their expiry
-//!   (hourly);
+//!   (hourly), `purge-nonces` the edge's request nonces past their window (every minute);
 //! - [`email`]: `email` sends one recorded email, at most once, retrying transient failures
 //!   with backoff (enqueued by [`crate::email::enqueue`]);
 //! - [`queues`]: what operators see of the queues, and their repairs (`origin-worker jobs`,
@@ -186,6 +186,19 @@ fn purge_worker(ctx: &JobContext, schedule: &cron::Schedule, stop: watch::Receiv
     Box::pin(worker.run_until(until(stop)))
 }
 
+/// The minutely purge of request nonces.
+fn nonce_purge_worker(
+    ctx: &JobContext,
+    schedule: &cron::Schedule,
+    stop: watch::Receiver<bool>,
+) -> Run {
+    let worker = WorkerBuilder::new(worker_name("purge-nonces"))
+        .backend(CronScheduler::new(schedule.clone()))
+        .data(ctx.clone())
+        .build(purge::purge_nonces);
+    Box::pin(worker.run_until(until(stop)))
+}
+
 /// Every worker, each under its own [`supervisor::supervise`], until `stop`. Their states are
 /// in `ctx.state.workers` (what `/ready/` reports).
 pub async fn run(
@@ -198,6 +211,7 @@ pub async fn run(
         sweep_every.as_secs().clamp(1, 59)
     ))?;
     let purge_schedule = cron::Schedule::from_str("0 17 * * * *")?;
+    let nonce_schedule = cron::Schedule::from_str("30 * * * * *")?;
     let email_ctx = email::EmailContext::new(ctx.state.db.clone(), &ctx.state.settings.email)?;
     let workers = &ctx.state.workers;
     tokio::join!(
@@ -209,6 +223,9 @@ pub async fn run(
         }),
         supervisor::supervise("purge-expired", workers.clone(), stop.clone(), || {
             purge_worker(&ctx, &purge_schedule, stop.clone())
+        }),
+        supervisor::supervise("purge-nonces", workers.clone(), stop.clone(), || {
+            nonce_purge_worker(&ctx, &nonce_schedule, stop.clone())
         }),
         supervisor::supervise("email", workers.clone(), stop.clone(), || {
             email_worker(&email_ctx, stop.clone())

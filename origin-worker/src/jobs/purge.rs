@@ -1,10 +1,12 @@
-//! The purge job: drops rows past their use, hourly, once per hour across every origin
-//! instance.
+//! The purge jobs: rows past their use go hourly, once per hour across every origin instance
+//! (`purge-expired`); the edge's request nonces, every minute, by whichever instance
+//! (`purge-nonces`: deleting expired rows twice does no harm).
 
 use apalis::prelude::{BoxDynError, Data};
 use apalis_cron::Tick;
 
 use crate::auth;
+use crate::http::signed;
 use crate::state::{AppState, JobContext};
 
 /// The scheduled purge of rows past their use: expired token records and idempotency keys.
@@ -44,4 +46,11 @@ pub async fn purge_once(state: &AppState) -> anyhow::Result<bool> {
         tracing::info!(tokens, idempotency_keys = keys, "purged expired rows");
     }
     Ok(true)
+}
+
+/// The scheduled purge of request nonces past their signature window.
+pub async fn purge_nonces(_tick: Tick, ctx: Data<JobContext>) -> Result<(), BoxDynError> {
+    let gone = signed::forget_expired_nonces(&ctx.state.db).await?;
+    tracing::debug!(gone, "expired request nonces purged");
+    Ok(())
 }

@@ -97,6 +97,7 @@ pub async fn call_edge(
         user_id: None,
         request_id: &request_id,
         idempotency_key: None,
+        nonce: None,
     };
     let mut request = client
         .post(format!("{}{path}", state.settings.edge_url))

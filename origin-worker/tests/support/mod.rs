@@ -188,6 +188,8 @@ pub fn signed_request(
     timestamp: i64,
     idempotency_key: Option<&str>,
 ) -> Request<Body> {
+    // Fresh for every request, as the edge makes them.
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
     let parts = SignedParts {
         direction: Direction::EdgeToOrigin,
         method,
@@ -197,6 +199,7 @@ pub fn signed_request(
         user_id: user.map(UserId::new),
         request_id: "test-request",
         idempotency_key,
+        nonce: Some(&nonce),
     };
     let mut builder = Request::builder()
         .method(method)

@@ -135,6 +135,7 @@ impl WorkerProbe {
             user_id: None,
             request_id: "soak-sampler",
             idempotency_key: None,
+            nonce: None,
         };
         let mut request = self.http.get(format!("{}{path}", self.edge_url));
         for (name, value) in
