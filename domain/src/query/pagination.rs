@@ -13,6 +13,23 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 /// number (how D1 receives bound values) holds exactly.
 pub const MAX_OFFSET: u64 = (1 << 53) - 1;
 
+/// A positive integer as Python's `int()` reads it (surrounding spaces, a `+`), at most `cap`:
+/// a number of any length is still a number, so one past `u64` is capped like any other.
+fn positive_capped(raw: &str, cap: u32) -> Option<u32> {
+    let digits = raw.trim();
+    let digits = digits.strip_prefix('+').unwrap_or(digits);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match digits.parse::<u64>() {
+        Ok(0) => None,
+        Ok(n) => Some(u32::try_from(n.min(u64::from(cap))).unwrap_or(cap)),
+        // All digits and not zero: too large for any integer type here, so over the cap.
+        Err(_) if digits.bytes().any(|b| b != b'0') => Some(cap),
+        Err(_) => None,
+    }
+}
+
 /// What the client asked for; checked against the count by [`PageRequest::resolve`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
@@ -117,16 +134,10 @@ impl PageRequest {
             },
         };
         // DRF: a strict positive integer, cut off at the maximum; anything else, the default.
-        let page_size = match params
+        let page_size = params
             .get("page_size")
-            .map(str::trim)
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            Some(n) if n >= 1 => {
-                u32::try_from(n.min(u64::from(MAX_PAGE_SIZE))).unwrap_or(MAX_PAGE_SIZE)
-            }
-            _ => DEFAULT_PAGE_SIZE,
-        };
+            .and_then(|raw| positive_capped(raw, MAX_PAGE_SIZE))
+            .unwrap_or(DEFAULT_PAGE_SIZE);
         // A page whose first row lies past any count a table can hold cannot exist. The bound
         // is 2^53: D1 binds numbers as JavaScript doubles, exact up to there.
         let page = match page {
@@ -210,6 +221,13 @@ mod tests {
             ("page_size=-3", 20),
             ("page_size=abc", 20),
             ("page_size=2.5", 20),
+            // Python's int(): spaces and a plus sign are fine, and so is any length.
+            ("page_size=%2B7", 7),
+            ("page_size=+8", 8),
+            ("page_size=%2009%20", 9),
+            ("page_size=99999999999999999999", 100),
+            ("page_size=00000000000000000000000", 20),
+            ("page_size=1e3", 20),
         ] {
             assert_eq!(request(query).page_size, size, "{query}");
         }

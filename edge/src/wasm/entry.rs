@@ -14,6 +14,7 @@ use super::d1::D1;
 use super::limiter::ObjectCounts;
 use super::origin::FetchOrigin;
 use crate::app;
+use crate::cors;
 use crate::ctx::Ctx;
 use crate::http::{Request, Response};
 use crate::routes;
@@ -68,7 +69,7 @@ async fn fetch(
             request.body = body;
             handle(&env, request, &request_id).await
         }
-        Err(limit) => Response::error(&ApiError::PayloadTooLarge { limit }, &request_id),
+        Err(limit) => too_large(&env, &request, &request_id, limit),
     };
     let line = serde_json::json!({
         "level": "info",
@@ -110,6 +111,18 @@ async fn read_body(incoming: &mut worker::Request, request: &Request) -> Result<
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The 413 of a body refused before it was read, wearing every response's headers (and
+/// `no-store` on the credentials endpoints), as the pipeline would dress it.
+fn too_large(env: &Env, request: &Request, request_id: &str, limit: usize) -> Response {
+    let mut response = Response::error(&ApiError::PayloadTooLarge { limit }, request_id);
+    if let Ok(settings) = settings(env) {
+        let credentials = routes::lookup(&request.path, &request.method)
+            .is_some_and(routes::Route::handles_credentials);
+        cors::decorate(&mut response, request, &settings, request_id, credentials);
+    }
+    response
 }
 
 async fn handle(env: &Env, request: Request, request_id: &str) -> Response {
