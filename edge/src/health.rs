@@ -49,8 +49,13 @@ pub async fn ready<P: Platform>(ctx: &Ctx<'_, P>) -> Response {
         Response::json(200, &json!({"status": "ready"}))
     } else {
         let error = ApiError::Unavailable;
-        let mut body = error.envelope(ctx.request_id);
-        body["errors"]["down"] = json!(down);
-        Response::json(503, &body)
+        let mut errors = error.errors_body(ctx.request_id);
+        if let Some(errors) = errors.as_object_mut() {
+            errors.insert("down".to_owned(), json!(down));
+        }
+        Response::json(
+            503,
+            &json!({"status_code": error.status(), "errors": errors}),
+        )
     }
 }

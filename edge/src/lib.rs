@@ -20,6 +20,21 @@
 //!   ([`throttle::counts`]) and the leases an isolate spends locally;
 //! - [`cors`], [`health`], [`settings`].
 
+// No panics in request handling: a panic in the wasm poisons the isolate, failing every
+// request it holds until it is replaced. `unwrap_used` is denied workspace-wide; these close
+// the other ways (tests may use them).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod accounts;
 pub mod app;
 pub mod auth;

@@ -267,6 +267,10 @@ fn router() -> &'static Router<PathRoutes> {
         }
         let mut router = Router::new();
         for routes in paths {
+            #[expect(
+                clippy::unreachable,
+                reason = "the static route table; any test that routes builds it"
+            )]
             router
                 .insert(routes.path, routes)
                 .unwrap_or_else(|e| unreachable!("the route table is static and valid: {e}"));
