@@ -5,6 +5,8 @@
 - --profile: "scenario cpu component ms" lines on stdin -> a Markdown table of medians
 - --table RUNS SECONDS CONNECTIONS COMMIT CPU WASM_RAW WASM_GZIP: "size|scenario|rps p50 p99 err"
   rows on stdin -> the Markdown report
+- --limiter OFF_FILE: the rows measured with the rate limiter on (stdin) against the same
+  scenarios with it off (OFF_FILE) -> the limiter's cost as a Markdown table
 """
 import re
 import statistics
@@ -101,12 +103,51 @@ def profile(lines):
     return "\n".join(out) + "\n"
 
 
+def limiter(on_rows, off_rows):
+    """Throughput kept with the limiter on, per read scenario measured both ways."""
+    def read(rows):
+        out = {}
+        for row in rows:
+            if row.count("|") != 2:
+                continue
+            size, scenario, figures = row.split("|")
+            out[(size, scenario)] = figures.split()
+        return out
+
+    on, off = read(on_rows), read(off_rows)
+    lines = [
+        "",
+        "## The rate limiter's cost",
+        "",
+        "The read scenarios with the limiter off (`THROTTLE_ENABLED=false`, a stack of its own)",
+        "and on (every request counted; a Durable Object call per lease of `THROTTLE_LEASE`),",
+        "medians as above. Target: at least 85% of the throughput kept.",
+        "",
+        "| tasks | scenario | off req/s | on req/s | kept | off p99 ms | on p99 ms |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for key in off:
+        if key not in on:
+            continue
+        size, scenario = key
+        off_rps, on_rps = float(off[key][0]), float(on[key][0])
+        kept = f"{100 * on_rps / off_rps:.0f}%" if off_rps else "-"
+        lines.append(
+            f"| {int(size):,} | {scenario} | {off_rps:.0f} | {on_rps:.0f} | {kept} "
+            f"| {float(off[key][2]):.2f} | {float(on[key][2]):.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
     data = sys.stdin.read()
     if len(sys.argv) > 1 and sys.argv[1] == "--median":
         print(median(data.splitlines()))
     elif len(sys.argv) > 1 and sys.argv[1] == "--profile":
         print(profile(data.splitlines()), end="")
+    elif len(sys.argv) > 2 and sys.argv[1] == "--limiter":
+        with open(sys.argv[2], encoding="utf-8") as off:
+            print(limiter(data.splitlines(), off.read().splitlines()), end="")
     elif len(sys.argv) > 1 and sys.argv[1] == "--table":
         print(table(sys.argv[2:9], data.splitlines()), end="")
     else:
