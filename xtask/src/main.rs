@@ -13,12 +13,16 @@
 //!   DRF service's own document against a fresh stack's edge (`parity`);
 //! - `cargo xtask soak [--minutes N] [--rate R] [--origin-bin PATH]`: a fixed-rate mixed load
 //!   on a fresh stack, and what drifted over the minutes (`soak`, `docs/soak.md`);
+//! - `cargo xtask bench-jobs [--runs N] [--jobs N]`: the job queue's throughput and latency
+//!   and the webhook's acknowledgement, on a private Postgres (`bench_jobs`,
+//!   `docs/jobs-bench.md`);
 //! - `cargo xtask stack [--origin-bin PATH] [--wrangler-var NAME:VALUE]... -- CMD [ARGS]...`: a
 //!   fresh stack, CMD run with its addresses in the environment (`./dev bench`).
 //!
 //! Everything assumes the binaries are built (`./dev` builds them first).
 
 mod api;
+mod bench_jobs;
 mod chaos;
 mod parity;
 mod postgres;
@@ -96,6 +100,16 @@ enum Task {
         #[arg(long, value_name = "PATH")]
         origin_bin: Option<PathBuf>,
     },
+    /// A private Postgres, then the job benchmark (`cargo bench -p origin-worker --bench
+    /// jobs`): no-op job throughput, enqueue-to-start latency, webhook acknowledgement.
+    BenchJobs {
+        /// Runs of every measurement; the table shows their medians.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+        /// No-op jobs per throughput run.
+        #[arg(long, default_value_t = 20_000)]
+        jobs: u32,
+    },
     /// A fresh stack on free ports, then CMD with the stack's `E2E_*` variables set.
     Stack {
         /// The origin binary to run (default: target/debug/origin-worker).
@@ -158,6 +172,9 @@ async fn dispatch(task: Task) -> Result<ExitCode> {
             };
             let settings = soak::Settings { minutes, rate };
             Ok(exit_code(soak::run(settings, options, &shutdown).await?))
+        }
+        Task::BenchJobs { runs, jobs } => {
+            bench_jobs::run(bench_jobs::Settings { runs, jobs }, &shutdown).await
         }
         Task::Stack {
             origin_bin,

@@ -64,6 +64,47 @@ impl PollStrategy for EveryInterval {
     }
 }
 
+/// Wakes the worker when the queue's NOTIFY arrives, reading every notice that has: apalis's
+/// own `.stream(Pubsub)` takes one notice per poll, and when that poll's fetch comes back empty
+/// the listener is left with no waker, so later notices wake nobody until the interval fires
+/// (`./dev bench-jobs` saw enqueue-to-start p99 of 0.5–0.9 s that way; 1.6 ms drained).
+struct Notified(apalis_postgres::Pubsub);
+
+impl PollStrategy for Notified {
+    fn poll_drive(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        _: &PollSnapshot,
+    ) -> std::task::Poll<Option<()>> {
+        use futures_util::StreamExt as _;
+        let mut notified = false;
+        while let std::task::Poll::Ready(Some(_)) = self.0.poll_next_unpin(cx) {
+            notified = true;
+        }
+        if notified {
+            std::task::Poll::Ready(Some(()))
+        } else {
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// Jobs a worker claims per fetch. A fetch costs 6–9 ms whatever its size (apalis's
+/// `get_jobs` is planned without its LIMIT); at apalis's default of 10 that held a queue to
+/// about 1,100 jobs/s, at 100 to about 6,000 (`docs/jobs-bench.md`).
+const BATCH_SIZE: usize = 100;
+
+/// How a queue's worker learns of work: its NOTIFY at once, and a poll every `period` for
+/// retries and delayed jobs (which send no notice).
+fn wake_up(db: &sqlx::PgPool, queue: &str, period: Duration) -> Strategy {
+    Strategy::new()
+        .apply(Notified(apalis_postgres::Pubsub::new(
+            db.clone(),
+            queue.to_owned(),
+        )))
+        .apply(every(period))
+}
+
 fn every(period: Duration) -> EveryInterval {
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,16 +134,12 @@ async fn until(stop: watch::Receiver<bool>) -> Result<(), std::io::Error> {
 /// retries and delayed jobs.
 fn replicate_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
     let db = &ctx.state.db;
-    let strategy = Strategy::new()
-        .stream(apalis_postgres::Pubsub::new(
-            db.clone(),
-            REPLICATE_QUEUE.to_owned(),
-        ))
-        .apply(every(Duration::from_secs(1)));
+    let strategy = wake_up(db, REPLICATE_QUEUE, Duration::from_secs(1));
     let storage = PostgresStorage::<Replicate>::new(db)
         .with_config(
             Config::default()
                 .queue(REPLICATE_QUEUE)
+                .batch_size(BATCH_SIZE)
                 .heartbeat_interval(Duration::from_secs(5))
                 .missed_heartbeats(3),
         )
@@ -120,16 +157,12 @@ fn replicate_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
 fn email_worker(ctx: &email::EmailContext, stop: watch::Receiver<bool>) -> Run {
     let db = &ctx.db;
     let poll = (ctx.retry_base / 2).clamp(Duration::from_millis(20), Duration::from_secs(1));
-    let strategy = Strategy::new()
-        .stream(apalis_postgres::Pubsub::new(
-            db.clone(),
-            EMAIL_QUEUE.to_owned(),
-        ))
-        .apply(every(poll));
+    let strategy = wake_up(db, EMAIL_QUEUE, poll);
     let storage = PostgresStorage::<SendEmail>::new(db)
         .with_config(
             Config::default()
                 .queue(EMAIL_QUEUE)
+                .batch_size(BATCH_SIZE)
                 .heartbeat_interval(Duration::from_secs(5))
                 .missed_heartbeats(3),
         )
@@ -146,16 +179,12 @@ fn email_worker(ctx: &email::EmailContext, stop: watch::Receiver<bool>) -> Run {
 /// retries.
 fn stripe_event_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
     let db = &ctx.state.db;
-    let strategy = Strategy::new()
-        .stream(apalis_postgres::Pubsub::new(
-            db.clone(),
-            STRIPE_EVENT_QUEUE.to_owned(),
-        ))
-        .apply(every(Duration::from_secs(1)));
+    let strategy = wake_up(db, STRIPE_EVENT_QUEUE, Duration::from_secs(1));
     let storage = PostgresStorage::<ApplyEvent>::new(db)
         .with_config(
             Config::default()
                 .queue(STRIPE_EVENT_QUEUE)
+                .batch_size(BATCH_SIZE)
                 .heartbeat_interval(Duration::from_secs(5))
                 .missed_heartbeats(3),
         )
