@@ -22,6 +22,20 @@
 //! - [`throttle`]: rate limits: rates, scopes, identities, the window arithmetic, and the
 //!   rate limiter's wire format.
 
+// No panics: the edge runs this crate in wasm, where a panic poisons the isolate. As in the
+// edge, these are denied outside tests (`unwrap_used` is denied workspace-wide).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod auth;
 pub mod config;
 pub mod error;

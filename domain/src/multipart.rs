@@ -25,7 +25,8 @@ pub fn text_fields(content_type: &str, body: &[u8]) -> Result<Vec<(String, Strin
         let part = part.strip_suffix(b"\r\n").unwrap_or(part);
         let split_at =
             find(part, b"\r\n\r\n").ok_or("a part has no blank line after its headers")?;
-        let (head, value) = (&part[..split_at], &part[split_at + 4..]);
+        let (head, value) = part.split_at(split_at);
+        let value = value.get(4..).unwrap_or_default();
         let head = String::from_utf8_lossy(head);
         let disposition = head
             .split("\r\n")
@@ -85,8 +86,9 @@ fn split<'a>(body: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
     let mut pieces = Vec::new();
     let mut rest = body;
     while let Some(at) = find(rest, delimiter) {
-        pieces.push(&rest[..at]);
-        rest = &rest[at + delimiter.len()..];
+        let (piece, after) = rest.split_at(at);
+        pieces.push(piece);
+        rest = after.get(delimiter.len()..).unwrap_or_default();
     }
     pieces.push(rest);
     pieces

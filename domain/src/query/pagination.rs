@@ -103,7 +103,6 @@ impl Page {
 
 /// Python's `urllib.parse.quote_plus`: unreserved bytes stay, space becomes `+`.
 fn quote_plus(text: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
@@ -113,8 +112,10 @@ fn quote_plus(text: &str) -> String {
             b' ' => out.push('+'),
             other => {
                 out.push('%');
-                out.push(char::from(HEX[usize::from(other >> 4)]));
-                out.push(char::from(HEX[usize::from(other & 15)]));
+                for nibble in [other >> 4, other & 15] {
+                    let digit = char::from_digit(u32::from(nibble), 16).unwrap_or('0');
+                    out.push(digit.to_ascii_uppercase());
+                }
             }
         }
     }
