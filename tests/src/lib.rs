@@ -570,10 +570,14 @@ pub fn forge(user: &User, issued_at: i64, lifetimes: TokenLifetimes) -> (String,
     (keys.encode(&refresh), keys.encode(&access))
 }
 
-/// Base64url without padding (JWT segments).
+/// Base64url without padding (JWT segments), of text.
 pub fn base64url(text: &str) -> String {
+    base64url_bytes(text.as_bytes())
+}
+
+/// Base64url without padding, of any bytes (a signature).
+pub fn base64url_bytes(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = text.as_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
         let n = chunk

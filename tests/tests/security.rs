@@ -218,7 +218,7 @@ fn jwt(header: &Value, claims: &Value, key: &[u8]) -> String {
         base64url(&header.to_string()),
         base64url(&claims.to_string())
     );
-    let signature = hs256::base64url_bytes(&hs256::hmac(key, input.as_bytes()));
+    let signature = e2e::base64url_bytes(&hs256::hmac(key, input.as_bytes()));
     format!("{input}.{signature}")
 }
 
@@ -899,7 +899,7 @@ async fn security_jwt_the_suites_signer_matches_the_stacks() {
     let user = stack.user().await;
     let (input, signature) = user.access.rsplit_once('.').unwrap();
     assert_eq!(
-        hs256::base64url_bytes(&hs256::hmac(&stack_key(), input.as_bytes())),
+        e2e::base64url_bytes(&hs256::hmac(&stack_key(), input.as_bytes())),
         signature,
         "HMAC-SHA256 over the issued token's header and payload"
     );
@@ -927,7 +927,7 @@ async fn security_jwt_alg_none_is_refused_in_any_case_and_any_form() {
     ] {
         let header = base64url(&json!({"alg": alg, "typ": "JWT"}).to_string());
         let input = format!("{header}.{claims}");
-        let correct_mac = hs256::base64url_bytes(&hs256::hmac(&stack_key(), input.as_bytes()));
+        let correct_mac = e2e::base64url_bytes(&hs256::hmac(&stack_key(), input.as_bytes()));
         let forms = [
             ("no signature", format!("{input}.")),
             ("no signature part", input.clone()),
@@ -1233,7 +1233,7 @@ async fn security_jwt_key_references_in_the_header_are_never_followed() {
     let trap_url = format!("http://{}", trap.local_addr().unwrap());
     let attacker_key = b"the-attackers-own-key-0123456789";
     let attacker_jwk =
-        json!({"kty": "oct", "kid": "attacker", "k": hs256::base64url_bytes(attacker_key)});
+        json!({"kty": "oct", "kid": "attacker", "k": e2e::base64url_bytes(attacker_key)});
     let headers = [
         json!({"alg": "HS256", "typ": "JWT", "kid": "attacker"}),
         json!({"alg": "HS256", "kid": "../../../../../../dev/null"}),
@@ -2158,22 +2158,5 @@ mod hs256 {
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key"));
         mac.update(message);
         mac.finalize().into_bytes().into()
-    }
-
-    /// Base64url without padding, of any bytes (`e2e::base64url` takes text).
-    pub fn base64url_bytes(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
-            for i in 0..=chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            }
-        }
-        out
     }
 }
