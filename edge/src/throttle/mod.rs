@@ -84,8 +84,12 @@ impl Lease {
 #[derive(Debug)]
 enum Slot {
     Held(Lease),
-    /// A take for this identity is on its way; meanwhile its requests count one at a time.
-    Renewing,
+    /// A take for this identity went out at `since_ms`; meanwhile its requests count one at a
+    /// time. A renewal whose request was dropped mid-way (the client went away) never ends, so
+    /// one older than a lease's time is taken over.
+    Renewing {
+        since_ms: i64,
+    },
 }
 
 thread_local! {
@@ -119,7 +123,7 @@ pub async fn check<P: Platform>(
     let (want, give_back, renewing) = if credentials {
         (1, None, false)
     } else {
-        begin_renewal(&key, settings.lease)
+        begin_renewal(&key, settings.lease, now_ms, settings.lease_ms)
     };
     let scopes: Vec<(Scope, Rate)> = identity
         .scopes(credentials)
@@ -174,28 +178,36 @@ fn decided(taken: &Taken) -> Limited {
 fn spend_leased(key: &str, now_ms: i64) -> Option<Standing> {
     LEASES.with(|leases| match leases.borrow_mut().get_mut(key) {
         Some(Slot::Held(lease)) => lease.spend(now_ms),
-        Some(Slot::Renewing) | None => None,
+        Some(Slot::Renewing { .. }) | None => None,
     })
 }
 
 /// Marks the identity's lease as being renewed: answers what to ask for (a lease, giving back
 /// the old one's unspent units), or one unit when a renewal is already on its way or the
 /// isolate holds too many leases; and whether this request renews.
-fn begin_renewal(key: &str, lease: u32) -> (u32, Option<GiveBack>, bool) {
+fn begin_renewal(
+    key: &str,
+    lease: u32,
+    now_ms: i64,
+    lease_ms: i64,
+) -> (u32, Option<GiveBack>, bool) {
     LEASES.with(|leases| {
         let mut leases = leases.borrow_mut();
         let give_back = match leases.get(key) {
-            Some(Slot::Renewing) => return (1, None, false),
+            Some(Slot::Renewing { since_ms }) if now_ms - since_ms < lease_ms => {
+                return (1, None, false);
+            }
             Some(Slot::Held(old)) => Some(GiveBack {
                 grant: old.grant,
                 unspent: old.granted - old.spent,
             }),
-            None => None,
+            // Nothing held, or a renewal that never came back: start one.
+            Some(Slot::Renewing { .. }) | None => None,
         };
         if give_back.is_none() && leases.len() >= MAX_LEASES {
             return (1, None, false);
         }
-        leases.insert(key.to_owned(), Slot::Renewing);
+        leases.insert(key.to_owned(), Slot::Renewing { since_ms: now_ms });
         (lease, give_back, true)
     })
 }
@@ -230,7 +242,7 @@ fn end_renewal(key: &str, taken: Option<&Taken>, until_ms: i64) {
         if leases.len() >= MAX_LEASES / 2 {
             leases.retain(|_, slot| match slot {
                 Slot::Held(lease) => lease.until_ms > until_ms - 60_000,
-                Slot::Renewing => true,
+                Slot::Renewing { .. } => true,
             });
         }
     });
@@ -256,4 +268,20 @@ fn client_address(request: &Request) -> String {
 /// Forgets every lease (tests start each edge afresh).
 pub fn forget_leases() {
     LEASES.with(|leases| leases.borrow_mut().clear());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_renewal_that_never_came_back_is_taken_over_after_a_lease_s_time() {
+        forget_leases();
+        assert_eq!(begin_renewal("user:1", 10, 0, 5_000), (10, None, true));
+        // Its request was dropped mid-way: meanwhile, one unit at a time…
+        assert_eq!(begin_renewal("user:1", 10, 4_999, 5_000), (1, None, false));
+        // …and not for ever.
+        assert_eq!(begin_renewal("user:1", 10, 5_000, 5_000), (10, None, true));
+        forget_leases();
+    }
 }
