@@ -14,10 +14,9 @@ use domain::orders::{Currency, Order, OrderItem, OrderStatus};
 use e2e::smtp::{FakeSmtp, Stage};
 use origin_worker::email::{self, Email};
 use origin_worker::jobs::{self, email::Delivery, email::EmailContext};
-use origin_worker::settings::Settings;
 use origin_worker::state::{AppState, JobContext};
 use sqlx::PgPool;
-use support::{ORIGIN_SECRET, SIGNING_KEY, TestOrigin, fresh_db};
+use support::{TestOrigin, fresh_db, settings_with};
 use tokio::sync::watch;
 
 /// A fresh database, a fake SMTP server, and the origin's state pointed at both. The job
@@ -33,26 +32,15 @@ impl Mail {
     /// `retry_base_ms` is `EMAIL_RETRY_BASE_MS`; at most 3 attempts, a 2 s SMTP timeout.
     async fn new(retry_base_ms: u64) -> Self {
         let smtp = FakeSmtp::start().await.unwrap();
-        let pairs = [
-            (
-                "DATABASE_URL",
-                "postgres://unused@127.0.0.1:1/unused".to_owned(),
-            ),
-            ("EDGE_URL", "http://127.0.0.1:9".to_owned()),
-            ("ORIGIN_SHARED_SECRET", ORIGIN_SECRET.to_owned()),
-            ("JWT_SIGNING_KEY", SIGNING_KEY.to_owned()),
-            ("SMTP_URL", smtp.url()),
-            ("SMTP_TIMEOUT_MS", "2000".to_owned()),
-            ("EMAIL_MAX_ATTEMPTS", "3".to_owned()),
-            ("EMAIL_RETRY_BASE_MS", retry_base_ms.to_string()),
-        ];
-        let settings = Settings::from_lookup(|name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        })
-        .unwrap();
+        let settings = settings_with(
+            "http://127.0.0.1:9",
+            &[
+                ("SMTP_URL", smtp.url()),
+                ("SMTP_TIMEOUT_MS", "2000".to_owned()),
+                ("EMAIL_MAX_ATTEMPTS", "3".to_owned()),
+                ("EMAIL_RETRY_BASE_MS", retry_base_ms.to_string()),
+            ],
+        );
         let db = fresh_db().await;
         let state = AppState::new(db.clone(), settings);
         let (stop, _) = watch::channel(false);

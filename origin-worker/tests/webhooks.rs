@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use domain::paths;
 use origin_worker::jobs;
-use origin_worker::settings::Settings;
 use origin_worker::state::{AppState, JobContext};
 use serde_json::json;
-use support::{Answer, ORIGIN_SECRET, SIGNING_KEY, TestOrigin, fresh_db, now, signed_request};
+use support::{Answer, TestOrigin, fresh_db, now, settings_with, signed_request};
 use tokio::sync::watch;
 
 const OLD: &str = "whsec_the_secret_being_retired";
@@ -21,23 +20,10 @@ const NEW: &str = "whsec_the_secret_taking_over";
 
 /// An origin whose webhook accepts either secret.
 async fn origin() -> TestOrigin {
-    let pairs = [
-        (
-            "DATABASE_URL",
-            "postgres://unused@127.0.0.1:1/unused".to_owned(),
-        ),
-        ("EDGE_URL", "http://127.0.0.1:9".to_owned()),
-        ("ORIGIN_SHARED_SECRET", ORIGIN_SECRET.to_owned()),
-        ("JWT_SIGNING_KEY", SIGNING_KEY.to_owned()),
-        ("STRIPE_WEBHOOK_SECRETS", format!("{OLD}, {NEW}")),
-    ];
-    let settings = Settings::from_lookup(|name| {
-        pairs
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    })
-    .unwrap();
+    let settings = settings_with(
+        "http://127.0.0.1:9",
+        &[("STRIPE_WEBHOOK_SECRETS", format!("{OLD}, {NEW}"))],
+    );
     let db = fresh_db().await;
     let state = AppState::new(db.clone(), settings);
     let router = origin_worker::api::router(state.clone());

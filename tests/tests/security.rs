@@ -128,6 +128,35 @@ fn assert_indistinguishable(theirs: &Answer, missing: &Answer, case: &str) {
     );
 }
 
+/// `method` on someone else's object (`theirs`) and on a missing one (`missing`), as
+/// `token`'s user: DRF's 404 for `resource`, and nothing to tell the two apart.
+async fn assert_looks_missing(
+    stack: &Stack,
+    method: &Method,
+    (theirs, missing): (&str, &str),
+    body: Option<&Value>,
+    token: &str,
+    resource: &str,
+    case: &str,
+) {
+    let on_theirs = act(stack, method, theirs, body, token).await;
+    let on_missing = act(stack, method, missing, body, token).await;
+    assert_eq!(
+        on_theirs.status,
+        StatusCode::NOT_FOUND,
+        "{case}: {}",
+        on_theirs.text
+    );
+    if *method != Method::HEAD {
+        assert_eq!(
+            on_theirs.errors(),
+            &json!({"detail": format!("No {resource} matches the given query.")}),
+            "{case}"
+        );
+    }
+    assert_indistinguishable(&on_theirs, &on_missing, case);
+}
+
 /// A 401 with the challenge and exactly `errors` in the envelope.
 #[track_caller]
 fn assert_unauthorized(answer: &Answer, errors: &Value, case: &str) {
@@ -283,36 +312,17 @@ async fn security_bola_someone_elses_project_answers_exactly_like_a_missing_one(
     for (method, action, body) in cases {
         let case = format!("{method} someone else's project {action}{body:?}");
         let path = |id: i64| format!("{PROJECTS}{id}/{action}");
-        let on_theirs = act(
+        let (theirs_path, missing_path) = (path(theirs), path(MISSING));
+        assert_looks_missing(
             &stack,
             &method,
-            &path(theirs),
+            (&theirs_path, &missing_path),
             body.as_ref(),
             &intruder.access,
+            "Project",
+            &case,
         )
         .await;
-        let on_missing = act(
-            &stack,
-            &method,
-            &path(MISSING),
-            body.as_ref(),
-            &intruder.access,
-        )
-        .await;
-        assert_eq!(
-            on_theirs.status,
-            StatusCode::NOT_FOUND,
-            "{case}: {}",
-            on_theirs.text
-        );
-        if method != Method::HEAD {
-            assert_eq!(
-                on_theirs.errors(),
-                &json!({"detail": "No Project matches the given query."}),
-                "{case}"
-            );
-        }
-        assert_indistinguishable(&on_theirs, &on_missing, &case);
     }
 
     assert_eq!(
@@ -378,29 +388,17 @@ async fn security_bola_someone_elses_task_answers_exactly_like_a_missing_one() {
     ];
     for (method, body) in cases {
         let case = format!("{method} someone else's task {body:?}");
-        let on_theirs = act(&stack, &method, &detail, body.as_ref(), &intruder.access).await;
-        let on_missing = act(
+        let missing = format!("{TASKS}{MISSING}/");
+        assert_looks_missing(
             &stack,
             &method,
-            &format!("{TASKS}{MISSING}/"),
+            (&detail, &missing),
             body.as_ref(),
             &intruder.access,
+            "Task",
+            &case,
         )
         .await;
-        assert_eq!(
-            on_theirs.status,
-            StatusCode::NOT_FOUND,
-            "{case}: {}",
-            on_theirs.text
-        );
-        if method != Method::HEAD {
-            assert_eq!(
-                on_theirs.errors(),
-                &json!({"detail": "No Task matches the given query."}),
-                "{case}"
-            );
-        }
-        assert_indistinguishable(&on_theirs, &on_missing, &case);
     }
 
     assert_eq!(

@@ -53,7 +53,12 @@ pub async fn fresh_db() -> PgPool {
 }
 
 pub fn settings(edge_url: &str) -> Settings {
-    let pairs = [
+    settings_with(edge_url, &[])
+}
+
+/// The test settings with `extra` variables on top (they win).
+pub fn settings_with(edge_url: &str, extra: &[(&str, String)]) -> Settings {
+    let mut pairs = vec![
         (
             "DATABASE_URL",
             "postgres://unused@127.0.0.1:1/unused".to_owned(),
@@ -62,9 +67,11 @@ pub fn settings(edge_url: &str) -> Settings {
         ("ORIGIN_SHARED_SECRET", ORIGIN_SECRET.to_owned()),
         ("JWT_SIGNING_KEY", SIGNING_KEY.to_owned()),
     ];
+    pairs.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
     Settings::from_lookup(|name| {
         pairs
             .iter()
+            .rev()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.clone())
     })
