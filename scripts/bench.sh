@@ -94,11 +94,20 @@ cmd_bench() {
   done
   # The rate limiter's cost: the read scenarios first on a stack with it off, then everything on
   # one with it on (limits nobody reaches, so every request is counted and none refused).
-  rm -f "$root/.data/bench-limiter-off.txt"
+  # `./dev bench --limiter` measures only the reads, both ways, and prints the comparison.
+  local off="$root/.data/bench-limiter-off.txt" on="$root/.data/bench-limiter-on.txt"
+  rm -f "$off" "$on"
   say "The read scenarios with the rate limiter off (THROTTLE_ENABLED=false)"
-  ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn BENCH_READS_ONLY=1 \
+  ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn BENCH_READS_OUT="$off" \
     cargo xtask stack "${stack_args[@]}" --wrangler-var THROTTLE_ENABLED:false \
     -- "$root/dev" bench-measure
+  if [[ ${1:-} == --limiter ]]; then
+    say "The read scenarios with the rate limiter on"
+    ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn BENCH_READS_OUT="$on" \
+      cargo xtask stack "${stack_args[@]}" -- "$root/dev" bench-measure
+    python3 "$root/scripts/wrk_parse.py" --limiter "$off" <"$on"
+    return
+  fi
   say "Everything with the rate limiter on"
   # The origin inherits these: long-lived tokens for the runs, and quiet logs.
   ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn \
@@ -144,7 +153,7 @@ cmd_bench_measure() {
   seed_tasks "$(IFS=,; echo "${light[*]}")" 200
 
   local sizes=(10000 100000)
-  [[ -n "${BENCH_READS_ONLY:-}" ]] && sizes=(10000)
+  [[ -n "${BENCH_READS_OUT:-}" ]] && sizes=(10000)
   for size in "${sizes[@]}"; do
     say "Seeding: $size tasks over 10 projects of one user"
     read -r user_id token < <(new_user "bulk$size")
@@ -164,9 +173,9 @@ wrk.body = '{"project": ${projects[0]}, "title": "created by wrk", "due_date": "
 wrk.headers["Content-Type"] = "application/json"
 LUA
     say "wrk -t2 -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s x $BENCH_RUNS runs per scenario ($size tasks)"
-    if [[ -n "${BENCH_READS_ONLY:-}" ]]; then
-      read_scenarios "$size" "$token" "$task_id" >"$root/.data/bench-limiter-off.txt"
-      note "written to .data/bench-limiter-off.txt"
+    if [[ -n "${BENCH_READS_OUT:-}" ]]; then
+      read_scenarios "$size" "$token" "$task_id" >"$BENCH_READS_OUT"
+      note "written to ${BENCH_READS_OUT#"$root/"}"
       return 0
     fi
     mapfile -t -O "${#rows[@]}" rows < <(read_scenarios "$size" "$token" "$task_id")

@@ -180,6 +180,12 @@ pub enum ApiError {
     /// 413: the body is over the limit (bytes).
     #[error("payload too large")]
     PayloadTooLarge { limit: usize },
+    /// 414: the query string is over the limit (bytes).
+    #[error("query string too long")]
+    QueryTooLong { limit: usize },
+    /// 431: the request's headers together are over the limit (bytes).
+    #[error("request headers too large")]
+    HeadersTooLarge { limit: usize },
     /// 415: the body's content type cannot be parsed.
     #[error("unsupported media type")]
     UnsupportedMediaType(String),
@@ -219,6 +225,8 @@ impl ApiError {
             Self::IdempotencyInFlight => 409,
             Self::IdempotencyMismatch => 422,
             Self::PayloadTooLarge { .. } => 413,
+            Self::QueryTooLong { .. } => 414,
+            Self::HeadersTooLarge { .. } => 431,
             Self::UnsupportedMediaType(_) => 415,
             Self::Throttled { .. } => 429,
             Self::Internal => 500,
@@ -291,6 +299,12 @@ impl ApiError {
             Self::PayloadTooLarge { limit } => {
                 detail(&format!("Request body exceeds the limit of {limit} bytes."))
             }
+            Self::QueryTooLong { limit } => {
+                detail(&format!("Query string exceeds the limit of {limit} bytes."))
+            }
+            Self::HeadersTooLarge { limit } => detail(&format!(
+                "Request headers exceed the limit of {limit} bytes in total."
+            )),
             Self::UnsupportedMediaType(content_type) => detail(&format!(
                 "Unsupported media type \"{content_type}\" in request."
             )),

@@ -14,3 +14,14 @@ pub const MAX_TOKEN_CHARS: usize = 4096;
 /// Longest `X-Request-ID` taken from a client; anything longer (or with odd characters) is
 /// replaced by a generated id.
 pub const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// Longest query string accepted (bytes); a longer one is refused with 414 before it is parsed.
+/// Every parameter we honour is short; gunicorn, in front of DRF, refuses request lines past
+/// 4094 bytes.
+pub const MAX_QUERY_BYTES: usize = 4096;
+
+/// Most header bytes (names and values) accepted in one request; more is refused with 431.
+/// The largest legitimate header is a bearer token of [`MAX_TOKEN_CHARS`]; this leaves room for
+/// it and for what browsers and Cloudflare add, and stays under the 16 KiB that Node (and so
+/// `wrangler dev`) allows, so the edge's own answer is the one a client sees locally.
+pub const MAX_HEADER_BYTES: usize = 12 * 1024;

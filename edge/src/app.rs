@@ -1,13 +1,13 @@
 //! The edge's request pipeline, as plain Rust over the platform. Each step reads the matched
 //! row of the route table ([`crate::routes`]):
 //!
-//! CORS preflight → routing → method → body limit → caller (`route.access`) → rate limit
+//! CORS preflight → query and header size → routing → method → body limit → caller (`route.access`) → rate limit
 //! (`route.throttle`, counted for the verified user or the client's address, after
 //! authentication as DRF does) → handler (`route.handler`) → one error log line, the envelope,
 //! and the headers every response wears (`RateLimit-*` when the request was counted).
 
 use domain::input::JsonBody;
-use domain::limits::MAX_REQUEST_ID_CHARS;
+use domain::limits::{MAX_HEADER_BYTES, MAX_QUERY_BYTES, MAX_REQUEST_ID_CHARS};
 use domain::orders::{NewOrder, ORDER_TOKEN_HEADER, PaymentIntentRequest};
 use domain::{ApiError, OrderId, ProjectId, TaskId};
 
@@ -79,6 +79,27 @@ pub async fn handle<P: Platform>(ctx: &Ctx<'_, P>, request: Request) -> Response
     response
 }
 
+/// A query string or a header section over its limit, refused before anything reads it.
+fn oversized(request: &Request) -> Option<ApiError> {
+    if request
+        .query
+        .as_ref()
+        .is_some_and(|q| q.len() > MAX_QUERY_BYTES)
+    {
+        return Some(ApiError::QueryTooLong {
+            limit: MAX_QUERY_BYTES,
+        });
+    }
+    let header_bytes: usize = request
+        .headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum();
+    (header_bytes > MAX_HEADER_BYTES).then_some(ApiError::HeadersTooLarge {
+        limit: MAX_HEADER_BYTES,
+    })
+}
+
 /// Who is calling, as the route's `access` established.
 #[derive(Debug)]
 enum Caller {
@@ -94,6 +115,9 @@ async fn route_and_run<P: Platform>(
     ctx: &Ctx<'_, P>,
     request: &Request,
 ) -> (EdgeResult<Response>, bool, Limited) {
+    if let Some(refusal) = oversized(request) {
+        return (Err(refusal.into()), false, Limited::default());
+    }
     let Some(matched) = routes::find(&request.path) else {
         return (
             Err(ApiError::NotFound(None).into()),

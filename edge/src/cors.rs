@@ -5,6 +5,9 @@ use crate::settings::{CorsOrigins, Environment, Settings};
 
 const ALLOW_HEADERS: &str = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with, idempotency-key, x-order-token";
 const ALLOW_METHODS: &str = "DELETE, GET, OPTIONS, PATCH, POST, PUT";
+/// What a browser may do with an API answer: nothing (no scripts, styles, frames or framing).
+/// The documentation pages (issue 11) get a policy of their own that allows their own assets.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
 const EXPOSE_HEADERS: &str =
     "Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID";
 
@@ -49,6 +52,7 @@ pub fn decorate(
     response.set_header("vary", "Origin");
     response.set_header("x-content-type-options", "nosniff");
     response.set_header("x-frame-options", "DENY");
+    response.set_header("content-security-policy", API_CSP);
     response.set_header("referrer-policy", "same-origin");
     response.set_header("x-request-id", request_id);
     if settings.environment == Environment::Production {

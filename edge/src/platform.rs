@@ -203,6 +203,11 @@ pub trait Counts {
         key: &str,
         take: &domain::throttle::Take,
     ) -> Result<domain::throttle::Taken, PortError>;
+
+    /// Waits `ms` milliseconds on a timer of the request's own. (A request may not be woken by
+    /// another: on Workers its code would then run in the other's context, where its own I/O
+    /// objects are out of reach.)
+    async fn pause(&self, ms: u64);
 }
 
 /// The origin worker, reached over HTTP.

@@ -10,6 +10,7 @@
 
 mod support;
 
+use domain::limits::{MAX_HEADER_BYTES, MAX_QUERY_BYTES};
 use domain::replication::{Change, ChangeKind, UserReplica};
 use domain::signing::{self, Direction, Received};
 use edge::http::Request;
@@ -33,6 +34,10 @@ async fn an_unknown_path_is_a_json_404_with_every_standard_header() {
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
         ("referrer-policy", "same-origin"),
         ("vary", "Origin"),
         ("x-request-id", "generated-id"),
@@ -394,6 +399,42 @@ async fn bad_registrations_never_reach_the_origin() {
         assert_eq!(body(&response)["status_code"], json!(status), "{case}");
     }
     assert!(edge.origin.received.borrow().is_empty());
+}
+
+#[tokio::test]
+async fn a_long_query_or_header_section_is_refused_before_routing_or_authentication() {
+    let edge = TestEdge::new();
+    let at_limit = format!("/api/v1/tasks/?pad={}", "x".repeat(MAX_QUERY_BYTES - 4));
+    let past_limit = format!("{at_limit}x");
+    let cases = [
+        ("query at the limit", Request::new("GET", &at_limit), 401),
+        ("query past it", Request::new("GET", &past_limit), 414),
+        (
+            "query past it, nowhere",
+            Request::new(
+                "GET",
+                &format!("/nowhere/?{}", "x".repeat(MAX_QUERY_BYTES + 1)),
+            ),
+            414,
+        ),
+        (
+            "headers at the limit",
+            Request::new("GET", "/api/v1/tasks/")
+                .with_header("x-pad", &"y".repeat(MAX_HEADER_BYTES - "x-pad".len())),
+            401,
+        ),
+        (
+            "headers past it",
+            Request::new("GET", "/api/v1/tasks/")
+                .with_header("x-pad", &"y".repeat(MAX_HEADER_BYTES - "x-pad".len() + 1)),
+            431,
+        ),
+    ];
+    for (case, request, status) in cases {
+        let response = edge.send(request).await;
+        assert_eq!(response.status, status, "{case}: {:?}", body(&response));
+        assert_eq!(body(&response)["status_code"], json!(status), "{case}");
+    }
 }
 
 #[tokio::test]

@@ -16,9 +16,8 @@
 use std::time::Duration;
 
 use domain::auth::{Claims, TokenKeys};
-use domain::limits::{MAX_JSON_BODY_BYTES, MAX_TOKEN_CHARS};
+use domain::limits::{MAX_HEADER_BYTES, MAX_JSON_BODY_BYTES, MAX_QUERY_BYTES, MAX_TOKEN_CHARS};
 use domain::projects::{NAME_MAX, TEXT_MAX, TITLE_MAX};
-use domain::query::params::MAX_QUERY_BYTES;
 use domain::query::search::{MAX_SEARCH_CHARS, MAX_TERMS};
 use e2e::{Answer, Stack, TokenLifetimes, User, base64url, base64url_decode, chrono_now, forge};
 use e2e::{origin_command, unique};
@@ -1179,7 +1178,7 @@ async fn security_jwt_oversized_tokens_are_refused_even_when_validly_signed() {
         "a valid token past the limit",
     )
     .await;
-    for size in [MAX_TOKEN_CHARS + 1, 16 * 1024] {
+    for size in [MAX_TOKEN_CHARS + 1, 8 * 1024] {
         assert_bearer_refused(
             &stack,
             &"a".repeat(size),
@@ -1685,52 +1684,111 @@ async fn security_limits_a_413_wears_the_headers_of_every_response() {
     );
 }
 
+/// What a JSON API answer allows a browser to do with it: nothing (no scripts, no frames).
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
 #[tokio::test]
-async fn security_limits_a_query_string_is_read_up_to_4096_bytes() {
+async fn security_headers_every_answer_has_a_strict_csp_and_names_no_software() {
+    let stack = Stack::new();
+    let user = stack.user().await;
+    let answers = [
+        ("health", stack.get("/health/", None).await),
+        ("a list", stack.get(PROJECTS, Some(&user.access)).await),
+        ("a 401", stack.get(PROJECTS, None).await),
+        ("a 404", stack.get("/nowhere/", None).await),
+        (
+            "a token refusal",
+            stack
+                .post(
+                    "/api/token/",
+                    &json!({"username": "nobody", "password": "x"}),
+                    None,
+                )
+                .await,
+        ),
+        (
+            "a 414",
+            stack
+                .get(
+                    &format!("{PROJECTS}?{}", "x".repeat(MAX_QUERY_BYTES + 1)),
+                    None,
+                )
+                .await,
+        ),
+    ];
+    for (what, answer) in &answers {
+        assert_eq!(
+            answer.header("content-security-policy"),
+            Some(API_CSP),
+            "{what}"
+        );
+        for name in ["server", "x-powered-by", "via", "x-runtime", "x-version"] {
+            assert_eq!(answer.header(name), None, "{what} names its {name}");
+        }
+        // Whatever is in it, no header names the software behind the answer.
+        for (name, value) in &answer.headers {
+            let value = value.to_str().unwrap_or_default().to_ascii_lowercase();
+            for software in ["workerd", "wrangler", "miniflare", "axum", "hyper", "rust"] {
+                assert!(!value.contains(software), "{what}: {name}: {value}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn security_limits_a_query_string_past_4096_bytes_is_414_before_it_is_read() {
     let stack = Stack::new();
     let user = stack.user().await;
     for _ in 0..3 {
         new_project(&stack, &user).await;
     }
-    let listed = |query: String| {
-        let stack = stack.clone();
-        let token = user.access.clone();
-        async move {
-            let answer = stack
-                .get(&format!("{PROJECTS}?{query}"), Some(&token))
-                .await;
-            assert_eq!(
-                answer.status,
-                StatusCode::OK,
-                "{:.80}…: {}",
-                query,
-                answer.text
-            );
-            answer.body["results"].as_array().unwrap().len()
-        }
-    };
     // `page_size=1` last, ending exactly at the limit: read.
     let tail = "&page_size=1";
     let filler = MAX_QUERY_BYTES - "pad=".len() - tail.len();
     let at_limit = format!("pad={}{tail}", "x".repeat(filler));
     assert_eq!(at_limit.len(), MAX_QUERY_BYTES);
+    let answer = stack
+        .get(&format!("{PROJECTS}?{at_limit}"), Some(&user.access))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(
-        listed(at_limit).await,
-        1,
+        answer.body["results"].as_array().map(Vec::len),
+        Some(1),
         "a parameter ending at byte 4096 is read"
     );
-    // One byte more and the `1` falls past the cut: `page_size` is blank, so the default.
+    // One byte more: refused whole, before authentication or a read.
     let past_limit = format!("pad={}{tail}", "x".repeat(filler + 1));
+    for token in [Some(user.access.as_str()), None] {
+        let answer = stack.get(&format!("{PROJECTS}?{past_limit}"), token).await;
+        assert_eq!(answer.status.as_u16(), 414, "{}", answer.text);
+        assert_eq!(
+            answer.body,
+            json!({"status_code": 414, "errors": {"detail": "Query string exceeds the limit of 4096 bytes."}})
+        );
+        assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
+    }
+}
+
+#[tokio::test]
+async fn security_limits_headers_past_12_kib_in_total_are_431() {
+    let stack = Stack::new();
+    let user = stack.user().await;
+    let headers_with = |filler: usize| {
+        stack
+            .request(reqwest::Method::GET, PROJECTS)
+            .bearer_auth(&user.access)
+            .header("x-filler-one", "y".repeat(filler / 2))
+            .header("x-filler-two", "y".repeat(filler - filler / 2))
+    };
+    // A token of the longest kind plus ordinary headers fits…
+    let answer = stack.send(headers_with(MAX_TOKEN_CHARS)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    // …headers past the limit in total do not, whichever header carries them.
+    let answer = stack.send(headers_with(MAX_HEADER_BYTES)).await;
+    assert_eq!(answer.status.as_u16(), 431, "{}", answer.text);
     assert_eq!(
-        listed(past_limit).await,
-        3,
-        "what lies past byte 4096 is not read"
-    );
-    let first = format!("page_size=1&pad={}", "x".repeat(3 * MAX_QUERY_BYTES));
-    assert_eq!(
-        listed(first).await,
-        1,
-        "a long query still answers, its head read"
+        answer.body["errors"]["detail"],
+        "Request headers exceed the limit of 12288 bytes in total."
     );
 }
 

@@ -4,10 +4,11 @@
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryParams(Vec<(String, String)>);
 
-/// Longest query string read; the rest is ignored (every parameter we honour is short).
-pub const MAX_QUERY_BYTES: usize = 4096;
+pub use crate::limits::MAX_QUERY_BYTES;
 
 impl QueryParams {
+    /// Decodes at most [`MAX_QUERY_BYTES`] of `raw`: the edge refuses longer query strings
+    /// before they get here, and this keeps the parser bounded whoever calls it.
     pub fn parse(raw: Option<&str>) -> Self {
         let raw = raw.unwrap_or("");
         let raw = match raw.char_indices().nth(MAX_QUERY_BYTES) {

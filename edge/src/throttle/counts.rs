@@ -176,6 +176,12 @@ impl Counts for MemoryCounts {
         let store = stores.entry(key.to_owned()).or_default();
         serve(store, take, self.now_ms.get())
     }
+
+    /// Moves the clock on instead of waiting.
+    async fn pause(&self, ms: u64) {
+        self.now_ms
+            .set(self.now_ms.get() + i64::try_from(ms).unwrap_or(i64::MAX));
+    }
 }
 
 #[cfg(test)]
