@@ -122,7 +122,6 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             })
     }
 
-    /// A URL starting with `http://` or `https://`, without a trailing slash.
     /// `ACCESS_TOKEN_LIFETIME_SECS` (15 minutes; at most a day) and
     /// `REFRESH_TOKEN_LIFETIME_SECS` (7 days; at most a year), read the same on both sides.
     pub fn token_lifetimes(&self) -> Result<TokenLifetimes, ConfigError> {
@@ -148,16 +147,32 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
         self.number("SIGNATURE_WINDOW_SECS", DEFAULT_WINDOW_SECS, 5..=600)
     }
 
+    /// A URL starting with `http://` or `https://`, without a trailing slash.
     pub fn url(&self, name: &'static str) -> Result<String, ConfigError> {
-        let value = self.required(name)?;
-        if !(value.starts_with("http://") || value.starts_with("https://")) {
-            return Err(ConfigError::new(
-                name,
-                "must start with http:// or https://",
-            ));
-        }
-        Ok(value.trim_end_matches('/').to_owned())
+        checked_url(name, &self.required(name)?)
     }
+
+    /// A comma-separated list of URLs, each as [`Self::url`] takes it; empty when unset.
+    pub fn urls(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
+        let Some(list) = self.optional(name) else {
+            return Ok(Vec::new());
+        };
+        list.split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(|url| checked_url(name, url))
+            .collect()
+    }
+}
+
+fn checked_url(name: &'static str, value: &str) -> Result<String, ConfigError> {
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Err(ConfigError::new(
+            name,
+            "must start with http:// or https://",
+        ));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]
@@ -182,6 +197,20 @@ mod tests {
         assert_eq!(production.key("K").unwrap_err().name, "K");
         let development = vars(&[("K", "short"), ("ENVIRONMENT", "development")]);
         assert_eq!(development.key("K").unwrap().expose(), b"short");
+    }
+
+    #[test]
+    fn url_lists_are_checked_url_by_url() {
+        let v = vars(&[
+            ("LIST", "https://a.example.com/, http://b.example.com"),
+            ("BAD", "https://a.example.com,ftp://b"),
+        ]);
+        assert_eq!(
+            v.urls("LIST").unwrap(),
+            ["https://a.example.com", "http://b.example.com"]
+        );
+        assert_eq!(v.urls("BAD").unwrap_err().name, "BAD");
+        assert_eq!(v.urls("UNSET").unwrap(), Vec::<String>::new());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! Paths end with the slash DRF uses; the edge also serves them without it.
 
 pub const HEALTH: &str = "/health/";
+/// The OpenAPI document (YAML, or JSON for `?format=json`).
+pub const SCHEMA: &str = "/api/schema/";
 pub const READY: &str = "/ready/";
 
 pub const REGISTER: &str = "/api/v1/auth/register/";

@@ -173,12 +173,16 @@ pub struct TaskReplica {
 
 /// A user as the edge may know them: exactly the public `me` representation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserReplica {
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, read_only))]
     pub id: UserId,
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     pub email: String,
     pub is_staff: bool,
     /// RFC 3339, UTC.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime, read_only))]
     pub date_joined: String,
 }
 

@@ -25,6 +25,7 @@ use crate::orders;
 use crate::platform::Platform;
 use crate::projects::{reads, sql, writes};
 use crate::routes::{self, Access, Handler, Method, Route};
+use crate::schema;
 use crate::throttle::{self, Limited};
 
 /// The request id to use: the client's `X-Request-ID` when it is short and plain, else a fresh
@@ -220,6 +221,10 @@ async fn run<P: Platform>(
     match route.handler {
         Handler::Health => Ok(health::health()),
         Handler::Ready => Ok(health::ready(ctx).await),
+        Handler::Schema => Ok(schema::document(
+            schema::Format::of(request),
+            &ctx.settings.api_servers,
+        )),
         Handler::Register => accounts::register(ctx, request).await,
         Handler::TokenObtain => accounts::obtain(ctx, request).await,
         Handler::TokenRefresh | Handler::TokenBlacklist => {

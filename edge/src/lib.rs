@@ -51,6 +51,7 @@ pub mod platform;
 pub mod projects;
 pub mod replica;
 pub mod routes;
+pub mod schema;
 pub mod settings;
 pub mod throttle;
 

@@ -107,6 +107,7 @@ impl BodyKind {
 pub enum Handler {
     Health,
     Ready,
+    Schema,
     Register,
     TokenObtain,
     TokenRefresh,
@@ -192,6 +193,7 @@ pub const ROUTES: &[Route] = &[
     //     path                       method  access  throttle     body    handler
     route(paths::HEALTH,              Get,    Public, Exempt,      NoBody, H::Health),
     route(paths::READY,               Get,    Public, Exempt,      NoBody, H::Ready),
+    route(paths::SCHEMA,              Get,    Public, Exempt,      NoBody, H::Schema),
     route(paths::REGISTER,            Post,   Public, Credentials, Json,   H::Register),
     route(paths::TOKEN_OBTAIN,        Post,   Public, Credentials, Json,   H::TokenObtain),
     route(paths::TOKEN_REFRESH,       Post,   Public, Credentials, Json,   H::TokenRefresh),

@@ -36,6 +36,9 @@ pub struct Settings {
     pub signature_window_secs: i64,
     pub origin_timeout_ms: u32,
     pub throttle: ThrottleSettings,
+    /// `API_SERVERS`: the URLs the OpenAPI document names as its servers (comma-separated);
+    /// none, and it names `/`, wherever it was fetched from.
+    pub api_servers: Vec<String>,
 }
 
 /// Rate limiting ([`crate::throttle`]).
@@ -105,6 +108,7 @@ impl Settings {
             )?)
             .unwrap_or(10_000),
             throttle: ThrottleSettings::from_vars(&vars)?,
+            api_servers: vars.urls("API_SERVERS")?,
         })
     }
 }

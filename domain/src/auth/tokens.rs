@@ -70,6 +70,7 @@ impl Default for TokenLifetimes {
 
 /// The response of `token/` and `token/refresh/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenPair {
     pub refresh: String,
     pub access: String,

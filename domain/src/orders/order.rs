@@ -15,6 +15,7 @@ use crate::input::{JsonBody, Text, messages};
 /// Where an order stands. It only moves forward: `pending` → `paid`, or `pending` →
 /// `payment_failed` → (a later attempt) `paid`; a paid order stays paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Pending,
@@ -41,7 +42,9 @@ impl OrderStatus {
 
 /// One line of an order: the product's name and price as they were when it was placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderItem {
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub product_id: ProductId,
     pub name: String,
     pub quantity: i64,
@@ -51,21 +54,27 @@ pub struct OrderItem {
 
 /// An order as the API shows it (see [`OrderView`] for the `paid` flag).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Order {
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, read_only))]
     pub id: OrderId,
+    #[cfg_attr(feature = "openapi", schema(format = Email))]
     pub email: String,
     pub items: Vec<OrderItem>,
     pub total_cents: i64,
     pub currency: Currency,
     pub status: OrderStatus,
     /// RFC 3339, UTC.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime, read_only))]
     pub created_at: String,
 }
 
 /// The representation: the order and the contract's `paid`, which follows from `status`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrderView<'a> {
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub order: &'a Order,
     pub paid: bool,
 }

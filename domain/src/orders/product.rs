@@ -7,6 +7,8 @@ use crate::ids::ProductId;
 
 /// A lower-case ISO 4217 code (`usd`, `eur`, `krw`), as Stripe spells currencies.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(pattern = "^[a-z]{3}$", example = "usd"))]
 #[serde(transparent)]
 pub struct Currency(String);
 
@@ -25,11 +27,14 @@ impl Currency {
 /// A product as stored and replicated. The public list shows the active ones, without
 /// `active`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Product {
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, read_only))]
     pub id: ProductId,
     pub name: String,
     pub price_cents: i64,
     pub currency: Currency,
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     pub active: bool,
 }
 

@@ -11,23 +11,31 @@ use crate::query::{SortField, SortKey};
 
 /// A project as stored and replicated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Project {
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, read_only))]
     pub id: ProjectId,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, read_only))]
     pub owner: UserId,
     pub name: String,
     pub description: String,
     pub is_archived: bool,
     /// RFC 3339, UTC, microseconds.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime, read_only))]
     pub created_at: String,
 }
 
 /// A project as the API shows it: with its tasks nested and counted, as the seed's serializer.
 /// Its JSON is [`Project::FIELDS`] followed by [`ProjectView::NESTED`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectView {
     #[serde(flatten)]
+    #[cfg_attr(feature = "openapi", schema(inline))]
     pub project: Project,
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub task_count: usize,
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub tasks: Vec<Task>,
 }
 

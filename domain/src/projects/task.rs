@@ -10,15 +10,23 @@ use crate::query::{Date, SortField, SortKey};
 
 /// A task as stored, replicated and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Task {
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, read_only))]
     pub id: TaskId,
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub project: ProjectId,
     pub title: String,
     pub detail: String,
     pub done: bool,
     /// `YYYY-MM-DD` or null.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, format = Date, required = true)
+    )]
     pub due_date: Option<Date>,
     /// RFC 3339, UTC, microseconds.
+    #[cfg_attr(feature = "openapi", schema(format = DateTime, read_only))]
     pub created_at: String,
 }
 

@@ -1,0 +1,255 @@
+//! Query, path and header parameters, with the domain's limits. The shared ones are components
+//! (`#/components/parameters/…`) that operations refer to.
+
+use domain::orders::MAX_ORDER_TOKEN_CHARS;
+use domain::query::SortField;
+use domain::query::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use domain::query::search::{MAX_SEARCH_CHARS, MAX_TERMS};
+use edge::forward::FORWARDED_HEADERS;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn, ParameterStyle};
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+};
+use utoipa::openapi::{Ref, RefOr, Required, Schema};
+
+pub const PAGE: &str = "page";
+pub const PAGE_SIZE: &str = "page_size";
+pub const SEARCH: &str = "search";
+pub const DONE: &str = "done";
+pub const MIN_DUE: &str = "min_due";
+pub const MAX_DUE: &str = "max_due";
+pub const PROJECT: &str = "project";
+/// Headers, as the document spells them (the services match them in any case; the tests hold
+/// these to the names the services read).
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+pub const ORDER_TOKEN: &str = "X-Order-Token";
+pub const STRIPE_SIGNATURE: &str = "Stripe-Signature";
+
+/// The longest `Idempotency-Key` the edge passes on (`edge::forward`, which has no constant for
+/// it; the tests hold this to the domain's message for a bad key).
+pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// The longest value the edge forwards for a client header it passes through.
+pub fn forwarded_header_limit(name: &str) -> Option<usize> {
+    FORWARDED_HEADERS
+        .iter()
+        .find(|(header, _)| header.eq_ignore_ascii_case(name))
+        .map(|(_, limit)| *limit)
+}
+
+/// The shared parameters, by component name.
+pub fn components() -> Vec<(&'static str, Parameter)> {
+    vec![
+        (PAGE, page()),
+        (PAGE_SIZE, page_size()),
+        (SEARCH, search()),
+        (DONE, done()),
+        (MIN_DUE, due(MIN_DUE, "on or after")),
+        (MAX_DUE, due(MAX_DUE, "on or before")),
+        (PROJECT, project()),
+        (IDEMPOTENCY_KEY, idempotency_key()),
+        (ORDER_TOKEN, order_token()),
+        (STRIPE_SIGNATURE, stripe_signature()),
+    ]
+}
+
+/// A reference to the shared parameter `name`.
+pub fn reference(name: &str) -> RefOr<Parameter> {
+    RefOr::Ref(Ref::new(format!("#/components/parameters/{name}")))
+}
+
+fn query(name: &str, description: String, schema: impl Into<RefOr<Schema>>) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+fn header(name: &str, required: bool, description: String, max_length: usize) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .description(Some(description))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(max_length)),
+        ))
+        .build()
+}
+
+fn integer() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+}
+
+/// A detail path's `{id}`.
+pub fn path_id(resource: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name("id")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(format!(
+            "A unique integer value identifying this {}.",
+            resource.to_lowercase()
+        )))
+        .schema(Some(integer().minimum(Some(1))))
+        .build()
+}
+
+fn page() -> Parameter {
+    let number = integer().minimum(Some(1));
+    let last = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["last"]));
+    query(
+        PAGE,
+        "A page number within the paginated result set, or `last`. A page past the last one, \
+         or anything else, is 404 `Invalid page.`"
+            .to_owned(),
+        OneOfBuilder::new().item(number).item(last),
+    )
+}
+
+fn page_size() -> Parameter {
+    query(
+        PAGE_SIZE,
+        format!(
+            "Number of results to return per page: {DEFAULT_PAGE_SIZE} by default, at most \
+             {MAX_PAGE_SIZE} (a larger number is capped; one that is not a positive integer \
+             falls back to the default)."
+        ),
+        integer()
+            .minimum(Some(1))
+            .maximum(Some(MAX_PAGE_SIZE))
+            .default(Some(DEFAULT_PAGE_SIZE.into())),
+    )
+}
+
+fn search() -> Parameter {
+    query(
+        SEARCH,
+        format!(
+            "Search terms, split on whitespace and commas (a quoted phrase stays whole), at most \
+             {MAX_TERMS} of them; each must appear in one of the searched fields."
+        ),
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .max_length(Some(MAX_SEARCH_CHARS)),
+    )
+}
+
+/// `ordering`: a comma-separated list of the fields a list allows, `-` for descending. The
+/// values are the domain's list for that view, so a field added there is documented here.
+pub fn ordering(allowed: &[SortField]) -> Parameter {
+    let values: Vec<String> = allowed
+        .iter()
+        .flat_map(|field| [field.name().to_owned(), format!("-{}", field.name())])
+        .collect();
+    ParameterBuilder::new()
+        .name("ordering")
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(
+            "Which fields to order the results by, comma-separated, `-` for descending \
+             (`-created_at` by default; ties break on `id`). Unknown fields are ignored.",
+        ))
+        .style(Some(ParameterStyle::Form))
+        .explode(Some(false))
+        .schema(Some(
+            ArrayBuilder::new().items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(values)),
+            ),
+        ))
+        .build()
+}
+
+/// `GET /api/schema/`'s rendering.
+pub fn format() -> Parameter {
+    query(
+        "format",
+        "`json` for JSON; `yaml` (or `openapi`) for YAML, the default.".to_owned(),
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["json", "yaml", "openapi"])),
+    )
+}
+
+fn done() -> Parameter {
+    query(
+        DONE,
+        "Only tasks done (`true`, `1`) or not (`false`, `0`), in any case; another value is \
+         ignored."
+            .to_owned(),
+        ObjectBuilder::new().schema_type(Type::Boolean),
+    )
+}
+
+fn due(name: &str, relation: &str) -> Parameter {
+    query(
+        name,
+        format!("Only tasks due {relation} this date (`YYYY-MM-DD`); another value is 400."),
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+    )
+}
+
+fn project() -> Parameter {
+    query(
+        PROJECT,
+        "Only the tasks of this project of yours (someone else's gives an empty list; an id \
+         that names no project is 400)."
+            .to_owned(),
+        integer().minimum(Some(1)),
+    )
+}
+
+fn idempotency_key() -> Parameter {
+    let mut parameter = header(
+        IDEMPOTENCY_KEY,
+        false,
+        format!(
+            "Makes a retry safe: the same key with the same request gets the first answer \
+             without a second write. 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters. \
+             Keys are per caller."
+        ),
+        IDEMPOTENCY_KEY_MAX,
+    );
+    if let Some(RefOr::T(Schema::Object(schema))) = &mut parameter.schema {
+        schema.pattern = Some("^[\\x20-\\x7E]+$".to_owned());
+    }
+    parameter
+}
+
+fn order_token() -> Parameter {
+    header(
+        ORDER_TOKEN,
+        false,
+        "A guest's order token (the `order_token` of the order's creation): proves the order \
+         is theirs without an account."
+            .to_owned(),
+        MAX_ORDER_TOKEN_CHARS,
+    )
+}
+
+fn stripe_signature() -> Parameter {
+    header(
+        STRIPE_SIGNATURE,
+        true,
+        "Stripe's signature over the raw body (`t=…,v1=…`).".to_owned(),
+        forwarded_header_limit(STRIPE_SIGNATURE).unwrap_or_default(),
+    )
+}

@@ -1,0 +1,150 @@
+//! `GET /api/schema/`: the OpenAPI document, as `apidoc` generated it from the code and as it is
+//! committed under `openapi/`. The wasm carries the finished text; nothing is built per request.
+//!
+//! YAML by default (drf-spectacular's `application/vnd.oai.openapi`), JSON for `?format=json`
+//! (`application/vnd.oai.openapi+json`, as drf-spectacular) or a client that accepts
+//! `application/json` and not YAML. The committed document names the server `/` (wherever it
+//! was fetched from); `API_SERVERS` replaces that with the configured list.
+
+use std::fmt::Write as _;
+
+use domain::query::params::QueryParams;
+
+use crate::http::{Request, Response};
+
+const YAML: &str = include_str!("../../openapi/openapi.yaml");
+const JSON: &str = include_str!("../../openapi/openapi.json");
+
+/// The `servers` entry of the committed document in each form, exactly as `apidoc` writes it
+/// (a test holds the files to it): what configured servers replace.
+pub const YAML_SERVERS: &str = "servers:\n- url: /\n";
+pub const JSON_SERVERS: &str = "\"servers\": [\n    {\n      \"url\": \"/\"\n    }\n  ]";
+
+/// The two forms the document is served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    /// JSON, with the content type the client asked for.
+    Json(&'static str),
+}
+
+impl Format {
+    /// `?format=` first (`json`; `yaml` or `openapi` for YAML), then `Accept`.
+    pub fn of(request: &Request) -> Self {
+        let query = QueryParams::parse(request.query.as_deref());
+        match query.get("format") {
+            Some("json") => return Self::Json("application/vnd.oai.openapi+json"),
+            Some("yaml" | "openapi") => return Self::Yaml,
+            _ => {}
+        }
+        let accept = request.header("accept").unwrap_or_default();
+        let wants = |media: &str| accept.split(',').any(|part| part.trim().starts_with(media));
+        if wants("application/json")
+            && !wants("application/vnd.oai.openapi")
+            && !wants("application/yaml")
+        {
+            Self::Json("application/json")
+        } else {
+            Self::Yaml
+        }
+    }
+}
+
+/// The document in `format`, its servers the configured ones (none configured: `/`).
+pub fn document(format: Format, servers: &[String]) -> Response {
+    let (text, content_type) = match format {
+        Format::Yaml => (yaml(servers), "application/vnd.oai.openapi; charset=utf-8"),
+        Format::Json(content_type) => (json(servers), content_type),
+    };
+    let mut response = Response::empty(200);
+    response.set_header("content-type", content_type);
+    response.body = text.into_bytes();
+    response
+}
+
+fn yaml(servers: &[String]) -> String {
+    if servers.is_empty() {
+        return YAML.to_owned();
+    }
+    let mut listed = String::from("servers:\n");
+    for url in servers {
+        // A URL in double quotes, escaped as JSON, is a valid YAML scalar. (Writing to a
+        // `String` cannot fail.)
+        let _ = writeln!(listed, "- url: {}", serde_json::Value::from(url.as_str()));
+    }
+    YAML.replacen(YAML_SERVERS, &listed, 1)
+}
+
+fn json(servers: &[String]) -> String {
+    if servers.is_empty() {
+        return JSON.to_owned();
+    }
+    let listed: Vec<String> = servers
+        .iter()
+        .map(|url| format!("{{\"url\": {}}}", serde_json::Value::from(url.as_str())))
+        .collect();
+    JSON.replacen(
+        JSON_SERVERS,
+        &format!("\"servers\": [{}]", listed.join(", ")),
+        1,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_documents_name_the_server_as_apidoc_writes_it() {
+        assert!(
+            YAML.contains(YAML_SERVERS),
+            "openapi.yaml's servers changed form"
+        );
+        assert!(
+            JSON.contains(JSON_SERVERS),
+            "openapi.json's servers changed form"
+        );
+    }
+
+    #[test]
+    fn configured_servers_replace_the_relative_one_in_both_forms() {
+        let servers = vec!["https://api.example.com".to_owned()];
+        let json: serde_json::Value = serde_json::from_str(&json(&servers)).unwrap();
+        assert_eq!(
+            json["servers"],
+            serde_json::json!([{"url": "https://api.example.com"}])
+        );
+        let yaml = yaml(&servers);
+        assert!(yaml.contains("servers:\n- url: \"https://api.example.com\"\n"));
+        assert!(!yaml.contains(YAML_SERVERS));
+    }
+
+    #[test]
+    fn yaml_unless_json_is_asked_for() {
+        let format = |query: &str, accept: Option<&str>| {
+            let mut request = Request::new("GET", &format!("/api/schema/{query}"));
+            if let Some(accept) = accept {
+                request = request.with_header("accept", accept);
+            }
+            Format::of(&request)
+        };
+        assert_eq!(format("", None), Format::Yaml);
+        assert_eq!(format("", Some("*/*")), Format::Yaml);
+        assert_eq!(
+            format("?format=json", None),
+            Format::Json("application/vnd.oai.openapi+json")
+        );
+        assert_eq!(
+            format("", Some("application/json")),
+            Format::Json("application/json")
+        );
+        assert_eq!(
+            format("", Some("application/vnd.oai.openapi, application/json")),
+            Format::Yaml
+        );
+        assert_eq!(
+            format("?format=yaml", Some("application/json")),
+            Format::Yaml
+        );
+    }
+}
