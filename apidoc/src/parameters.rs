@@ -25,9 +25,8 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 pub const ORDER_TOKEN: &str = "X-Order-Token";
 pub const STRIPE_SIGNATURE: &str = "Stripe-Signature";
 
-/// The longest `Idempotency-Key` the edge passes on (`edge::forward`, which has no constant for
-/// it; the tests hold this to the domain's message for a bad key).
-pub const IDEMPOTENCY_KEY_MAX: usize = 255;
+/// The longest `Idempotency-Key` the edge passes on.
+pub use domain::limits::MAX_IDEMPOTENCY_KEY_CHARS as IDEMPOTENCY_KEY_MAX;
 
 /// The longest value the edge forwards for a client header it passes through.
 pub fn forwarded_header_limit(name: &str) -> Option<usize> {

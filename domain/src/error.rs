@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::limits::MAX_IDEMPOTENCY_KEY_CHARS;
 use serde_json::{Value, json};
 
 /// Why a token was refused, in simplejwt's words.
@@ -284,9 +285,9 @@ impl ApiError {
             }
             Self::NotFound(None) => detail("Not found."),
             Self::InvalidPage => detail("Invalid page."),
-            Self::BadIdempotencyKey => {
-                detail("The Idempotency-Key header must be 1 to 255 printable ASCII characters.")
-            }
+            Self::BadIdempotencyKey => detail(&format!(
+                "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters."
+            )),
             Self::IdempotencyInFlight => {
                 detail("A request with this Idempotency-Key is still being processed. Retry later.")
             }

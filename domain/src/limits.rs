@@ -11,6 +11,9 @@ pub const MAX_PASSWORD_CHARS: usize = 4096;
 /// Longest token string accepted by the token endpoints and the `Authorization` header.
 pub const MAX_TOKEN_CHARS: usize = 4096;
 
+/// Longest `Idempotency-Key` accepted (printable ASCII); a longer one is 400.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
 /// Longest `X-Request-ID` taken from a client; anything longer (or with odd characters) is
 /// replaced by a generated id.
 pub const MAX_REQUEST_ID_CHARS: usize = 64;

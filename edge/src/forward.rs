@@ -1,6 +1,7 @@
 //! Writes and logins go to the origin: a signed request out, the origin's reply back, its
 //! change records applied to D1 before the client hears the answer (read-your-writes).
 
+use domain::limits::MAX_IDEMPOTENCY_KEY_CHARS;
 use domain::signing::{self, Direction, SignedParts};
 use domain::wire::{OriginReply, REPLY_HEADER};
 use domain::{ApiError, UserId};
@@ -87,7 +88,8 @@ fn idempotency_key(request: &Request) -> Result<Option<&str>, ApiError> {
     match request.header(signing::IDEMPOTENCY_HEADER) {
         None => Ok(None),
         Some(key)
-            if (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
+            if (1..=MAX_IDEMPOTENCY_KEY_CHARS).contains(&key.len())
+                && key.bytes().all(|b| (0x20..0x7f).contains(&b)) =>
         {
             Ok(Some(key))
         }

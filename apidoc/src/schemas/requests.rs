@@ -30,12 +30,7 @@ pub const ORDER: &str = "OrderRequest";
 pub const ORDER_LINE: &str = "OrderItemRequest";
 pub const PAYMENT_INTENT: &str = "PaymentIntentRequest";
 
-/// The longest username (Django's `AbstractUser`). The domain keeps it private; the tests hold
-/// this to `Username::parse`.
-pub const USERNAME_MAX: usize = 150;
-/// The shortest password Django's default validators accept. The domain keeps it private; the
-/// tests hold this to `password_problems`.
-pub const PASSWORD_MIN: usize = 8;
+pub use domain::auth::{PASSWORD_MIN, USERNAME_MAX};
 
 /// Every request body, by component name.
 pub fn all() -> Vec<(&'static str, Schema)> {

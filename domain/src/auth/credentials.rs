@@ -5,9 +5,11 @@ use crate::input::{JsonBody, Text, messages};
 use crate::limits::MAX_PASSWORD_CHARS;
 use crate::secret::Secret;
 
-const USERNAME_MAX: usize = 150;
+/// The longest username (Django's `AbstractUser`).
+pub const USERNAME_MAX: usize = 150;
 const EMAIL_MAX: usize = 254;
-const PASSWORD_MIN: usize = 8;
+/// The shortest password Django's default validators accept.
+pub const PASSWORD_MIN: usize = 8;
 
 /// A username Django would accept: 1–150 of letters, digits and `@.+-_`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,5 +5,7 @@ mod credentials;
 mod tokens;
 
 pub use crate::error::TokenProblem;
-pub use credentials::{Email, Login, NewAccount, Username, password_problems};
+pub use credentials::{
+    Email, Login, NewAccount, PASSWORD_MIN, USERNAME_MAX, Username, password_problems,
+};
 pub use tokens::{Claims, TokenKeys, TokenLifetimes, TokenPair, TokenSubject, TokenType};
