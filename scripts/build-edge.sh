@@ -2,8 +2,11 @@
 # Builds the edge's wasm with worker-build, offline: the three tools worker-build would download
 # come from cargo and npm instead (see ../shared/docs/TOOLCHAIN.md).
 # SKIP_WORKER_BUILD=1 keeps an existing build (./dev builds once before starting wrangler).
+# The static assets (the API docs) are brought up to date first, in either case: see
+# scripts/docs-assets.sh.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/docs-assets.sh"
 if [[ -n "${SKIP_WORKER_BUILD:-}" && -f "$root/edge/build/index.js" ]]; then
   echo "build-edge: using the existing edge/build"
   exit 0

@@ -209,7 +209,8 @@ async fn run(shutdown: &Shutdown) -> Result<ExitCode> {
     println!(
         "
   API        http://127.0.0.1:{edge}/api/v1/   (health: /health/, readiness: /ready/)
-  Docs       http://127.0.0.1:{edge}/api/docs/ (issue: OpenAPI, not built yet)
+  API docs   http://127.0.0.1:{edge}/api/docs/  (Swagger UI; the document: /api/schema/)
+  Redoc      http://127.0.0.1:{edge}/api/redoc/
   Products   http://127.0.0.1:{edge}/api/v1/products/  (orders: POST /api/v1/orders/)
   Stripe     http://127.0.0.1:{stripe}/_fake/events (the fake Stripe's control API)
   Inbox      http://127.0.0.1:{inbox}/          (SMTP on 127.0.0.1:{smtp})

@@ -597,6 +597,13 @@ fn without_build(text: &str, root: &Path) -> Result<String> {
             absolute(dir);
         }
     }
+    // The static assets (the API docs, built into edge/build/assets/).
+    if let Some(dir) = config
+        .get_mut("assets")
+        .and_then(|assets| assets.get_mut("directory"))
+    {
+        absolute(dir);
+    }
     toml::to_string(&config).context("writing the stack's wrangler.toml")
 }
 
@@ -647,6 +654,30 @@ mod tests {
             without_build(&ours, &ROOT)
                 .unwrap()
                 .contains("d1_databases")
+        );
+    }
+
+    #[test]
+    fn a_stack_serves_the_static_assets_from_an_absolute_directory() {
+        let text = "main = \"edge/build/index.js\"\n[assets]\ndirectory = \"edge/build/assets\"\n\
+                    html_handling = \"auto-trailing-slash\"\n";
+        let config: toml::Table =
+            toml::from_str(&without_build(text, Path::new("/w")).unwrap()).unwrap();
+        assert_eq!(
+            config["assets"]["directory"].as_str(),
+            Some("/w/edge/build/assets")
+        );
+        assert_eq!(
+            config["assets"]["html_handling"].as_str(),
+            Some("auto-trailing-slash"),
+            "the other settings stay as they are"
+        );
+        // The project's own file: its assets folder, made absolute.
+        let ours = std::fs::read_to_string(ROOT.join("wrangler.toml")).unwrap();
+        let config: toml::Table = toml::from_str(&without_build(&ours, &ROOT).unwrap()).unwrap();
+        assert_eq!(
+            config["assets"]["directory"].as_str().map(PathBuf::from),
+            Some(ROOT.join("edge/build/assets"))
         );
     }
 
