@@ -51,7 +51,8 @@ pub struct ThrottleSettings {
     pub rates: Rates,
     /// `THROTTLE_LEASE` (10, 1 to 100): how many requests an isolate may count ahead for one
     /// identity, away from the credentials endpoints (which count each request). The largest
-    /// overshoot of any limit: 1 is exact, and costs a Durable Object call per request.
+    /// overshoot of any limit: 1 is exact, and costs a Durable Object call per request. The
+    /// object grants at most a sixth of the tightest limit ([`crate::throttle::counts`]).
     pub lease: u32,
     /// `THROTTLE_LEASE_MS` (5000, 100 to 60000): how long a lease may be spent.
     pub lease_ms: i64,

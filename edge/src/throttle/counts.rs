@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use domain::throttle::{Grant, ScopeSet, Take, Taken, decide};
+use domain::throttle::{Grant, Rate, Scope, ScopeSet, Take, Taken, decide};
 
 use crate::platform::{Counts, PortError};
 
@@ -18,6 +18,8 @@ use crate::platform::{Counts, PortError};
 pub const MAX_PERIOD_MS: i64 = 86_400_000;
 /// The most units one take may ask for.
 pub const MAX_WANT: u32 = 100;
+/// A lease is at most this fraction of the tightest limit it counts against (`60/min`: 10).
+pub const LEASE_SHARE: u32 = 6;
 
 /// The identity's outstanding lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,23 +49,27 @@ pub fn serve(store: &mut impl Store, take: &Take, now_ms: i64) -> Result<Taken, 
         return Err(PortError::new("a malformed take"));
     }
     store.forget(now_ms - MAX_PERIOD_MS)?;
-    let mut lease = store.lease()?;
-    if let Some(back) = take.give_back {
+    let lease = store.lease()?;
+    // The outstanding lease, given back by its holder: free to lease again. (Its record is
+    // overwritten by the next lease, or cleared below if there is none.)
+    let returned = take
+        .give_back
+        .is_some_and(|back| lease.is_some_and(|l| l.grant == back.grant));
+    if let Some(back) = take.give_back.filter(|back| back.unspent > 0) {
         store.reduce(back.grant, back.unspent)?;
-        if lease.is_some_and(|l| l.grant == back.grant) {
-            store.set_lease(None)?;
-            lease = None;
-        }
     }
-    let held_elsewhere = lease.is_some_and(|l| l.until_ms > now_ms);
+    let held_elsewhere = !returned && lease.is_some_and(|l| l.until_ms > now_ms);
     let want = if held_elsewhere {
         1
     } else {
-        take.want.clamp(1, MAX_WANT)
+        take.want.clamp(1, MAX_WANT).min(lease_cap(&take.scopes))
     };
     let grants = store.grants(now_ms - MAX_PERIOD_MS)?;
     let decision = decide(&grants, &take.scopes, now_ms, want);
     if decision.granted == 0 {
+        if returned {
+            store.set_lease(None)?;
+        }
         return Ok(Taken {
             granted: 0,
             grant: None,
@@ -78,6 +84,8 @@ pub fn serve(store: &mut impl Store, take: &Take, now_ms: i64) -> Result<Taken, 
             grant: id,
             until_ms: now_ms + take.lease_ms,
         }))?;
+    } else if returned {
+        store.set_lease(None)?;
     }
     Ok(Taken {
         granted: decision.granted,
@@ -85,6 +93,16 @@ pub fn serve(store: &mut impl Store, take: &Take, now_ms: i64) -> Result<Taken, 
         wait_secs: 0,
         standings: decision.standings,
     })
+}
+
+/// The largest lease against these scopes: a [`LEASE_SHARE`]th of the tightest limit (at least
+/// one unit), so that near a small limit the overshoot stays small in proportion too.
+fn lease_cap(scopes: &[(Scope, Rate)]) -> u32 {
+    scopes
+        .iter()
+        .map(|(_, rate)| (rate.requests / LEASE_SHARE).max(1))
+        .min()
+        .unwrap_or(1)
 }
 
 /// Counts in memory: the test platform's, and the model the SQLite store follows.
@@ -187,14 +205,15 @@ impl Counts for MemoryCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::throttle::{GiveBack, Rate, Scope};
+    use domain::throttle::GiveBack;
 
-    fn take(want: u32, give_back: Option<GiveBack>) -> Take {
+    /// A take against one burst scope of `per_min` requests a minute.
+    fn take(per_min: u32, want: u32, give_back: Option<GiveBack>) -> Take {
         Take {
             scopes: vec![(
                 Scope::Burst,
                 Rate {
-                    requests: 20,
+                    requests: per_min,
                     period_secs: 60,
                 },
             )],
@@ -207,40 +226,94 @@ mod tests {
     #[test]
     fn one_lease_is_out_at_a_time_and_others_count_exactly_meanwhile() {
         let mut store = MemoryStore::default();
-        let first = serve(&mut store, &take(10, None), 0).unwrap();
+        let first = serve(&mut store, &take(120, 10, None), 0).unwrap();
         assert_eq!(first.granted, 10);
-        let other = serve(&mut store, &take(10, None), 1_000).unwrap();
+        let other = serve(&mut store, &take(120, 10, None), 1_000).unwrap();
         assert_eq!(other.granted, 1, "a second holder counts one at a time");
         // Once the lease has run out, anyone may lease.
-        let later = serve(&mut store, &take(10, None), 6_000).unwrap();
-        assert_eq!(later.granted, 9, "what is left of 20");
-        assert_eq!(later.standings[0].remaining, 0);
+        let later = serve(&mut store, &take(120, 10, None), 6_000).unwrap();
+        assert_eq!(later.granted, 10);
+        assert_eq!(later.standings[0].remaining, 120 - 21);
+    }
+
+    #[test]
+    fn a_lease_is_at_most_a_sixth_of_the_limit_and_what_is_left_of_it() {
+        let mut store = MemoryStore::default();
+        assert_eq!(
+            serve(&mut store, &take(60, 20, None), 0).unwrap().granted,
+            10
+        );
+        let mut store = MemoryStore::default();
+        assert_eq!(
+            serve(&mut store, &take(4, 20, None), 0).unwrap().granted,
+            1,
+            "at least one unit, however small the limit"
+        );
+        let mut store = MemoryStore::default();
+        for at_ms in 0..55 {
+            serve(&mut store, &take(60, 1, None), at_ms).unwrap();
+        }
+        assert_eq!(
+            serve(&mut store, &take(60, 10, None), 100).unwrap().granted,
+            5,
+            "what is left of 60"
+        );
     }
 
     #[test]
     fn its_holder_gives_back_what_it_did_not_spend_and_leases_again() {
         let mut store = MemoryStore::default();
-        let first = serve(&mut store, &take(10, None), 0).unwrap();
+        let first = serve(&mut store, &take(120, 10, None), 0).unwrap();
         let back = GiveBack {
             grant: first.grant.unwrap(),
             unspent: 7,
         };
-        let again = serve(&mut store, &take(10, Some(back)), 1_000).unwrap();
+        let again = serve(&mut store, &take(120, 10, Some(back)), 1_000).unwrap();
         assert_eq!(again.granted, 10);
-        assert_eq!(again.standings[0].remaining, 7, "3 spent + 10 leased of 20");
+        assert_eq!(
+            again.standings[0].remaining,
+            120 - 3 - 10,
+            "3 spent + 10 leased"
+        );
         // Anyone else is held to single units: the new lease is outstanding.
-        assert_eq!(serve(&mut store, &take(5, None), 2_000).unwrap().granted, 1);
+        assert_eq!(
+            serve(&mut store, &take(120, 5, None), 2_000)
+                .unwrap()
+                .granted,
+            1
+        );
+    }
+
+    #[test]
+    fn a_lease_given_back_whole_then_refused_is_no_longer_outstanding() {
+        let mut store = MemoryStore::default();
+        let first = serve(&mut store, &take(12, 2, None), 0).unwrap();
+        assert_eq!(first.granted, 2);
+        let back = GiveBack {
+            grant: first.grant.unwrap(),
+            unspent: 0,
+        };
+        for at_ms in 1..=10 {
+            serve(&mut store, &take(12, 1, None), at_ms).unwrap();
+        }
+        let refused = serve(&mut store, &take(12, 2, Some(back)), 20).unwrap();
+        assert_eq!(refused.granted, 0);
+        assert_eq!(store.lease().unwrap(), None);
     }
 
     #[test]
     fn a_refusal_counts_nothing_and_waits_for_the_oldest_unit() {
         let mut store = MemoryStore::default();
-        serve(&mut store, &take(20, None), 0).unwrap();
-        let refused = serve(&mut store, &take(1, None), 10_000).unwrap();
+        for _ in 0..6 {
+            serve(&mut store, &take(6, 1, None), 0).unwrap();
+        }
+        let refused = serve(&mut store, &take(6, 1, None), 10_000).unwrap();
         assert_eq!((refused.granted, refused.wait_secs), (0, 50));
-        assert_eq!(store.grants(-1).unwrap().len(), 1, "nothing recorded");
+        assert_eq!(store.grants(-1).unwrap().len(), 6, "nothing recorded");
         assert_eq!(
-            serve(&mut store, &take(1, None), 60_001).unwrap().granted,
+            serve(&mut store, &take(6, 1, None), 60_001)
+                .unwrap()
+                .granted,
             1
         );
     }
@@ -248,10 +321,10 @@ mod tests {
     #[test]
     fn malformed_takes_are_errors() {
         let mut store = MemoryStore::default();
-        let mut empty = take(1, None);
+        let mut empty = take(60, 1, None);
         empty.scopes.clear();
         assert!(serve(&mut store, &empty, 0).is_err());
-        let mut long = take(1, None);
+        let mut long = take(60, 1, None);
         long.lease_ms = 3_600_000;
         assert!(serve(&mut store, &long, 0).is_err());
     }

@@ -208,18 +208,13 @@ impl Store for SqlStore<'_> {
             "UPDATE grants SET units = max(units - ?, 0) WHERE id = ?",
             vec![i64::from(unspent).into(), id.into()],
         )
-        .and_then(|_| {
-            self.exec(
-                "DELETE FROM grants WHERE id = ? AND units = 0",
-                vec![id.into()],
-            )
-        })
         .map_err(failed("returning a lease's unspent units"))?;
         for grant in &mut self.copy.grants {
             if grant.id == id {
                 grant.units = grant.units.saturating_sub(unspent);
             }
         }
+        // A grant left at zero units counts for nothing; storage keeps it until `forget`.
         self.copy.grants.retain(|grant| grant.units > 0);
         Ok(())
     }
