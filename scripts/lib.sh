@@ -60,6 +60,16 @@ ensure_postgres() {
   fi
 }
 
+# ensure_chromium: Debian's chromium, which the browser tests (tests/tests/browser.rs) drive
+# headless over the DevTools protocol. Never a downloaded browser build: none can be fetched
+# here, and the distribution's is the one that gets security updates.
+ensure_chromium() {
+  if ! command -v chromium >/dev/null; then
+    say "Installing chromium for the browser tests (apt)"
+    apt_install chromium
+  fi
+}
+
 # ensure_schemathesis: the parity gate's fuzzer in a venv of its own (.data/venv-parity), at
 # exactly the versions parity/requirements.txt pins. A copy of that file in the venv records
 # what was installed; while the two agree there is nothing to do.
@@ -94,6 +104,7 @@ ensure_tools() {
   fi
   ensure_npm_packages
   ensure_postgres
+  ensure_chromium
   ensure_schemathesis
 }
 

@@ -179,10 +179,12 @@ pub fn ordering(allowed: &[SortField]) -> Parameter {
 pub fn format() -> Parameter {
     query(
         "format",
-        "`json` for JSON; `yaml` (or `openapi`) for YAML, the default.".to_owned(),
+        "`json` (or `openapi-json`) for JSON; `yaml` (or `openapi`) for YAML, the default. \
+         Another value is 404, as DRF answers a format it has no renderer for."
+            .to_owned(),
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .enum_values(Some(["json", "yaml", "openapi"])),
+            .enum_values(Some(["json", "openapi-json", "yaml", "openapi"])),
     )
 }
 
@@ -238,7 +240,8 @@ fn order_token() -> Parameter {
         ORDER_TOKEN,
         false,
         "A guest's order token (the `order_token` of the order's creation): proves the order \
-         is theirs without an account."
+         is theirs without an account. Not read when the caller is signed in: the bearer token \
+         speaks for them."
             .to_owned(),
         MAX_ORDER_TOKEN_CHARS,
     )

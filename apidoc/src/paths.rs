@@ -226,7 +226,8 @@ fn implied_reasons(route: &Route, spec: &Spec) -> Vec<(u16, Reason)> {
         }
     }
     let has_own = |status: u16| spec.refusals.iter().any(|r| r.status == status);
-    if has_own(503) && may_be_unavailable(route, spec) {
+    // The shared 503 is a counted route's; an uncounted one lists its own.
+    if may_be_unavailable(route, spec) && (has_own(503) || !counted(route)) {
         reasons.extend(
             responses::unavailable_reasons()
                 .into_iter()

@@ -9,6 +9,7 @@ use domain::limits::{MAX_HEADER_BYTES, MAX_JSON_BODY_BYTES, MAX_QUERY_BYTES};
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::example::ExampleBuilder;
 use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Ref, RefOr};
@@ -74,10 +75,12 @@ pub struct Headers {
 
 impl Headers {
     /// The headers a response of `status` carries, on a route the limiter counts or not.
-    /// A 401 and a 413 are answered before the request is counted.
+    /// A body over its limit (413) is refused before the request is counted; every other
+    /// answer of a counted route may carry the `RateLimit-*` headers (an unusable token is
+    /// refused before counting, a wrong password after it: the document's headers are optional).
     pub fn for_status(status: u16, counted: bool) -> Self {
         Self {
-            rate_limit: counted && !matches!(status, 401 | 413),
+            rate_limit: counted && status != 413,
             retry_after: matches!(status, 429 | 503),
             challenge: status == 401,
         }
@@ -114,6 +117,17 @@ pub fn success(success: &Success, headers: Headers) -> Response {
             .example(media.example.clone())
             .build();
         response = response.content(media.content_type, content);
+    }
+    for follow in &success.follows {
+        let link = LinkBuilder::new()
+            .operation_id(follow.operation_id)
+            .parameter("id", "$response.body#/id")
+            .description(format!(
+                "`{}` of the `id` in this answer.",
+                follow.operation_id
+            ))
+            .build();
+        response = response.link(follow.name, link);
     }
     headers.apply(response).build()
 }
@@ -155,11 +169,16 @@ fn reason(key: &'static str, summary: impl Into<String>, error: &ApiError) -> Re
 }
 
 /// The refusals shared by every route of a kind, by component name.
+///
+/// Those answered before the request is counted (413, 414, 431) carry no `RateLimit-*`
+/// headers; the others are used on counted routes only (a test holds the routes to that), and
+/// may carry them.
 pub fn components() -> Vec<(&'static str, Response)> {
     let plain = Headers::default();
+    let counted = Headers::for_status(400, true);
     let retry = Headers {
         retry_after: true,
-        ..Headers::default()
+        ..counted
     };
     vec![
         (UNAUTHENTICATED, unauthenticated()),
@@ -184,7 +203,7 @@ pub fn components() -> Vec<(&'static str, Response)> {
                     "The body is neither JSON nor a form.",
                     &ApiError::UnsupportedMediaType("text/plain".to_owned()),
                 )],
-                plain,
+                counted,
             ),
         ),
         (
@@ -195,7 +214,7 @@ pub fn components() -> Vec<(&'static str, Response)> {
                     "A request with this `Idempotency-Key` is still running; retry later.",
                     &ApiError::IdempotencyInFlight,
                 )],
-                plain,
+                counted,
             ),
         ),
         (
@@ -206,7 +225,7 @@ pub fn components() -> Vec<(&'static str, Response)> {
                     "This `Idempotency-Key` was used before with a different request.",
                     &ApiError::IdempotencyMismatch,
                 )],
-                plain,
+                counted,
             ),
         ),
         (
@@ -274,7 +293,7 @@ fn unauthenticated() -> Response {
             &ApiError::UserNotFound,
         ),
     ];
-    refusal(&reasons, Headers::for_status(401, false))
+    refusal(&reasons, Headers::for_status(401, true))
 }
 
 /// Why a request may be answered 503: the write's origin, or the rate limiter of a

@@ -125,6 +125,26 @@ fn every_documented_operation_is_routed_and_public() {
     }
 }
 
+/// `RateLimit-*` may appear only on the answers of routes the limiter counts, and on every
+/// answer of theirs but a body over its limit (refused before counting), shared or not.
+#[test]
+fn rate_limit_headers_are_listed_exactly_on_counted_answers() {
+    let document = document();
+    for (path, method, operation) in operations(&document) {
+        let route = lookup(&path.replace("{id}", "1"), &method.to_uppercase()).unwrap();
+        let counted = route.throttle != Throttle::Exempt;
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            let listed = !resolve(&document, response)["headers"]["RateLimit-Remaining"].is_null();
+            let before_counting = matches!(status.as_str(), "413" | "414" | "431");
+            assert_eq!(
+                listed,
+                counted && !before_counting,
+                "{method} {path} {status}: RateLimit-* listed {listed}, counted {counted}"
+            );
+        }
+    }
+}
+
 #[test]
 fn no_internal_path_is_documented() {
     let document = document();
@@ -149,6 +169,71 @@ fn operation_ids_are_unique() {
     for (path, method, operation) in operations(&document()) {
         let id = operation["operationId"].as_str().unwrap().to_owned();
         assert!(seen.insert(id.clone()), "{id} again at {method} {path}");
+    }
+}
+
+/// The properties of a schema, through `$ref`s and the parts of an `allOf`.
+fn property_names(document: &Value, schema: &Value) -> Vec<String> {
+    let schema = resolve(document, schema);
+    let mut found = names(schema, "properties");
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        found.extend(property_names(document, part));
+    }
+    found
+}
+
+/// Every link leads from an answer that carries an object's `id` to an operation whose path
+/// takes that `id`; each create links to every operation on what it created.
+#[test]
+fn links_lead_from_a_created_object_to_the_operations_on_it() {
+    let document = document();
+    let operations = operations(&document);
+    let by_id = |id: &str| {
+        operations
+            .iter()
+            .find(|(_, _, operation)| operation["operationId"] == id)
+            .unwrap_or_else(|| panic!("a link names {id}, which no operation is"))
+    };
+    let mut linked = BTreeSet::new();
+    for (path, method, operation) in &operations {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            let Some(links) = response.get("links").and_then(Value::as_object) else {
+                continue;
+            };
+            let body = &response["content"]["application/json"]["schema"];
+            assert!(
+                property_names(&document, body).contains(&"id".to_owned()),
+                "{method} {path} {status} links, but its body has no id"
+            );
+            for (name, link) in links {
+                assert_eq!(
+                    link["parameters"],
+                    json!({"id": "$response.body#/id"}),
+                    "{name}"
+                );
+                let target = link["operationId"].as_str().unwrap();
+                let (target_path, _, _) = by_id(target);
+                assert!(
+                    target_path.ends_with("/{id}/") || target_path.contains("/{id}/"),
+                    "{name}: {target_path}"
+                );
+                assert!(
+                    target_path.starts_with(path.as_str()),
+                    "{name} leads from {path} to {target_path}, another resource"
+                );
+                linked.insert(target.to_owned());
+            }
+        }
+    }
+    for (path, method, operation) in &operations {
+        let on_an_id = path.contains("{id}") && !path.contains("/auth/");
+        if on_an_id {
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(
+                linked.contains(id),
+                "nothing links to {method} {path} ({id})"
+            );
+        }
     }
 }
 

@@ -133,6 +133,18 @@ fn is_integer_beyond_i64(n: &serde_json::Number) -> bool {
             .is_some_and(|f| f.fract() == 0.0 && f.abs() >= BEYOND)
 }
 
+/// Python's `int()` of a float: its whole part, `None` when that is beyond an `i64` (Python's
+/// ints have no end; no id or count of ours is that large).
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the range is checked first, and truncation is what int() does"
+)]
+pub(crate) fn python_int(f: f64) -> Option<i64> {
+    const BEYOND: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    let whole = f.trunc();
+    (whole.is_finite() && whole.abs() < BEYOND).then_some(whole as i64)
+}
+
 pub(crate) fn python_type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "NoneType",
@@ -266,7 +278,8 @@ impl Fields<'_> {
         }
     }
 
-    /// DRF's `PrimaryKeyRelatedField`: an integer, or a string of digits. Whether the object
+    /// DRF's `PrimaryKeyRelatedField`: an integer, a float (truncated, as Django's lookup
+    /// does), or a string of digits. Whether the object
     /// exists (and is the caller's) is for the caller to check, except for an integer beyond
     /// any id: Django looks it up all the same and finds nothing, so DRF answers "does not
     /// exist" with the value as sent, not "incorrect type".
@@ -288,7 +301,10 @@ impl Fields<'_> {
                     self.errors.add(field, messages::pk_does_not_exist(n));
                     return None;
                 }
-                None => None,
+                // Django's lookup takes `int()` of a float, so DRF finds object 1 for 1.0 and
+                // for 1.5 alike (an unknown one is reported by its id, where DRF quotes the
+                // float as sent).
+                None => n.as_f64().and_then(python_int),
             },
             Value::String(s) => match s.trim().parse::<i64>() {
                 Ok(id) => Some(id),

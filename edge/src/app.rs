@@ -221,10 +221,10 @@ async fn run<P: Platform>(
     match route.handler {
         Handler::Health => Ok(health::health()),
         Handler::Ready => Ok(health::ready(ctx).await),
-        Handler::Schema => Ok(schema::document(
-            schema::Format::of(request),
-            &ctx.settings.api_servers,
-        )),
+        Handler::Schema => {
+            let format = schema::Format::of(request).ok_or(ApiError::NotFound(None))?;
+            Ok(schema::document(format, &ctx.settings.api_servers))
+        }
         Handler::Register => accounts::register(ctx, request).await,
         Handler::TokenObtain => accounts::obtain(ctx, request).await,
         Handler::TokenRefresh | Handler::TokenBlacklist => {

@@ -3,7 +3,8 @@
 //!
 //! YAML by default (drf-spectacular's `application/vnd.oai.openapi`), JSON for `?format=json`
 //! (`application/vnd.oai.openapi+json`, as drf-spectacular) or a client that accepts
-//! `application/json` and not YAML. The committed document names the server `/` (wherever it
+//! `application/json` and not YAML. Any other `?format=` is 404, as DRF's content negotiation
+//! answers a format no renderer has. The committed document names the server `/` (wherever it
 //! was fetched from); `API_SERVERS` replaces that with the configured list.
 
 use std::fmt::Write as _;
@@ -29,13 +30,17 @@ pub enum Format {
 }
 
 impl Format {
-    /// `?format=` first (`json`; `yaml` or `openapi` for YAML), then `Accept`.
-    pub fn of(request: &Request) -> Self {
+    /// `?format=` first (`json` or `openapi-json` for JSON; `yaml` or `openapi` for YAML),
+    /// then `Accept`; `None` for a format we do not serve.
+    pub fn of(request: &Request) -> Option<Self> {
         let query = QueryParams::parse(request.query.as_deref());
         match query.get("format") {
-            Some("json") => return Self::Json("application/vnd.oai.openapi+json"),
-            Some("yaml" | "openapi") => return Self::Yaml,
-            _ => {}
+            Some("json" | "openapi-json") => {
+                return Some(Self::Json("application/vnd.oai.openapi+json"));
+            }
+            Some("yaml" | "openapi") => return Some(Self::Yaml),
+            Some(_) => return None,
+            None => {}
         }
         let accept = request.header("accept").unwrap_or_default();
         let wants = |media: &str| accept.split(',').any(|part| part.trim().starts_with(media));
@@ -43,9 +48,9 @@ impl Format {
             && !wants("application/vnd.oai.openapi")
             && !wants("application/yaml")
         {
-            Self::Json("application/json")
+            Some(Self::Json("application/json"))
         } else {
-            Self::Yaml
+            Some(Self::Yaml)
         }
     }
 }
@@ -128,23 +133,32 @@ mod tests {
             }
             Format::of(&request)
         };
-        assert_eq!(format("", None), Format::Yaml);
-        assert_eq!(format("", Some("*/*")), Format::Yaml);
-        assert_eq!(
-            format("?format=json", None),
-            Format::Json("application/vnd.oai.openapi+json")
-        );
+        let json = Some(Format::Json("application/vnd.oai.openapi+json"));
+        assert_eq!(format("", None), Some(Format::Yaml));
+        assert_eq!(format("", Some("*/*")), Some(Format::Yaml));
+        assert_eq!(format("?format=json", None), json);
+        assert_eq!(format("?format=openapi-json", None), json);
         assert_eq!(
             format("", Some("application/json")),
-            Format::Json("application/json")
+            Some(Format::Json("application/json"))
         );
         assert_eq!(
             format("", Some("application/vnd.oai.openapi, application/json")),
-            Format::Yaml
+            Some(Format::Yaml)
         );
         assert_eq!(
             format("?format=yaml", Some("application/json")),
-            Format::Yaml
+            Some(Format::Yaml)
         );
+        assert_eq!(format("?format=openapi", None), Some(Format::Yaml));
+    }
+
+    #[test]
+    fn a_format_we_do_not_serve_is_none_whatever_the_client_accepts() {
+        for query in ["?format=AAA", "?format=", "?format=JSON", "?format=xml"] {
+            let request = Request::new("GET", &format!("/api/schema/{query}"))
+                .with_header("accept", "application/json");
+            assert_eq!(Format::of(&request), None, "{query}");
+        }
     }
 }

@@ -3,9 +3,14 @@
 //! addresses in `E2E_*` variables; the tests speak HTTP only, except where they check that
 //! nothing was written (Postgres) or that a request id reached the logs.
 //!
+//! Every answer the edge gives through [`Stack::send`] (and so [`Stack::get`], [`Stack::post`]
+//! and the rest) is checked against the OpenAPI document ([`contract`]): a test that gets an
+//! answer the document does not describe fails, whatever it asserts itself.
+//!
 //! The tests of `tests/origin_control.rs` run an origin of their own ([`OriginProcess`]) in
 //! place of the stack's, to crash it and to point it at a scripted SMTP server ([`smtp`]).
 
+pub mod contract;
 pub mod smtp;
 
 use std::path::PathBuf;
@@ -54,13 +59,27 @@ impl Stack {
         self.http.request(method, format!("{}{path}", self.edge))
     }
 
-    /// Sends and reads the answer.
+    /// Sends and reads the answer, and panics if it is an answer of the edge that the OpenAPI
+    /// document does not describe ([`contract`]). Answers of the origin (its internal,
+    /// signed API) are not the document's.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request
-            .send()
+        let (client, request) = request.build_split();
+        let request = request.unwrap_or_else(|e| panic!("building the request: {e}"));
+        let (method, url) = (request.method().clone(), request.url().clone());
+        let response = client
+            .execute(request)
             .await
-            .unwrap_or_else(|e| panic!("request failed: {e}"));
-        Answer::read(response).await
+            .unwrap_or_else(|e| panic!("request failed: {method} {url}: {e}"));
+        let answer = Answer::read(response).await;
+        if self.is_edge(&url) {
+            contract::assert_documented(&method, &url, &answer);
+        }
+        answer
+    }
+
+    /// Whether `url` is the edge's (scheme, host and port).
+    fn is_edge(&self, url: &reqwest::Url) -> bool {
+        reqwest::Url::parse(&self.edge).is_ok_and(|edge| edge.origin() == url.origin())
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Answer {

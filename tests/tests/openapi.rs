@@ -58,3 +58,28 @@ async fn the_schema_needs_no_token_and_is_not_counted() {
     assert_eq!(answer.status, StatusCode::OK, "a bearer is not looked at");
     assert_eq!(answer.header("ratelimit-limit"), None);
 }
+
+#[tokio::test]
+async fn a_format_the_document_is_not_served_in_is_404_as_in_drf() {
+    let stack = Stack::new();
+    for query in ["?format=xml", "?format=", "?format=JSON"] {
+        let answer = stack
+            .send(
+                stack
+                    .request(Method::GET, &format!("/api/schema/{query}"))
+                    .header("accept", "application/json"),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{query}");
+        assert_eq!(
+            answer.body,
+            serde_json::json!({"status_code": 404, "errors": {"detail": "Not found."}}),
+            "{query}"
+        );
+    }
+    let drf_name = stack.get("/api/schema/?format=openapi-json", None).await;
+    assert_eq!(
+        drf_name.header("content-type"),
+        Some("application/vnd.oai.openapi+json")
+    );
+}

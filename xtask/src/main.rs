@@ -9,8 +9,9 @@
 //!   (`origin_control`) with the stack's stopped; then `chaos --short` and `parity`, each
 //!   on a stack of its own (both skipped when NEXTEST ARGS filter the tests);
 //! - `cargo xtask chaos [--short]`: faults injected into a fresh stack under load (`chaos`);
-//! - `cargo xtask parity [--examples N] [--seed S]`: the DRF parity gate, schemathesis with the
-//!   DRF service's own document against a fresh stack's edge (`parity`);
+//! - `cargo xtask parity [--gate drf|contract|both] [--examples N] [--seed S]`: schemathesis
+//!   against a fresh stack's edge, with the DRF service's own document (the parity gate) and
+//!   with ours (the contract gate) (`parity`);
 //! - `cargo xtask soak [--minutes N] [--rate R] [--origin-bin PATH]`: a fixed-rate mixed load
 //!   on a fresh stack, and what drifted over the minutes (`soak`, `docs/soak.md`);
 //! - `cargo xtask bench-jobs [--runs N] [--jobs N]`: the job queue's throughput and latency
@@ -72,12 +73,17 @@ enum Task {
         #[arg(long)]
         short: bool,
     },
-    /// A fresh stack on free ports, schemathesis with the DRF service's OpenAPI document against
-    /// its edge, and every failure that `parity/deviations.toml` does not list (exit 1 if any).
+    /// A fresh stack on free ports, then schemathesis against its edge with the DRF service's
+    /// OpenAPI document (the parity gate) and with our own (the contract gate), and every
+    /// failure their lists (`parity/deviations.toml`, `parity/contract.toml`) do not name
+    /// (exit 1 if any).
     Parity {
-        /// Test cases per operation and phase (the gate's fixed count by default).
-        #[arg(long, default_value_t = parity::DEFAULT_EXAMPLES)]
-        examples: u32,
+        /// Which gates run.
+        #[arg(long, value_enum, default_value_t = Gates::Both)]
+        gate: Gates,
+        /// Test cases per operation and phase (each gate's fixed count by default).
+        #[arg(long)]
+        examples: Option<u32>,
         /// The fuzzer's seed (the gate's fixed seed by default).
         #[arg(long, default_value_t = parity::DEFAULT_SEED)]
         seed: u64,
@@ -124,6 +130,24 @@ enum Task {
     },
 }
 
+/// The fuzzing gates `cargo xtask parity` runs.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Gates {
+    Drf,
+    Contract,
+    Both,
+}
+
+impl Gates {
+    fn selected(self) -> &'static [&'static parity::Gate] {
+        match self {
+            Self::Drf => &[&parity::DRF],
+            Self::Contract => &[&parity::CONTRACT],
+            Self::Both => &[&parity::DRF, &parity::CONTRACT],
+        }
+    }
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -149,6 +173,7 @@ async fn dispatch(task: Task) -> Result<ExitCode> {
         Task::Test { nextest_args } => test(&nextest_args, &shutdown).await,
         Task::Chaos { short } => Ok(exit_code(chaos::run(short, &shutdown).await?)),
         Task::Parity {
+            gate,
             examples,
             seed,
             edge_port,
@@ -158,7 +183,9 @@ async fn dispatch(task: Task) -> Result<ExitCode> {
                 seed,
                 edge_port,
             };
-            Ok(exit_code(parity::run(settings, &shutdown).await?))
+            Ok(exit_code(
+                parity::run(gate.selected(), settings, &shutdown).await?,
+            ))
         }
         Task::Soak {
             minutes,
@@ -236,27 +263,27 @@ async fn run(shutdown: &Shutdown) -> Result<ExitCode> {
 }
 
 /// `./dev test`: the tests ([`tests`]), then the short chaos suite on a stack of its own (it
-/// kills processes, which the tests' stack must never see), then the parity gate on another
-/// (its fuzzer's data must not meet the tests'). A test filter skips both: it was asked for
+/// kills processes, which the tests' stack must never see), then the two fuzzing gates on
+/// another (their fuzzer's data must not meet the tests'). A test filter skips both: it was asked for
 /// some tests, not for minutes of faults and fuzzing.
 async fn test(nextest_args: &[String], shutdown: &Shutdown) -> Result<ExitCode> {
     let tests_passed = tests(nextest_args, shutdown).await?;
     if !nextest_args.is_empty() {
         note(
-            "chaos suite and parity gate skipped: a test filter was given \
+            "chaos suite and fuzzing gates skipped: a test filter was given \
              (`./dev chaos --short` and `cargo xtask parity` run them)",
         );
         return Ok(exit_code(tests_passed));
     }
     say("Chaos suite (short), on a fresh stack of its own");
     let chaos_passed = chaos::run(true, shutdown).await?;
-    say("DRF parity gate, on a fresh stack of its own");
+    say("The DRF parity gate and the contract gate, on a fresh stack of their own");
     let parity_settings = parity::Settings {
-        examples: parity::DEFAULT_EXAMPLES,
+        examples: None,
         seed: parity::DEFAULT_SEED,
         edge_port: None,
     };
-    let parity_passed = parity::run(parity_settings, shutdown).await?;
+    let parity_passed = parity::run(Gates::Both.selected(), parity_settings, shutdown).await?;
     if !tests_passed {
         error("tests failed (see above)");
     }
@@ -264,7 +291,7 @@ async fn test(nextest_args: &[String], shutdown: &Shutdown) -> Result<ExitCode> 
         error("the chaos suite failed (see its table above)");
     }
     if !parity_passed {
-        error("the parity gate failed (see its table above)");
+        error("a fuzzing gate failed (see its table above)");
     }
     Ok(exit_code(tests_passed && chaos_passed && parity_passed))
 }

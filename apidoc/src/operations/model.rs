@@ -133,6 +133,18 @@ pub struct Success {
     pub description: &'static str,
     /// Empty for an answer without a body (204).
     pub media: Vec<Media>,
+    /// The operations that take the `id` of the object in this answer as their own `{id}`:
+    /// the answer's OpenAPI `links`, which a client generator and schemathesis's stateful phase
+    /// follow (create a task, then read, change and delete that very task).
+    pub follows: Vec<Follow>,
+}
+
+/// An OpenAPI link: the `{id}` of operation `operation_id` is `$response.body#/id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Follow {
+    /// The link's name in the answer's `links` (`GetTask`).
+    pub name: &'static str,
+    pub operation_id: &'static str,
 }
 
 impl Success {
@@ -150,6 +162,7 @@ impl Success {
                 schema: Shape::Component(component_name),
                 example: Some(example),
             }],
+            follows: Vec::new(),
         }
     }
 
@@ -166,6 +179,7 @@ impl Success {
             status: 204,
             description,
             media: Vec::new(),
+            follows: Vec::new(),
         }
     }
 }
@@ -291,6 +305,15 @@ impl Spec {
 
     pub(super) fn query(self, query: Query) -> Self {
         Self { query, ..self }
+    }
+
+    /// Links the answer's object to these `(name, operation id)` operations on it.
+    pub(super) fn follows(mut self, links: &[(&'static str, &'static str)]) -> Self {
+        self.success.follows = links
+            .iter()
+            .map(|&(name, operation_id)| Follow { name, operation_id })
+            .collect();
+        self
     }
 
     pub(super) fn header(mut self, name: &'static str) -> Self {

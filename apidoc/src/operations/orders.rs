@@ -37,6 +37,7 @@ pub(super) fn create_order() -> Spec {
     );
     let bad = json_body(&json!({"email": "nope", "items": []}));
     Spec::new("v1_orders_create", Tag::V1, "Place an order", created)
+        .follows(&[("GetOrder", "v1_orders_retrieve")])
         .describe(
             "For users and guests alike. Each line is priced from the catalogue when the order \
              is placed, and keeps that price. A guest reads and pays for the order with the \

@@ -60,6 +60,13 @@ pub(super) fn create_project() -> Spec {
         examples::new_project(),
     );
     Spec::new("v1_projects_create", Tag::V1, "Create a project", created)
+        .follows(&[
+            ("GetProject", "v1_projects_retrieve"),
+            ("UpdateProject", "v1_projects_update"),
+            ("PartialUpdateProject", "v1_projects_partial_update"),
+            ("ArchiveProject", "v1_projects_archive_create"),
+            ("DeleteProject", "v1_projects_destroy"),
+        ])
         .body(Body::form(
             schemas::requests::PROJECT,
             examples::project_request(),
@@ -181,6 +188,12 @@ fn task_write_refusal(partial: bool) -> ApiError {
 pub(super) fn create_task() -> Spec {
     let created = Success::json(201, "The task.", schemas::TASK, examples::task());
     Spec::new("v1_tasks_create", Tag::V1, "Create a task", created)
+        .follows(&[
+            ("GetTask", "v1_tasks_retrieve"),
+            ("UpdateTask", "v1_tasks_update"),
+            ("PartialUpdateTask", "v1_tasks_partial_update"),
+            ("DeleteTask", "v1_tasks_destroy"),
+        ])
         .describe("`project` must be one of yours.")
         .body(Body::form(
             schemas::requests::TASK,

@@ -3,6 +3,8 @@
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{RefOr, Schema};
 
+use domain::ApiError;
+
 use super::{Media, Query, Shape, Spec, Success, Tag};
 
 /// The YAML rendering: text.
@@ -35,6 +37,7 @@ pub(super) fn document() -> Spec {
             media("application/vnd.oai.openapi+json", json),
             media("application/json", json),
         ],
+        follows: Vec::new(),
     };
     Spec::new("schema_retrieve", Tag::Schema, "This document", ok)
         .describe(
@@ -42,4 +45,9 @@ pub(super) fn document() -> Spec {
              `application/json` and not YAML.",
         )
         .query(Query::Format)
+        .refuses_with(
+            "unknown_format",
+            "A `format` this document is not served in.",
+            &ApiError::NotFound(None),
+        )
 }

@@ -10,7 +10,7 @@ use super::{EMAIL_MAX, MAX_ORDER_ITEMS, MAX_QUANTITY};
 use crate::auth::Email;
 use crate::error::{ApiError, FieldErrors};
 use crate::ids::{OrderId, ProductId, UserId};
-use crate::input::{JsonBody, Text, messages};
+use crate::input::{JsonBody, Text, messages, python_int};
 
 /// Where an order stands. It only moves forward: `pending` → `paid`, or `pending` →
 /// `payment_failed` → (a later attempt) `paid`; a paid order stays paid.
@@ -273,8 +273,12 @@ fn line(element: &Value, errors: &mut FieldErrors) -> Option<LineRequest> {
     })
 }
 
-/// DRF's `IntegerField`: a JSON integer, or a string of one.
+/// DRF's `IntegerField`: `int(re.sub(r"\.0*\s*$", "", str(data)))`. So a JSON integer, a float
+/// with nothing after the point (`37.0`, but not `1e16`, which Python writes with an exponent),
+/// or a string of either.
 fn integer(raw: Option<&Value>, field: &str, errors: &mut FieldErrors) -> Option<i64> {
+    /// From 1e16 on, Python's `str()` of a float has an exponent, which `int()` refuses.
+    const PYTHON_WRITES_AN_EXPONENT: f64 = 1e16;
     let value = match raw {
         None => {
             errors.add(field, messages::REQUIRED);
@@ -284,8 +288,19 @@ fn integer(raw: Option<&Value>, field: &str, errors: &mut FieldErrors) -> Option
             errors.add(field, messages::NULL);
             return None;
         }
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(Value::Number(n)) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < PYTHON_WRITES_AN_EXPONENT)
+                .and_then(python_int)
+        }),
+        Some(Value::String(s)) => {
+            let s = s.trim_end();
+            let whole = s
+                .rfind('.')
+                .filter(|&point| s[point + 1..].bytes().all(|b| b == b'0'))
+                .map_or(s, |point| &s[..point]);
+            whole.trim_start().parse().ok()
+        }
         Some(_) => None,
     };
     if value.is_none() {
@@ -380,6 +395,39 @@ mod tests {
                 ]
             })
         );
+    }
+
+    #[test]
+    fn whole_numbers_are_read_as_drfs_integer_field_reads_them() {
+        let read = |value: Value| {
+            let mut errors = FieldErrors::default();
+            let read = integer(Some(&value), "quantity", &mut errors);
+            (read, errors.get("quantity").map(<[String]>::to_vec))
+        };
+        for (value, expected) in [
+            (json!(37), 37),
+            (json!(37.0), 37),
+            (json!(-5.0), -5),
+            (json!(9_999_999_999_999_998.0), 9_999_999_999_999_998),
+            (json!(" 37 "), 37),
+            (json!("37.000"), 37),
+            (json!("37."), 37),
+        ] {
+            assert_eq!(read(value.clone()), (Some(expected), None), "{value}");
+        }
+        for value in [
+            json!(37.5),
+            json!(1e16),
+            json!("37.5"),
+            json!("1e3"),
+            json!("."),
+        ] {
+            assert_eq!(
+                read(value.clone()),
+                (None, Some(vec!["A valid integer is required.".to_owned()])),
+                "{value}"
+            );
+        }
     }
 
     #[test]

@@ -295,9 +295,17 @@ mod tests {
             "a form value"
         );
         assert_eq!(
-            error_of(&json!({"project": 1.5}), "project"),
-            "Incorrect type. Expected pk value, received float.",
-            "a fraction is no id"
+            error_of(&json!({"project": "1.5"}), "project"),
+            "Incorrect type. Expected pk value, received str.",
+            "a fraction in a string is no id"
         );
+        for sent in [json!(3.0), json!(3.9)] {
+            let changes = parse(&json!({"project": sent}), true).unwrap();
+            assert_eq!(
+                changes.project,
+                Some(ProjectId::new(3)),
+                "Django's lookup takes int() of {sent}"
+            );
+        }
     }
 }

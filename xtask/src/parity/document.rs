@@ -1,26 +1,18 @@
-//! The DRF service's own OpenAPI document, the one the parity gate fuzzes with: where it is,
-//! and the operations it lists.
+//! The operations an OpenAPI document lists: what a gate's deviations may name.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::ui::{ROOT, shown};
+use crate::ui::shown;
 
-/// As the DRF service serves it at `/api/schema/?format=json`, saved in the shared folder
-/// beside this repository.
-pub fn path() -> PathBuf {
-    ROOT.join("../shared/reference/drf-service/openapi.json")
-}
-
-/// Every operation of the document, `METHOD /path`, in the document's order.
-pub fn load() -> Result<Vec<String>> {
-    let path = path();
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("reading the DRF document {}", shown(&path)))?;
+/// Every operation of the document at `path`, `METHOD /path`, in the document's order.
+pub fn load(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the OpenAPI document {}", shown(path)))?;
     let document: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", shown(&path)))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", shown(path)))?;
     Ok(operations(&document))
 }
 
