@@ -64,20 +64,83 @@ resync() {
     "$E2E_ORIGIN_BIN" resync-edge | sed 's/^/    /' >&2
 }
 
+# wrk_once EDGE_URL URL_PATH TOKEN [LUA]: one wrk run; prints its output, with the CPU each
+# process of the stack spent ("cpu ..." lines, scripts/wrk_profile.py).
+wrk_once() {
+  local edge="$1" path="$2" token="$3" lua="${4:-}"
+  local args=(-t2 -c"$BENCH_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency -H "authorization: Bearer $token")
+  [[ -n "$lua" ]] && args+=(-s "$lua")
+  python3 "$root/scripts/wrk_profile.py" "${edge##*:}" wrk "${args[@]}" "$edge$path" 2>&1
+}
+
 # run_wrk NAME URL_PATH TOKEN [LUA]: BENCH_RUNS runs; prints "rps p50_ms p99_ms errors" medians.
 run_wrk() {
   local name="$1" path="$2" token="$3" lua="${4:-}"
   local results=() run out
   for run in $(seq "$BENCH_RUNS"); do
-    local args=(-t2 -c"$BENCH_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency -H "authorization: Bearer $token")
-    [[ -n "$lua" ]] && args+=(-s "$lua")
-    out=$(python3 "$root/scripts/wrk_profile.py" "${EDGE##*:}" wrk "${args[@]}" "$EDGE$path" 2>&1)
+    out=$(wrk_once "$EDGE" "$path" "$token" "$lua")
     results+=("$(python3 "$root/scripts/wrk_parse.py" <<<"$out")")
     note "$name run $run: ${results[-1]}"
     # CPU per request by process, kept for the profile table.
     grep '^cpu ' <<<"$out" | sed "s/^/$name /" >>"$state/cpu.txt" || true
   done
   printf '%s\n' "${results[@]}" | python3 "$root/scripts/wrk_parse.py" --median
+}
+
+# seed_reads: on the current stack, one user with 10,000 tasks over 10 projects, replicated to
+# D1; prints "token task_id" (the read scenarios' user and the task the detail reads).
+seed_reads() {
+  local user_id token projects=() p
+  read -r user_id token < <(new_user "bulk10000")
+  for p in $(seq 10); do
+    projects+=("$(api POST /api/v1/projects/ "{\"name\":\"Bulk $p\"}" "$token" | json_field '["id"]')")
+  done
+  seed_tasks "$(IFS=,; echo "${projects[*]}")" 10000
+  resync
+  echo "$token $(psql_app "SELECT t.id FROM tasks t JOIN projects p ON p.id = t.project_id WHERE p.owner_id = $user_id ORDER BY t.id DESC LIMIT 1")"
+}
+
+# ./dev bench --limiter, first half, on the stack with the limiter off: seeds it, then starts
+# the second stack (limiter on) with this one's address, user and task in LIMITER_OFF_*.
+cmd_bench_limiter_off() {
+  : "${E2E_EDGE_URL:?run ./dev bench --limiter, which starts the stacks}"
+  ensure_postgres
+  EDGE="$E2E_EDGE_URL"
+  say "Seeding the stack with the rate limiter off (10,000 tasks)"
+  local token task
+  read -r token task < <(seed_reads)
+  say "Starting the second stack, the rate limiter on"
+  LIMITER_OFF_EDGE="$EDGE" LIMITER_OFF_TOKEN="$token" LIMITER_OFF_TASK="$task" \
+    cargo xtask stack --origin-bin "$root/target/release/origin-worker" -- "$root/dev" bench-limiter-on
+}
+
+# ./dev bench --limiter, second half, on the stack with the limiter on: seeds it the same way,
+# then runs each read scenario BENCH_RUNS times on each stack, alternating off, on, off, on:
+# both stacks are up the whole time, so the machine's drift lands on both alike.
+cmd_bench_limiter_on() {
+  : "${LIMITER_OFF_EDGE:?run ./dev bench --limiter}"
+  ensure_postgres
+  EDGE="$E2E_EDGE_URL"
+  say "Seeding the stack with the rate limiter on (10,000 tasks)"
+  local token task
+  read -r token task < <(seed_reads)
+  local scenarios=(
+    "task list|/api/v1/tasks/?done=false&ordering=-due_date"
+    "task detail|/api/v1/tasks/{task}/"
+    "search|/api/v1/tasks/?search=release+notes"
+  )
+  say "wrk -t2 -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s; $BENCH_RUNS pairs of runs per scenario, off then on"
+  local entry name path run off on results=()
+  for entry in "${scenarios[@]}"; do
+    name="${entry%%|*}" path="${entry#*|}"
+    for run in $(seq "$BENCH_RUNS"); do
+      off=$(wrk_once "$LIMITER_OFF_EDGE" "${path/\{task\}/$LIMITER_OFF_TASK}" "$LIMITER_OFF_TOKEN" | python3 "$root/scripts/wrk_parse.py")
+      on=$(wrk_once "$EDGE" "${path/\{task\}/$task}" "$token" | python3 "$root/scripts/wrk_parse.py")
+      note "$name, pair $run: off $off | on $on"
+      results+=("$name|$off|$on")
+    done
+  done
+  printf '%s\n' "${results[@]}" | python3 "$root/scripts/wrk_parse.py" --limiter-pairs
 }
 
 cmd_bench() {
@@ -94,20 +157,21 @@ cmd_bench() {
   done
   # The rate limiter's cost: the read scenarios first on a stack with it off, then everything on
   # one with it on (limits nobody reaches, so every request is counted and none refused).
-  # `./dev bench --limiter` measures only the reads, both ways, and prints the comparison.
-  local off="$root/.data/bench-limiter-off.txt" on="$root/.data/bench-limiter-on.txt"
-  rm -f "$off" "$on"
+  # `./dev bench --limiter` measures only the reads, on two stacks up at once with runs
+  # alternating between them (cmd_bench_limiter_off/on): the fairer comparison of the two.
+  if [[ ${1:-} == --limiter ]]; then
+    say "The read scenarios on two stacks up at once, the rate limiter off on one and on on the other"
+    ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn \
+      cargo xtask stack "${stack_args[@]}" --wrangler-var THROTTLE_ENABLED:false \
+      -- "$root/dev" bench-limiter-off
+    return
+  fi
+  local off="$root/.data/bench-limiter-off.txt"
+  rm -f "$off"
   say "The read scenarios with the rate limiter off (THROTTLE_ENABLED=false)"
   ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn BENCH_READS_OUT="$off" \
     cargo xtask stack "${stack_args[@]}" --wrangler-var THROTTLE_ENABLED:false \
     -- "$root/dev" bench-measure
-  if [[ ${1:-} == --limiter ]]; then
-    say "The read scenarios with the rate limiter on"
-    ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn BENCH_READS_OUT="$on" \
-      cargo xtask stack "${stack_args[@]}" -- "$root/dev" bench-measure
-    python3 "$root/scripts/wrk_parse.py" --limiter "$off" <"$on"
-    return
-  fi
   say "Everything with the rate limiter on"
   # The origin inherits these: long-lived tokens for the runs, and quiet logs.
   ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn \

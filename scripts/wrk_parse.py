@@ -7,6 +7,9 @@
   rows on stdin -> the Markdown report
 - --limiter OFF_FILE: the rows measured with the rate limiter on (stdin) against the same
   scenarios with it off (OFF_FILE) -> the limiter's cost as a Markdown table
+- --limiter-pairs: "scenario|off figures|on figures" lines on stdin, one per pair of runs made
+  back to back on two stacks up at once -> the limiter's cost per scenario: the medians of
+  both sides, and the median and range of the pairs' own ratios
 """
 import re
 import statistics
@@ -139,6 +142,40 @@ def limiter(on_rows, off_rows):
     return "\n".join(lines) + "\n"
 
 
+def limiter_pairs(lines):
+    """Throughput kept with the limiter on, from pairs of runs alternating between stacks."""
+    pairs = {}
+    for line in lines:
+        if line.count("|") != 2:
+            continue
+        scenario, off, on = line.split("|")
+        pairs.setdefault(scenario, []).append((off.split(), on.split()))
+    out = [
+        "",
+        "The rate limiter's cost: each scenario run on a stack with the limiter off and on one",
+        "with it on, alternately, both stacks up the whole time. Target: at least 85% kept.",
+        "",
+        "| scenario | pairs | off req/s | on req/s | kept (medians) | kept per pair: median (min-max) | off p99 ms | on p99 ms |",
+        "|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for scenario, runs in pairs.items():
+        off_rps = statistics.median(float(off[0]) for off, _ in runs)
+        on_rps = statistics.median(float(on[0]) for _, on in runs)
+        ratios = [float(on[0]) / float(off[0]) for off, on in runs if float(off[0]) > 0]
+        off_p99 = statistics.median(float(off[2]) for off, _ in runs)
+        on_p99 = statistics.median(float(on[2]) for _, on in runs)
+        per_pair = (
+            f"{100 * statistics.median(ratios):.0f}% ({100 * min(ratios):.0f}-{100 * max(ratios):.0f}%)"
+            if ratios else "-"
+        )
+        kept = f"{100 * on_rps / off_rps:.0f}%" if off_rps else "-"
+        out.append(
+            f"| {scenario} | {len(runs)} | {off_rps:.0f} | {on_rps:.0f} | {kept} | {per_pair} "
+            f"| {off_p99:.2f} | {on_p99:.2f} |"
+        )
+    return "\n".join(out) + "\n"
+
+
 if __name__ == "__main__":
     data = sys.stdin.read()
     if len(sys.argv) > 1 and sys.argv[1] == "--median":
@@ -148,6 +185,8 @@ if __name__ == "__main__":
     elif len(sys.argv) > 2 and sys.argv[1] == "--limiter":
         with open(sys.argv[2], encoding="utf-8") as off:
             print(limiter(data.splitlines(), off.read().splitlines()), end="")
+    elif len(sys.argv) > 1 and sys.argv[1] == "--limiter-pairs":
+        print(limiter_pairs(data.splitlines()), end="")
     elif len(sys.argv) > 1 and sys.argv[1] == "--table":
         print(table(sys.argv[2:9], data.splitlines()), end="")
     else:
