@@ -110,8 +110,14 @@ cmd_bench_limiter_off() {
   local token task
   read -r token task < <(seed_reads)
   say "Starting the second stack, the rate limiter on"
+  # The same EXTRA_WRANGLER_VARS as the first stack (cmd_bench); the first's THROTTLE_ENABLED
+  # is not among them.
+  local stack_args=(--origin-bin "$root/target/release/origin-worker") var
+  for var in ${EXTRA_WRANGLER_VARS:-}; do
+    [[ $var == --var ]] || stack_args+=(--wrangler-var "$var")
+  done
   LIMITER_OFF_EDGE="$EDGE" LIMITER_OFF_TOKEN="$token" LIMITER_OFF_TASK="$task" \
-    cargo xtask stack --origin-bin "$root/target/release/origin-worker" -- "$root/dev" bench-limiter-on
+    cargo xtask stack "${stack_args[@]}" -- "$root/dev" bench-limiter-on
 }
 
 # ./dev bench --limiter, second half, on the stack with the limiter on: seeds it the same way,
