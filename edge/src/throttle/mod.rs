@@ -92,7 +92,7 @@ impl Lease {
 enum Slot {
     Held(Lease),
     /// Renewal `id` went out at `since_ms`; the identity's requests meanwhile wait for it
-    /// ([`WAIT_POLL_MS`]) rather than each asking the object. A renewal whose request was
+    /// ([`WAIT_STEPS_MS`]) rather than each asking the object. A renewal whose request was
     /// dropped mid-way ends with its guard ([`Renewal`]); one that hangs is taken over after a
     /// lease's time.
     Renewing {
@@ -101,15 +101,10 @@ enum Slot {
     },
 }
 
-/// How a request waits for a renewal under way: it looks again every millisecond, up to
-/// [`WAIT_POLLS`] times, then counts alone. Waiting costs a timer, not a call. The pause stays
-/// short because a renewal's waiters are the identity's whole traffic: under a burst of more
-/// concurrent requests than a lease holds, every lease ends with some waiting, and the time
-/// from the renewal's answer to their next look is lost to all of them. (With doubling
-/// pauses, 1, 1, 2, 4, 8… ms, a waiter could look again as long after the answer as it had
-/// already waited.)
-const WAIT_POLL_MS: u64 = 1;
-const WAIT_POLLS: i64 = 64;
+/// How a request waits for a renewal under way: a pause of each length in turn, looking again
+/// after each, then it counts alone. Waiting costs a timer, not a call; a renewal is one round
+/// trip to the object, so most waits end after the first steps.
+const WAIT_STEPS_MS: &[u64] = &[1, 1, 2, 4, 8, 16, 32];
 
 thread_local! {
     static LEASES: RefCell<HashMap<String, Slot>> = RefCell::new(HashMap::new());
@@ -195,15 +190,14 @@ pub async fn check<P: Platform>(
 /// way; else this request renews, or (waited long enough, or too many leases) counts alone.
 async fn leased<P: Platform>(ctx: &Ctx<'_, P>, key: &str, now_ms: i64) -> Claim {
     let lease_ms = ctx.settings.throttle.lease_ms;
-    let step = i64::try_from(WAIT_POLL_MS).unwrap_or(1);
     let mut waited_ms = 0;
-    for _ in 0..WAIT_POLLS {
+    for &step in WAIT_STEPS_MS {
         match claim(key, now_ms + waited_ms, lease_ms) {
             Claim::Wait => {}
             decided => return decided,
         }
-        ctx.platform.counts().pause(WAIT_POLL_MS).await;
-        waited_ms += step;
+        ctx.platform.counts().pause(step).await;
+        waited_ms += i64::try_from(step).unwrap_or(0);
     }
     match claim(key, now_ms + waited_ms, lease_ms) {
         Claim::Wait => Claim::Single,
