@@ -136,17 +136,23 @@ cmd_bench_limiter_on() {
     "search|/api/v1/tasks/?search=release+notes"
   )
   say "wrk -t2 -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s; $BENCH_RUNS pairs of runs per scenario, off then on"
-  local entry name path run off on results=()
+  local entry name path run out off on results=() cpu="$E2E_DATA_DIR/limiter-cpu.txt" label
   for entry in "${scenarios[@]}"; do
-    name="${entry%%|*}" path="${entry#*|}"
+    name="${entry%%|*}" path="${entry#*|}" label="${name// /-}"
     for run in $(seq "$BENCH_RUNS"); do
-      off=$(wrk_once "$LIMITER_OFF_EDGE" "${path/\{task\}/$LIMITER_OFF_TASK}" "$LIMITER_OFF_TOKEN" | python3 "$root/scripts/wrk_parse.py")
-      on=$(wrk_once "$EDGE" "${path/\{task\}/$task}" "$token" | python3 "$root/scripts/wrk_parse.py")
+      out=$(wrk_once "$LIMITER_OFF_EDGE" "${path/\{task\}/$LIMITER_OFF_TASK}" "$LIMITER_OFF_TOKEN")
+      off=$(python3 "$root/scripts/wrk_parse.py" <<<"$out")
+      grep '^cpu ' <<<"$out" | sed "s/^/$label,off /" >>"$cpu" || true
+      out=$(wrk_once "$EDGE" "${path/\{task\}/$task}" "$token")
+      on=$(python3 "$root/scripts/wrk_parse.py" <<<"$out")
+      grep '^cpu ' <<<"$out" | sed "s/^/$label,on /" >>"$cpu" || true
       note "$name, pair $run: off $off | on $on"
       results+=("$name|$off|$on")
     done
   done
   printf '%s\n' "${results[@]}" | python3 "$root/scripts/wrk_parse.py" --limiter-pairs
+  # CPU per request by process, each side (the idle stack's processes count too, at ~0).
+  python3 "$root/scripts/wrk_parse.py" --profile <"$cpu"
 }
 
 cmd_bench() {
