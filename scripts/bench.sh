@@ -64,6 +64,17 @@ resync() {
     "$E2E_ORIGIN_BIN" resync-edge | sed 's/^/    /' >&2
 }
 
+# bench_stack_args: `cargo xtask stack` arguments for a bench stack, one a line: the release
+# origin, and EXTRA_WRANGLER_VARS, more variables for the edge as "NAME:VALUE ..." (`--var`
+# words skipped).
+bench_stack_args() {
+  printf '%s\n' --origin-bin "$root/target/release/origin-worker"
+  local var
+  for var in ${EXTRA_WRANGLER_VARS:-}; do
+    [[ $var == --var ]] || printf '%s\n' --wrangler-var "$var"
+  done
+}
+
 # wrk_once EDGE_URL URL_PATH TOKEN [LUA]: one wrk run; prints its output, with the CPU each
 # process of the stack spent ("cpu ..." lines, scripts/wrk_profile.py).
 wrk_once() {
@@ -110,12 +121,9 @@ cmd_bench_limiter_off() {
   local token task
   read -r token task < <(seed_reads)
   say "Starting the second stack, the rate limiter on"
-  # The same EXTRA_WRANGLER_VARS as the first stack (cmd_bench); the first's THROTTLE_ENABLED
-  # is not among them.
-  local stack_args=(--origin-bin "$root/target/release/origin-worker") var
-  for var in ${EXTRA_WRANGLER_VARS:-}; do
-    [[ $var == --var ]] || stack_args+=(--wrangler-var "$var")
-  done
+  # The same arguments as the first stack (cmd_bench), without its THROTTLE_ENABLED=false.
+  local stack_args
+  mapfile -t stack_args < <(bench_stack_args)
   LIMITER_OFF_EDGE="$EDGE" LIMITER_OFF_TOKEN="$token" LIMITER_OFF_TASK="$task" \
     cargo xtask stack "${stack_args[@]}" -- "$root/dev" bench-limiter-on
 }
@@ -162,11 +170,8 @@ cmd_bench() {
   say "Building the origin (release) and the edge"
   cargo build --quiet --release -p origin-worker
   build_all
-  # EXTRA_WRANGLER_VARS: more variables for the edge, "NAME:VALUE ..." (`--var` words skipped).
-  local stack_args=(--origin-bin "$root/target/release/origin-worker") var
-  for var in ${EXTRA_WRANGLER_VARS:-}; do
-    [[ $var == --var ]] || stack_args+=(--wrangler-var "$var")
-  done
+  local stack_args
+  mapfile -t stack_args < <(bench_stack_args)
   # The rate limiter's cost: the read scenarios first on a stack with it off, then everything on
   # one with it on (limits nobody reaches, so every request is counted and none refused).
   # `./dev bench --limiter` measures only the reads, on two stacks up at once with runs

@@ -124,13 +124,15 @@ impl JsonBody {
     }
 }
 
+/// 2^63: the first whole number, either way, that an `i64` cannot hold.
+const BEYOND_I64: f64 = 9_223_372_036_854_775_808.0;
+
 /// A JSON integer outside `i64`: above it (`u64`), or so large that it was read as a float
 /// with no fraction.
 fn is_integer_beyond_i64(n: &serde_json::Number) -> bool {
-    const BEYOND: f64 = 9_223_372_036_854_775_808.0; // 2^63
     n.is_u64()
         || n.as_f64()
-            .is_some_and(|f| f.fract() == 0.0 && f.abs() >= BEYOND)
+            .is_some_and(|f| f.fract() == 0.0 && f.abs() >= BEYOND_I64)
 }
 
 /// Python's `int()` of a float: its whole part, `None` when that is beyond an `i64` (Python's
@@ -140,9 +142,8 @@ fn is_integer_beyond_i64(n: &serde_json::Number) -> bool {
     reason = "the range is checked first, and truncation is what int() does"
 )]
 pub(crate) fn python_int(f: f64) -> Option<i64> {
-    const BEYOND: f64 = 9_223_372_036_854_775_808.0; // 2^63
     let whole = f.trunc();
-    (whole.is_finite() && whole.abs() < BEYOND).then_some(whole as i64)
+    (whole.is_finite() && whole.abs() < BEYOND_I64).then_some(whole as i64)
 }
 
 pub(crate) fn python_type_name(value: &Value) -> &'static str {

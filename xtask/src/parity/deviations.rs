@@ -299,7 +299,7 @@ mod tests {
     #[test]
     fn the_committed_files_read() {
         for gate in [&crate::parity::DRF, &crate::parity::CONTRACT] {
-            gate.deviations()
+            gate.listed()
                 .unwrap_or_else(|e| panic!("{}: {e:#}", gate.title));
         }
     }

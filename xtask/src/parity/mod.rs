@@ -85,6 +85,22 @@ const ALL_CHECKS: [&str; 14] = [
     "object_level_authorization",
 ];
 
+/// What the gates fuzz: the edge on `edge_port`, with the fuzzer and settings of the run.
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    fuzzer: &'a Path,
+    api: &'a Api,
+    edge_port: u16,
+    settings: Settings,
+}
+
+/// A gate's document's operations, and the failures it accepts.
+#[derive(Debug)]
+struct Listed {
+    operations: Vec<String>,
+    deviations: Vec<deviations::Deviation>,
+}
+
 /// One fuzzing run's document, checks and accepted failures.
 #[derive(Debug)]
 pub struct Gate {
@@ -157,8 +173,7 @@ pub async fn run(gates: &[&Gate], settings: Settings, shutdown: &Shutdown) -> Re
     // Every list read before the stack starts: a typo in one fails at once.
     let mut prepared = Vec::new();
     for gate in gates {
-        let (operations, listed) = gate.deviations()?;
-        prepared.push((gate, operations, listed));
+        prepared.push((gate, gate.listed()?));
     }
 
     // Declared before the stack, so dropped after it.
@@ -180,17 +195,18 @@ pub async fn run(gates: &[&Gate], settings: Settings, shutdown: &Shutdown) -> Re
         let port = stack.endpoints().ports.edge;
         (Some(stack), port)
     };
-    let api = Api::new(edge_port, Duration::from_secs(20))?;
+    let target = Target {
+        fuzzer: &fuzzer,
+        api: &Api::new(edge_port, Duration::from_secs(20))?,
+        edge_port,
+        settings,
+    };
 
     let mut passed = true;
-    for (gate, operations, listed) in &prepared {
-        passed &= gate
-            .run(
-                &fuzzer, &api, edge_port, settings, operations, listed, shutdown,
-            )
-            .await?;
+    for (gate, listed) in &prepared {
+        passed &= gate.run(&target, listed, shutdown).await?;
     }
-    if let (Some(stack), Some((gate, ..))) = (&stack, prepared.first()) {
+    if let (Some(stack), Some((gate, _))) = (&stack, prepared.first()) {
         let kept = ROOT.join(gate.out).join("logs");
         if let Err(e) = stack.endpoints().keep_logs(&kept) {
             note(format!("could not keep the stack's logs: {e:#}"));
@@ -206,24 +222,23 @@ impl Gate {
 
     /// The document's operations, and the accepted failures (every entry naming one of them
     /// and one of the gate's checks).
-    fn deviations(&self) -> Result<(Vec<String>, Vec<deviations::Deviation>)> {
+    fn listed(&self) -> Result<Listed> {
         let operations = document::load(&self.document())?;
-        let listed = deviations::load(&ROOT.join(self.deviations), self.checks, &operations)?;
-        Ok((operations, listed))
+        let deviations = deviations::load(&ROOT.join(self.deviations), self.checks, &operations)?;
+        Ok(Listed {
+            operations,
+            deviations,
+        })
     }
 
-    /// One fuzzing run against the edge on `edge_port`, judged; whether it passed.
-    #[allow(clippy::too_many_arguments)]
-    async fn run(
-        &self,
-        fuzzer: &Path,
-        api: &Api,
-        edge_port: u16,
-        settings: Settings,
-        operations: &[String],
-        listed: &[deviations::Deviation],
-        shutdown: &Shutdown,
-    ) -> Result<bool> {
+    /// One fuzzing run against the target's edge, judged; whether it passed.
+    async fn run(&self, target: &Target<'_>, listed: &Listed, shutdown: &Shutdown) -> Result<bool> {
+        let Target {
+            fuzzer,
+            api,
+            edge_port,
+            settings,
+        } = *target;
         let started = Instant::now();
         let out = ROOT.join(self.out);
         if out.exists() {
@@ -261,7 +276,7 @@ impl Gate {
             )
         })?;
         let run = report::parse(&text).with_context(|| format!("reading {}", shown(&report)))?;
-        let passed = judge(&run, listed, operations, token_works);
+        let passed = judge(&run, &listed.deviations, &listed.operations, token_works);
         say(format!(
             "{} {} in {} s",
             self.title,
@@ -495,9 +510,8 @@ mod tests {
     }
 
     #[test]
-    fn every_gates_hooks_and_lists_exist() {
+    fn every_gates_config_and_hooks_exist() {
         for gate in [&DRF, &CONTRACT] {
-            assert!(ROOT.join(gate.deviations).is_file(), "{}", gate.deviations);
             assert!(ROOT.join(gate.config).is_file(), "{}", gate.config);
             if let Some(hooks) = gate.hooks {
                 assert!(ROOT.join(hooks).is_file(), "{hooks}");
