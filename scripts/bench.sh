@@ -75,11 +75,13 @@ bench_stack_args() {
   done
 }
 
-# wrk_once EDGE_URL URL_PATH TOKEN [LUA]: one wrk run; prints its output, with the CPU each
-# process of the stack spent ("cpu ..." lines, scripts/wrk_profile.py).
+# wrk_once EDGE_URL URL_PATH TOKEN [LUA]: one wrk run (anonymous when TOKEN is empty); prints
+# its output, with the CPU each process of the stack spent ("cpu ..." lines,
+# scripts/wrk_profile.py).
 wrk_once() {
   local edge="$1" path="$2" token="$3" lua="${4:-}"
-  local args=(-t2 -c"$BENCH_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency -H "authorization: Bearer $token")
+  local args=(-t2 -c"$BENCH_CONNECTIONS" -d"${BENCH_SECONDS}s" --latency)
+  [[ -n "$token" ]] && args+=(-H "authorization: Bearer $token")
   [[ -n "$lua" ]] && args+=(-s "$lua")
   python3 "$root/scripts/wrk_profile.py" "${edge##*:}" wrk "${args[@]}" "$edge$path" 2>&1
 }
@@ -138,20 +140,37 @@ cmd_bench_limiter_on() {
   say "Seeding the stack with the rate limiter on (10,000 tasks)"
   local token task
   read -r token task < <(seed_reads)
+  # The last scenario is the limiter's worst case rather than a read of the issue's: 1,000
+  # anonymous clients (CF-Connecting-IP) taking turns, each back only every few seconds, by
+  # when its isolate's lease has run out, so nearly every request waits for a renewal.
+  local addresses="$E2E_DATA_DIR/addresses.lua"
+  cat >"$addresses" <<'LUA'
+local n = 0
+request = function()
+  n = (n + 1) % 1000
+  local address = "10.0." .. math.floor(n / 250) .. "." .. (n % 250 + 1)
+  return wrk.format(nil, nil, { ["CF-Connecting-IP"] = address })
+end
+LUA
   local scenarios=(
-    "task list|/api/v1/tasks/?done=false&ordering=-due_date"
-    "task detail|/api/v1/tasks/{task}/"
-    "search|/api/v1/tasks/?search=release+notes"
+    "task list|/api/v1/tasks/?done=false&ordering=-due_date|"
+    "task detail|/api/v1/tasks/{task}/|"
+    "search|/api/v1/tasks/?search=release+notes|"
+    "products, 1,000 anonymous clients|/api/v1/products/|$addresses"
   )
   say "wrk -t2 -c$BENCH_CONNECTIONS, ${BENCH_SECONDS}s; $BENCH_RUNS pairs of runs per scenario, off then on"
-  local entry name path run out off on results=() cpu="$E2E_DATA_DIR/limiter-cpu.txt" label
+  local entry name path lua run out off on results=() cpu="$E2E_DATA_DIR/limiter-cpu.txt" label
+  local off_token on_token
   for entry in "${scenarios[@]}"; do
-    name="${entry%%|*}" path="${entry#*|}" label="${name// /-}"
+    IFS='|' read -r name path lua <<<"$entry"
+    label="${name%%,*}" label="${label// /-}"
+    off_token="$LIMITER_OFF_TOKEN" on_token="$token"
+    [[ -n "$lua" ]] && off_token="" on_token=""
     for run in $(seq "$BENCH_RUNS"); do
-      out=$(wrk_once "$LIMITER_OFF_EDGE" "${path/\{task\}/$LIMITER_OFF_TASK}" "$LIMITER_OFF_TOKEN")
+      out=$(wrk_once "$LIMITER_OFF_EDGE" "${path/\{task\}/$LIMITER_OFF_TASK}" "$off_token" "$lua")
       off=$(python3 "$root/scripts/wrk_parse.py" <<<"$out")
       grep '^cpu ' <<<"$out" | sed "s/^/$label,off /" >>"$cpu" || true
-      out=$(wrk_once "$EDGE" "${path/\{task\}/$task}" "$token")
+      out=$(wrk_once "$EDGE" "${path/\{task\}/$task}" "$on_token" "$lua")
       on=$(python3 "$root/scripts/wrk_parse.py" <<<"$out")
       grep '^cpu ' <<<"$out" | sed "s/^/$label,on /" >>"$cpu" || true
       note "$name, pair $run: off $off | on $on"

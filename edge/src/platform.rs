@@ -190,6 +190,9 @@ impl OriginResponse {
     }
 }
 
+/// What [`Counts::take_later`] does with the answer, and when it came (Unix ms).
+pub type Answered = Box<dyn FnOnce(Result<domain::throttle::Taken, PortError>, i64)>;
+
 /// The rate limiter's counts: one Durable Object per identity on Workers
 /// ([`crate::throttle::counts`] is what it runs).
 #[expect(
@@ -203,6 +206,12 @@ pub trait Counts {
         key: &str,
         take: &domain::throttle::Take,
     ) -> Result<domain::throttle::Taken, PortError>;
+
+    /// Asks the counts named `key` for units without holding up the request: its response does
+    /// not wait for the answer. `then` gets the answer and the time it came (Unix ms), whenever
+    /// it comes; it may run after the request has been answered, so it touches no I/O object of
+    /// the request's (on Workers this runs under `waitUntil`).
+    fn take_later(&self, key: &str, take: domain::throttle::Take, then: Answered);
 
     /// Waits `ms` milliseconds on a timer of the request's own. (A request may not be woken by
     /// another: on Workers its code would then run in the other's context, where its own I/O

@@ -261,3 +261,29 @@ async fn a_captured_signed_request_sent_again_is_refused() {
     );
     assert_eq!(stack.users_named(&username).await, 1, "registered once");
 }
+
+/// Under the relaxed limits a user's reads are leased ten at a time, and each lease is topped
+/// up under `waitUntil` before it runs out, its last units spent while the top-up is on its
+/// way: across every switch the headers must still count down by exactly one per read, as if
+/// each read had been counted alone at the object.
+#[tokio::test]
+async fn a_users_reads_count_down_one_by_one_across_leases_and_top_ups() {
+    let stack = Stack::new();
+    let user = stack.user().await;
+    let mut remaining = Vec::new();
+    for _ in 0..45 {
+        let answer = stack.get("/api/v1/projects/", Some(&user.access)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+        let left: i64 = answer
+            .header("ratelimit-remaining")
+            .unwrap()
+            .parse()
+            .unwrap();
+        remaining.push(left);
+    }
+    let steps: Vec<i64> = remaining.windows(2).map(|w| w[0] - w[1]).collect();
+    assert!(
+        steps.iter().all(|&step| step == 1),
+        "not one per read: {remaining:?}"
+    );
+}

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use domain::throttle::{Grant, Rate, Scope, ScopeSet, Take, Taken, decide};
 
-use crate::platform::{Counts, PortError};
+use crate::platform::{Answered, Counts, PortError};
 
 /// The longest period a rate can have (`/day`): older grants count in no scope.
 pub const MAX_PERIOD_MS: i64 = 86_400_000;
@@ -160,13 +160,26 @@ impl Store for MemoryStore {
 }
 
 /// Every identity's counts in memory behind the [`Counts`] port, on a clock the owner sets:
-/// the native test platform's. It can be made unreachable, as a Durable Object can be.
-#[derive(Debug, Default)]
+/// the native test platform's. It can be made unreachable, as a Durable Object can be. Takes
+/// sent for later wait until the owner answers them ([`MemoryCounts::answer_later`]), as after
+/// a request's response on Workers.
+#[derive(Default)]
 pub struct MemoryCounts {
     stores: RefCell<HashMap<String, MemoryStore>>,
     now_ms: Cell<i64>,
     unreachable: Cell<bool>,
     takes: Cell<u64>,
+    later: RefCell<Vec<(String, Take, Answered)>>,
+}
+
+impl std::fmt::Debug for MemoryCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCounts")
+            .field("now_ms", &self.now_ms)
+            .field("takes", &self.takes)
+            .field("later", &self.later.borrow().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryCounts {
@@ -182,10 +195,19 @@ impl MemoryCounts {
     pub fn takes(&self) -> u64 {
         self.takes.get()
     }
-}
 
-impl Counts for MemoryCounts {
-    async fn take(&self, key: &str, take: &Take) -> Result<Taken, PortError> {
+    /// Answers the takes sent for later, in the order sent, at the clock's time; answers how
+    /// many there were.
+    pub fn answer_later(&self) -> usize {
+        let later = std::mem::take(&mut *self.later.borrow_mut());
+        let count = later.len();
+        for (key, take, then) in later {
+            then(self.take_now(&key, &take), self.now_ms.get());
+        }
+        count
+    }
+
+    fn take_now(&self, key: &str, take: &Take) -> Result<Taken, PortError> {
         if self.unreachable.get() {
             return Err(PortError::new("the counts are unreachable"));
         }
@@ -193,6 +215,16 @@ impl Counts for MemoryCounts {
         let mut stores = self.stores.borrow_mut();
         let store = stores.entry(key.to_owned()).or_default();
         serve(store, take, self.now_ms.get())
+    }
+}
+
+impl Counts for MemoryCounts {
+    async fn take(&self, key: &str, take: &Take) -> Result<Taken, PortError> {
+        self.take_now(key, take)
+    }
+
+    fn take_later(&self, key: &str, take: Take, then: Answered) {
+        self.later.borrow_mut().push((key.to_owned(), take, then));
     }
 
     /// Moves the clock on instead of waiting.

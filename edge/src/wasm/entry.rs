@@ -58,7 +58,7 @@ fn start() {
 async fn fetch(
     mut incoming: worker::Request,
     env: Env,
-    _ctx: Context,
+    context: Context,
 ) -> worker::Result<worker::Response> {
     let started = Date::now().as_millis();
     let mut request = plain_request(&incoming)?;
@@ -67,7 +67,7 @@ async fn fetch(
     let response = match read_body(&mut incoming, &request).await {
         Ok(body) => {
             request.body = body;
-            handle(&env, request, &request_id).await
+            handle(&env, &context, request, &request_id).await
         }
         Err(limit) => too_large(&env, &request, &request_id, limit),
     };
@@ -125,7 +125,7 @@ fn too_large(env: &Env, request: &Request, request_id: &str, limit: usize) -> Re
     response
 }
 
-async fn handle(env: &Env, request: Request, request_id: &str) -> Response {
+async fn handle(env: &Env, context: &Context, request: Request, request_id: &str) -> Response {
     let settings = match settings(env) {
         Ok(settings) => settings,
         Err(e) => {
@@ -149,7 +149,7 @@ async fn handle(env: &Env, request: Request, request_id: &str) -> Response {
             base: &settings.origin_url,
             timeout_ms: settings.origin_timeout_ms,
         },
-        counts: ObjectCounts { env },
+        counts: ObjectCounts { env, context },
     };
     let ctx = Ctx {
         platform: &platform,

@@ -17,12 +17,12 @@ use std::cell::RefCell;
 use domain::throttle::{Grant, ScopeSet, Take, Taken};
 use serde::Deserialize;
 use worker::{
-    Date, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result, State,
-    durable_object,
+    Context, Date, DurableObject, Env, Headers, Method, Request, RequestInit, Response, Result,
+    State, durable_object,
 };
 use worker::{SqlStorage, SqlStorageValue};
 
-use crate::platform::{Counts, PortError};
+use crate::platform::{Answered, Counts, PortError};
 use crate::throttle::counts::{self, LeaseRecord, Store};
 
 /// The binding's name in `wrangler.toml`.
@@ -253,48 +253,76 @@ impl Store for SqlStore<'_> {
     }
 }
 
-/// The [`Counts`] port: a `fetch` to the identity's object.
+/// The [`Counts`] port: a `fetch` to the identity's object; later ones under the request's
+/// `waitUntil`.
 pub struct ObjectCounts<'a> {
     pub env: &'a Env,
+    pub context: &'a Context,
 }
 
 impl Counts for ObjectCounts<'_> {
     async fn take(&self, key: &str, take: &Take) -> std::result::Result<Taken, PortError> {
-        let stub = self
-            .env
-            .durable_object(BINDING)
-            .and_then(|namespace| namespace.get_by_name(key))
-            .map_err(failed("reaching the rate limiter's object"))?;
-        let body =
-            serde_json::to_string(take).map_err(|e| PortError::caused_by("encoding a take", e))?;
-        let headers = Headers::new();
-        headers
-            .set("content-type", "application/json")
-            .map_err(failed("setting a header"))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.into()));
-        let request = Request::new_with_init("https://rate-limiter/take", &init)
-            .map_err(failed("building the take"))?;
-        let mut answer = stub
-            .fetch_with_request(request)
-            .await
-            .map_err(failed("calling the rate limiter's object"))?;
-        if answer.status_code() != 200 {
-            let text = answer.text().await.unwrap_or_default();
-            return Err(PortError::new(format!(
-                "the rate limiter's object answered {}: {text}",
-                answer.status_code()
-            )));
-        }
-        answer
-            .json()
-            .await
-            .map_err(failed("reading the rate limiter's answer"))
+        take_at(self.env, key, take).await
+    }
+
+    fn take_later(&self, key: &str, take: Take, then: Answered) {
+        let env = self.env.clone();
+        let key = key.to_owned();
+        self.context.wait_until(async move {
+            let answer = take_at(&env, &key, &take).await;
+            if let Err(e) = &answer {
+                worker::console_error!(
+                    "{}",
+                    serde_json::json!({
+                        "level": "warn",
+                        "message": "a lease's top-up failed: the lease runs on until spent",
+                        "error": domain::error::chain(e),
+                    })
+                );
+            }
+            then(
+                answer,
+                i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX),
+            );
+        });
     }
 
     async fn pause(&self, ms: u64) {
         worker::Delay::from(std::time::Duration::from_millis(ms)).await;
     }
+}
+
+/// One take: a `fetch` to the object named `key`.
+async fn take_at(env: &Env, key: &str, take: &Take) -> std::result::Result<Taken, PortError> {
+    let stub = env
+        .durable_object(BINDING)
+        .and_then(|namespace| namespace.get_by_name(key))
+        .map_err(failed("reaching the rate limiter's object"))?;
+    let body =
+        serde_json::to_string(take).map_err(|e| PortError::caused_by("encoding a take", e))?;
+    let headers = Headers::new();
+    headers
+        .set("content-type", "application/json")
+        .map_err(failed("setting a header"))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let request = Request::new_with_init("https://rate-limiter/take", &init)
+        .map_err(failed("building the take"))?;
+    let mut answer = stub
+        .fetch_with_request(request)
+        .await
+        .map_err(failed("calling the rate limiter's object"))?;
+    if answer.status_code() != 200 {
+        let text = answer.text().await.unwrap_or_default();
+        return Err(PortError::new(format!(
+            "the rate limiter's object answered {}: {text}",
+            answer.status_code()
+        )));
+    }
+    answer
+        .json()
+        .await
+        .map_err(failed("reading the rate limiter's answer"))
 }

@@ -254,12 +254,18 @@ impl TestEdge {
             edge: self,
         };
         self.counts.set_now_ms(NOW * 1000);
-        handle(&platform, &self.settings, request, NOW).await
+        let response = handle(&platform, &self.settings, request, NOW).await;
+        self.counts.answer_later();
+        response
     }
 
+    /// Sends at `now` (Unix seconds); what the request left for later (a lease's top-up) is
+    /// answered after its response, as on Workers.
     pub async fn send_at(&self, request: Request, now: i64) -> Response {
         self.counts.set_now_ms(now * 1000);
-        handle(self, &self.settings, request, now).await
+        let response = handle(self, &self.settings, request, now).await;
+        self.counts.answer_later();
+        response
     }
 
     /// A user present in the replica, and an access token for them.
