@@ -182,6 +182,19 @@ LUA
   python3 "$root/scripts/wrk_parse.py" --profile <"$cpu"
 }
 
+# ./dev bench --attachments, on the stack it starts: a 20 MiB file uploaded and downloaded
+# through wrangler dev, BENCH_RUNS times, with the runtime's memory watched meanwhile.
+cmd_bench_attachments() {
+  : "${E2E_EDGE_URL:?run ./dev bench --attachments, which starts the stack}"
+  ensure_postgres
+  EDGE="$E2E_EDGE_URL"
+  local token project
+  read -r _ token < <(new_user "files$RANDOM")
+  project=$(api POST /api/v1/projects/ '{"name":"Files"}' "$token" | json_field '["id"]')
+  say "A 20 MiB file up and down through wrangler dev ($BENCH_RUNS runs)"
+  python3 "$root/scripts/transfer_bench.py" "$EDGE" "$token" "$project" 20 "$BENCH_RUNS"
+}
+
 cmd_bench() {
   ensure_tools
   ensure_wrk
@@ -195,6 +208,11 @@ cmd_bench() {
   # one with it on (limits nobody reaches, so every request is counted and none refused).
   # `./dev bench --limiter` measures only the reads, on two stacks up at once with runs
   # alternating between them (cmd_bench_limiter_off/on): the fairer comparison of the two.
+  if [[ ${1:-} == --attachments ]]; then
+    say "Attachments: a 20 MiB file up and down"
+    RUST_LOG=warn cargo xtask stack "${stack_args[@]}" -- "$root/dev" bench-attachments
+    return
+  fi
   if [[ ${1:-} == --limiter ]]; then
     say "The read scenarios on two stacks up at once, the rate limiter off on one and on on the other"
     ACCESS_TOKEN_LIFETIME_SECS=7200 RUST_LOG=warn \

@@ -3,8 +3,10 @@
 //! bodies are [`ApiError::envelope`]s of what the domain's parsers say of a bad input.
 
 use domain::auth::{Claims, TokenKeys, TokenLifetimes, TokenPair, TokenSubject};
+use domain::files::{key, signed};
+use domain::ids::AttachmentId;
 use domain::orders::{Currency, Order, OrderItem, OrderStatus, Product};
-use domain::projects::{Project, ProjectView, Task};
+use domain::projects::{Attachment, Project, ProjectView, Task};
 use domain::query::Date;
 use domain::replication::UserReplica;
 use domain::{ApiError, OrderId, ProductId, ProjectId, TaskId, UserId};
@@ -164,6 +166,62 @@ pub fn created_order() -> Value {
     order["order_token"] =
         json!("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
     order
+}
+
+/// Where the examples' API is.
+pub const BASE_URL: &str = "https://api.example.com";
+
+/// The key the example download URLs are signed with.
+const MEDIA_KEY: &[u8] = b"an example key, never a real one";
+
+fn attachment_value() -> Attachment {
+    Attachment {
+        id: AttachmentId::new(5),
+        project: ProjectId::new(3),
+        storage_key: key::storage_key(
+            2026,
+            3,
+            [
+                0x5e, 0x0b, 0x4c, 0x1a, 0x9d, 0x2f, 0x47, 0x68, 0xa1, 0x3c, 0x8e, 0x52, 0x07, 0xd9,
+                0xb6, 0x4f,
+            ],
+        ),
+        filename: "Site map (v2).pdf".to_owned(),
+        size: 48_213,
+        content_type: "application/pdf".to_owned(),
+        checksum: "9b74c9897bac770ffc029102a200c5de2a7f8e3cb8e3c4f1c2b5a8e4d6f0a1b2".to_owned(),
+        created_at: CREATED_AT.to_owned(),
+    }
+}
+
+/// An attachment's download URL, as its `file` shows it.
+pub fn download_url() -> String {
+    let stored = attachment_value();
+    let expires = NOW + 3_600;
+    format!(
+        "{BASE_URL}{}",
+        signed::signed_path(MEDIA_KEY, &stored.storage_key, &stored.filename, expires)
+    )
+}
+
+/// An attachment as the edge shows it: `storage_key` replaced by the signed `file` URL, after
+/// `project` (`edge::attachments::represent`).
+pub fn attachment() -> Value {
+    let Value::Object(stored) = value(attachment_value()) else {
+        return Value::Null;
+    };
+    let mut shown = serde_json::Map::new();
+    for (field, field_value) in stored {
+        if field == crate::schemas::STORED_KEY {
+            continue;
+        }
+        let then_file = field == "project";
+        shown.insert(field, field_value);
+        if then_file {
+            shown.insert(crate::schemas::SHOWN_FILE.to_owned(), json!(download_url()));
+        }
+    }
+    Value::Object(shown)
 }
 
 /// A first page holding one item.

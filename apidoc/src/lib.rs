@@ -44,8 +44,9 @@ fn description() -> String {
     let life = TokenLifetimes::default();
     format!(
         "\
-The Projects & Tasks API: accounts and JSON Web Tokens, projects and their tasks, a catalogue, \
-orders and Stripe payments, wire-compatible with the Django REST Framework service it replaces.
+The Projects & Tasks API: accounts and JSON Web Tokens, projects with their tasks and attached \
+files, a catalogue, orders and Stripe payments, wire-compatible with the Django REST Framework \
+service it replaces.
 
 **Authentication.** `POST /api/token/` exchanges a username and password for an access token \
 ({access} minutes by default) and a refresh token ({refresh} days). Send the access token as \
@@ -53,7 +54,11 @@ orders and Stripe payments, wire-compatible with the Django REST Framework servi
 
 **Request bodies.** Every write takes JSON, `application/x-www-form-urlencoded` or \
 `multipart/form-data` (an empty form value of a nullable field is null) unless its operation \
-says otherwise; another content type is 415, a body over {body_kib} KiB is 413.
+says otherwise; another content type is 415, a body over {body_kib} KiB is 413. An upload is \
+`multipart/form-data` only, its limit the file's.
+
+**Files.** An attachment's `file` is a signed URL that downloads it without a bearer token \
+until it expires; every read of the attachment gives a fresh one.
 
 **Errors.** Every error body is an envelope, `{{\"status_code\": <int>, \"errors\": <DRF's body>}}`: \
 validation errors by field (`non_field_errors` for the body as a whole), others as \

@@ -1,6 +1,7 @@
 //! Query, path and header parameters, with the domain's limits. The shared ones are components
 //! (`#/components/parameters/…`) that operations refer to.
 
+use domain::files::name::MAX_FILENAME_CHARS;
 use domain::orders::MAX_ORDER_TOKEN_CHARS;
 use domain::query::SortField;
 use domain::query::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -24,6 +25,10 @@ pub const PROJECT: &str = "project";
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 pub const ORDER_TOKEN: &str = "X-Order-Token";
 pub const STRIPE_SIGNATURE: &str = "Stripe-Signature";
+/// A download's conditional and partial requests.
+pub const RANGE: &str = "Range";
+pub const IF_RANGE: &str = "If-Range";
+pub const IF_NONE_MATCH: &str = "If-None-Match";
 
 /// The longest `Idempotency-Key` the edge passes on.
 pub use domain::limits::MAX_IDEMPOTENCY_KEY_CHARS as IDEMPOTENCY_KEY_MAX;
@@ -49,6 +54,9 @@ pub fn components() -> Vec<(&'static str, Parameter)> {
         (IDEMPOTENCY_KEY, idempotency_key()),
         (ORDER_TOKEN, order_token()),
         (STRIPE_SIGNATURE, stripe_signature()),
+        (RANGE, range()),
+        (IF_RANGE, if_range()),
+        (IF_NONE_MATCH, if_none_match()),
     ]
 }
 
@@ -211,7 +219,7 @@ fn due(name: &str, relation: &str) -> Parameter {
 fn project() -> Parameter {
     query(
         PROJECT,
-        "Only the tasks of this project of yours (someone else's gives an empty list; an id \
+        "Only the results of this project of yours (someone else's gives an empty list; an id \
          that names no project is 400)."
             .to_owned(),
         integer().minimum(Some(1)),
@@ -253,5 +261,114 @@ fn stripe_signature() -> Parameter {
         true,
         "Stripe's signature over the raw body (`t=…,v1=…`).".to_owned(),
         forwarded_header_limit(STRIPE_SIGNATURE).unwrap_or_default(),
+    )
+}
+
+fn path(name: &str, description: &str, schema: ObjectBuilder) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
+}
+
+fn pattern(regex: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(regex))
+}
+
+/// The segments of a download's path (`crate::paths::MEDIA_PARAMETERS`): the storage key the
+/// edge chose, then the file's name.
+pub fn media_path() -> Vec<Parameter> {
+    let [year, month, object, filename] = crate::paths::MEDIA_PARAMETERS;
+    vec![
+        path(
+            year,
+            "The year the file was stored in.",
+            pattern("^[0-9]{4}$"),
+        ),
+        path(
+            month,
+            "The month the file was stored in, two digits.",
+            pattern("^(0[1-9]|1[0-2])$"),
+        ),
+        path(
+            object,
+            "The stored object's random name (not the attachment's `id`).",
+            pattern("^[0-9a-f]{32}$"),
+        ),
+        path(
+            filename,
+            "The attachment's `filename`, as one path segment: every byte of its UTF-8 but \
+             RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`) percent-encoded, as `file` \
+             spells it. Another name is 404.",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(MAX_FILENAME_CHARS)),
+        ),
+    ]
+}
+
+/// A download link's query: both parameters, each once, and nothing else.
+pub fn download() -> Vec<Parameter> {
+    let required = |name: &str, description: &str, schema: ObjectBuilder| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::True)
+            .description(Some(description))
+            .schema(Some(schema))
+            .build()
+    };
+    vec![
+        required(
+            "expires",
+            "When the link stops working, in Unix seconds.",
+            integer().minimum(Some(0)),
+        ),
+        required(
+            "signature",
+            "The edge's signature over the stored object and `expires` (HMAC-SHA256, unpadded \
+             base64url).",
+            pattern("^[A-Za-z0-9_-]{43}$"),
+        ),
+    ]
+}
+
+fn conditional(name: &str, description: &str) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+fn range() -> Parameter {
+    conditional(
+        RANGE,
+        "One byte range (`bytes=0-99`, `bytes=100-`, `bytes=-500`): answered 206 with that part \
+         of the file, or 416 when it starts past the end. Several ranges, another unit or a \
+         malformed value are ignored: the whole file is sent.",
+    )
+}
+
+fn if_range() -> Parameter {
+    conditional(
+        IF_RANGE,
+        "The `ETag` the client holds: `Range` is honoured only while it is the file's.",
+    )
+}
+
+fn if_none_match() -> Parameter {
+    conditional(
+        IF_NONE_MATCH,
+        "Entity tags (or `*`): when one is the file's `ETag` (weak comparison), the answer is \
+         304 without the file.",
     )
 }

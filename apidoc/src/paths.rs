@@ -6,14 +6,24 @@
 //! - `throttle`: counted rows carry the `RateLimit-*` headers and may be 429; the credentials
 //!   scope fails closed, so its rows may be 503 too.
 //! - `body`: a row that reads a body may be 413 (over the row's limit); a JSON body may be 400
-//!   (malformed) and 415 (another content type).
+//!   (malformed) and 415 (another content type). A streamed body (an upload) is read by its
+//!   handler, so its limit and content type are the handler's own refusals, after counting.
+//!
+//! Paths are the table's, but for the catch-all of downloads ([`MEDIA`]), which OpenAPI cannot
+//! state: see [`documented_path`].
 
+use std::borrow::Cow;
+
+use domain::files::key::KEY_PREFIX;
+use domain::files::signed::MEDIA_PREFIX;
 use domain::input::JsonBody;
 use domain::projects::{PROJECT_ORDERING, TASK_ORDERING};
 use domain::{ApiError, FieldErrors};
-use edge::routes::{Access, BodyKind, Method, ROUTES, Route, Throttle};
+use edge::attachments::reads::ATTACHMENT_ORDERING;
+use edge::routes::{Access, BodyKind, MEDIA, Method, ROUTES, Route, Throttle};
 use utoipa::openapi::HttpMethod;
 use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::encoding::EncodingBuilder;
 use utoipa::openapi::path::{Operation, OperationBuilder, Parameter, Paths};
 use utoipa::openapi::request_body::{RequestBody, RequestBodyBuilder};
 use utoipa::openapi::response::{Response, Responses};
@@ -22,7 +32,7 @@ use utoipa::openapi::{RefOr, Required};
 
 use crate::components::JWT_AUTH;
 use crate::examples::refusal;
-use crate::operations::{Body, Origin, Query, Reason, Spec, push, spec};
+use crate::operations::{Body, BodyMedia, Origin, Query, Reason, Spec, push, spec};
 use crate::parameters::{
     self, DONE, IDEMPOTENCY_KEY, MAX_DUE, MIN_DUE, PAGE, PAGE_SIZE, PROJECT, SEARCH,
 };
@@ -33,13 +43,32 @@ pub fn documented_routes() -> impl Iterator<Item = &'static Route> {
     ROUTES.iter().filter(|route| route.access != Access::Origin)
 }
 
+/// The download path's parameters, segment by segment.
+pub const MEDIA_PARAMETERS: [&str; 4] = ["year", "month", "object", "filename"];
+
+/// Where a row is documented: at its own path, but for the catch-all of downloads
+/// (`/media/{*file}`). An OpenAPI path parameter is one segment (it may not hold a `/`), so a
+/// catch-all has no spelling; the route answers anything but 404 only for the paths the edge's
+/// signed URLs have (`signed::media_path` of a `key::storage_key` and a file name), and that
+/// shape is documented: `/media/attachments/{year}/{month}/{object}/{filename}`.
+pub fn documented_path(path: &'static str) -> Cow<'static, str> {
+    if path == MEDIA {
+        let [year, month, object, filename] = MEDIA_PARAMETERS;
+        Cow::Owned(format!(
+            "{MEDIA_PREFIX}{KEY_PREFIX}{{{year}}}/{{{month}}}/{{{object}}}/{{{filename}}}"
+        ))
+    } else {
+        Cow::Borrowed(path)
+    }
+}
+
 /// Every documented operation, in the table's order.
 pub fn paths() -> Paths {
     let mut paths = Paths::new();
     for route in documented_routes() {
         if let Some(spec) = spec(route) {
             paths.add_path_operation(
-                route.path,
+                documented_path(route.path),
                 vec![http_method(route.method)],
                 operation(route, &spec),
             );
@@ -82,6 +111,9 @@ fn parameters(route: &Route, spec: &Spec) -> Vec<RefOr<Parameter>> {
             spec.resource.unwrap_or("object"),
         )));
     }
+    if route.path == MEDIA {
+        parameters.extend(parameters::media_path().into_iter().map(RefOr::T));
+    }
     match spec.query {
         Query::None => {}
         Query::Pages => parameters.extend([shared(PAGE), shared(PAGE_SIZE)]),
@@ -94,6 +126,12 @@ fn parameters(route: &Route, spec: &Spec) -> Vec<RefOr<Parameter>> {
             parameters.push(RefOr::T(parameters::ordering(TASK_ORDERING)));
             parameters.extend([DONE, MIN_DUE, MAX_DUE, PROJECT].map(shared));
         }
+        Query::Attachments => {
+            parameters.extend([shared(PAGE), shared(PAGE_SIZE)]);
+            parameters.push(RefOr::T(parameters::ordering(ATTACHMENT_ORDERING)));
+            parameters.push(shared(PROJECT));
+        }
+        Query::Download => parameters.extend(parameters::download().into_iter().map(RefOr::T)),
         Query::Format => parameters.push(RefOr::T(parameters::format())),
     }
     if spec.origin.takes_idempotency_key() {
@@ -117,22 +155,30 @@ fn security(access: Access) -> Option<Vec<SecurityRequirement>> {
 /// The body in each content type it may come in; the example is given once, with JSON.
 fn request_body(body: &Body) -> RequestBody {
     let content = || ContentBuilder::new().schema(Some(body.schema.schema()));
-    let mut request = RequestBodyBuilder::new()
-        .required(Some(if body.required {
-            Required::True
-        } else {
-            Required::False
-        }))
-        .content(
-            "application/json",
-            content().example(body.example.clone()).build(),
-        );
-    if body.forms {
-        request = request
+    let request = RequestBodyBuilder::new().required(Some(if body.required {
+        Required::True
+    } else {
+        Required::False
+    }));
+    let json = || content().example(body.example.clone()).build();
+    match &body.media {
+        BodyMedia::Json => request.content("application/json", json()),
+        BodyMedia::JsonOrForms => request
+            .content("application/json", json())
             .content("application/x-www-form-urlencoded", content().build())
-            .content("multipart/form-data", content().build());
+            .content("multipart/form-data", content().build()),
+        BodyMedia::Upload {
+            file,
+            content_types,
+        } => {
+            let encoding = EncodingBuilder::new().content_type(Some(content_types.join(", ")));
+            request.content(
+                "multipart/form-data",
+                content().encoding(*file, encoding).build(),
+            )
+        }
     }
-    request.build()
+    .build()
 }
 
 /// Whether the rate limiter counts the row's requests.
@@ -148,21 +194,27 @@ fn responses(route: &Route, spec: &Spec) -> Responses {
     for (status, reason) in implied_reasons(route, spec) {
         push(&mut refusals, status, reason);
     }
-    let mut answers: Vec<(u16, RefOr<Response>)> = vec![(
-        spec.success.status,
-        RefOr::T(responses::success(
-            &spec.success,
-            Headers::for_status(spec.success.status, counted),
-        )),
-    )];
+    let mut answers: Vec<(u16, RefOr<Response>)> = std::iter::once(&spec.success)
+        .chain(&spec.also)
+        .map(|answer| {
+            let headers = Headers::for_status(answer.status, counted);
+            (answer.status, RefOr::T(responses::success(answer, headers)))
+        })
+        .collect();
     for refusal in &refusals {
         let headers = Headers {
             retry_after: refusal.retry_after,
+            // A streamed body is measured by its handler, after the request was counted.
+            rate_limit: counted && (refusal.status != 413 || route.body.read_limit().is_none()),
             ..Headers::for_status(refusal.status, counted)
         };
         answers.push((
             refusal.status,
-            RefOr::T(responses::refusal(&refusal.reasons, headers)),
+            RefOr::T(responses::refusal_with(
+                &refusal.reasons,
+                headers,
+                &refusal.headers,
+            )),
         ));
     }
     for (status, name) in shared(route, spec) {
@@ -181,10 +233,8 @@ fn responses(route: &Route, spec: &Spec) -> Responses {
 /// handler has too (a 400 for a body is both the fields' problems and a malformed body).
 fn implied_reasons(route: &Route, spec: &Spec) -> Vec<(u16, Reason)> {
     let mut reasons = Vec::new();
-    // A JSON body's limit is every JSON row's: that 413 is shared.
-    if let Some(limit) = body_limit(route.body)
-        && route.body != BodyKind::Json
-    {
+    // A JSON body's limit is every JSON row's: that 413 is shared. A raw body's is the row's.
+    if let BodyKind::Raw { limit } = route.body {
         reasons.push(Reason::of(
             "too_large",
             format!("The body is over {limit} bytes."),
@@ -235,15 +285,6 @@ fn implied_reasons(route: &Route, spec: &Spec) -> Vec<(u16, Reason)> {
         );
     }
     reasons
-}
-
-/// The most bytes the row reads, for rows that take a body.
-fn body_limit(body: BodyKind) -> Option<usize> {
-    match body {
-        BodyKind::None => None,
-        BodyKind::Json => body.read_limit(),
-        BodyKind::Raw { limit } | BodyKind::Stream { limit } => Some(limit),
-    }
 }
 
 /// A forwarded request meets the origin's absence; a credentials row, the limiter's.

@@ -15,7 +15,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::{Ref, RefOr};
 
 use crate::examples::envelope;
-use crate::operations::{Reason, Success};
+use crate::operations::{AnswerHeader, Reason, Success};
 use crate::schemas::replies;
 
 pub const UNAUTHENTICATED: &str = "Unauthenticated";
@@ -75,7 +75,8 @@ pub struct Headers {
 
 impl Headers {
     /// The headers a response of `status` carries, on a route the limiter counts or not.
-    /// A body over its limit (413) is refused before the request is counted; every other
+    /// A body over its limit (413) is refused before the request is counted (but a streamed
+    /// one, which its handler measures: `crate::paths` sees to that); every other
     /// answer of a counted route may carry the `RateLimit-*` headers (an unusable token is
     /// refused before counting, a wrong password after it: the document's headers are optional).
     pub fn for_status(status: u16, counted: bool) -> Self {
@@ -101,6 +102,26 @@ impl Headers {
         }
         response
     }
+}
+
+/// An operation's own response header. (utoipa's `Header` lacks OpenAPI's `required`; it goes
+/// in through the extensions, which are written flat beside the other fields.)
+fn own_header(header: &AnswerHeader) -> Header {
+    let mut built = HeaderBuilder::new()
+        .schema(Some(header.schema.schema()))
+        .description(Some(header.description.clone()))
+        .build();
+    if header.required {
+        built.extensions = Some(std::iter::once(("required", true)).collect());
+    }
+    built
+}
+
+fn with_own_headers(mut response: ResponseBuilder, headers: &[AnswerHeader]) -> ResponseBuilder {
+    for header in headers {
+        response = response.header(header.name, own_header(header));
+    }
+    response
 }
 
 /// A reference to the shared response `name`.
@@ -129,11 +150,18 @@ pub fn success(success: &Success, headers: Headers) -> Response {
             .build();
         response = response.link(follow.name, link);
     }
-    headers.apply(response).build()
+    headers
+        .apply(with_own_headers(response, &success.headers))
+        .build()
 }
 
 /// A refusal: the envelope, its reasons as the description and their bodies as examples.
 pub fn refusal(reasons: &[Reason], headers: Headers) -> Response {
+    refusal_with(reasons, headers, &[])
+}
+
+/// A refusal with headers of its own.
+pub fn refusal_with(reasons: &[Reason], headers: Headers, own: &[AnswerHeader]) -> Response {
     let description = match reasons {
         [one] => one.summary.clone(),
         many => many
@@ -155,13 +183,10 @@ pub fn refusal(reasons: &[Reason], headers: Headers) -> Response {
         .schema(Some(replies::error()))
         .examples_from_iter(examples)
         .build();
-    headers
-        .apply(
-            ResponseBuilder::new()
-                .description(description)
-                .content("application/json", content),
-        )
-        .build()
+    let response = ResponseBuilder::new()
+        .description(description)
+        .content("application/json", content);
+    headers.apply(with_own_headers(response, own)).build()
 }
 
 fn reason(key: &'static str, summary: impl Into<String>, error: &ApiError) -> Reason {

@@ -7,9 +7,13 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use apidoc::files;
+use apidoc::operations::attachments::{NO_FILE, NOT_A_FILE, ONE_FILE};
 use apidoc::parameters::{IDEMPOTENCY_KEY, IDEMPOTENCY_KEY_MAX, ORDER_TOKEN, STRIPE_SIGNATURE};
+use apidoc::paths::documented_path;
 use apidoc::schemas::requests::{self, PASSWORD_MIN, USERNAME_MAX};
 use domain::auth::{Login, NewAccount, TokenKeys, TokenPair, Username, password_problems};
+use domain::files::name::MAX_FILENAME_CHARS;
+use domain::files::{key, kind, signed};
 use domain::input::{JsonBody, Text, messages};
 use domain::limits::{MAX_PASSWORD_CHARS, MAX_TOKEN_CHARS};
 use domain::orders::{
@@ -17,15 +21,16 @@ use domain::orders::{
     OrderItem, OrderStatus, PaymentIntentRequest, Product,
 };
 use domain::projects::{
-    NAME_MAX, PROJECT_ORDERING, Project, ProjectChanges, ProjectView, TASK_ORDERING, TEXT_MAX,
-    TITLE_MAX, Task, TaskChanges,
+    Attachment, NAME_MAX, PROJECT_ORDERING, Project, ProjectChanges, ProjectView, TASK_ORDERING,
+    TEXT_MAX, TITLE_MAX, Task, TaskChanges,
 };
 use domain::query::SortField;
 use domain::query::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use domain::query::search::MAX_SEARCH_CHARS;
 use domain::replication::UserReplica;
 use domain::{ApiError, OrderId, ProductId, ProjectId, TaskId, UserId};
-use edge::routes::{Access, BodyKind, ROUTES, Throttle, lookup};
+use edge::attachments::reads::ATTACHMENT_ORDERING;
+use edge::routes::{Access, BodyKind, Handler, MEDIA, ROUTES, Throttle, lookup};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
@@ -34,6 +39,15 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 fn document() -> Value {
     serde_json::from_str(&files::json().unwrap()).unwrap()
+}
+
+/// A path the documented `path` stands for: each parameter given a value the edge routes.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "1")
+        .replace("{year}", "2026")
+        .replace("{month}", "03")
+        .replace("{object}", "00112233445566778899aabbccddeeff")
+        .replace("{filename}", "report.pdf")
 }
 
 /// Every operation: path, lower-case method, operation.
@@ -102,7 +116,9 @@ fn every_route_a_client_may_call_is_documented() {
     for route in ROUTES.iter().filter(|r| r.access != Access::Origin) {
         let method = route.method.as_str().to_lowercase();
         assert!(
-            document["paths"][route.path].get(&method).is_some(),
+            document["paths"][documented_path(route.path).as_ref()]
+                .get(&method)
+                .is_some(),
             "{} {} is routed but not documented",
             route.method.as_str(),
             route.path
@@ -113,10 +129,13 @@ fn every_route_a_client_may_call_is_documented() {
 #[test]
 fn every_documented_operation_is_routed_and_public() {
     for (path, method, _) in operations(&document()) {
-        let concrete = path.replace("{id}", "1");
-        let route = lookup(&concrete, &method.to_uppercase())
+        let route = lookup(&concrete(&path), &method.to_uppercase())
             .unwrap_or_else(|| panic!("{method} {path} is documented but not routed"));
-        assert_eq!(route.path, path, "{method} {path} routes elsewhere");
+        assert_eq!(
+            documented_path(route.path),
+            path,
+            "{method} {path} routes elsewhere"
+        );
         assert_ne!(
             route.access,
             Access::Origin,
@@ -126,16 +145,18 @@ fn every_documented_operation_is_routed_and_public() {
 }
 
 /// `RateLimit-*` may appear only on the answers of routes the limiter counts, and on every
-/// answer of theirs but a body over its limit (refused before counting), shared or not.
+/// answer of theirs but a body over the pipeline's limit (refused before counting; a streamed
+/// body is measured by its handler, after), shared or not.
 #[test]
 fn rate_limit_headers_are_listed_exactly_on_counted_answers() {
     let document = document();
     for (path, method, operation) in operations(&document) {
-        let route = lookup(&path.replace("{id}", "1"), &method.to_uppercase()).unwrap();
+        let route = lookup(&concrete(&path), &method.to_uppercase()).unwrap();
         let counted = route.throttle != Throttle::Exempt;
         for (status, response) in operation["responses"].as_object().unwrap() {
             let listed = !resolve(&document, response)["headers"]["RateLimit-Remaining"].is_null();
-            let before_counting = matches!(status.as_str(), "413" | "414" | "431");
+            let before_counting = matches!(status.as_str(), "414" | "431")
+                || (status == "413" && route.body.read_limit().is_some());
             assert_eq!(
                 listed,
                 counted && !before_counting,
@@ -238,7 +259,7 @@ fn links_lead_from_a_created_object_to_the_operations_on_it() {
 }
 
 /// DRF clients generated from DRF's document keep their method names: every operation of
-/// DRF's that we serve has DRF's id (attachments are not served yet).
+/// DRF's that we serve has DRF's id (an attachment's `PUT` and `PATCH` are not served).
 #[test]
 fn operations_drf_had_keep_drfs_operation_ids() {
     let drf_path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -265,7 +286,7 @@ fn each_operation_shows_its_rows_columns() {
     let document = document();
     for route in ROUTES.iter().filter(|r| r.access != Access::Origin) {
         let method = route.method.as_str().to_lowercase();
-        let operation = &document["paths"][route.path][&method];
+        let operation = &document["paths"][documented_path(route.path).as_ref()][&method];
         let what = format!("{} {}", route.method.as_str(), route.path);
         let responses = &operation["responses"];
         let has = |status: &str| responses.get(status).is_some();
@@ -302,7 +323,9 @@ fn each_operation_shows_its_rows_columns() {
         }
 
         assert_eq!(has("413"), route.body != BodyKind::None, "{what}: 413");
-        assert_eq!(has("415"), route.body == BodyKind::Json, "{what}: 415");
+        // JSON, a form, or (streamed) an upload's multipart form: another type is refused.
+        let typed = matches!(route.body, BodyKind::Json | BodyKind::Stream { .. });
+        assert_eq!(has("415"), typed, "{what}: 415");
         assert_eq!(
             operation.get("requestBody").is_some(),
             route.body != BodyKind::None,
@@ -531,6 +554,10 @@ fn ordering_lists_the_domains_fields_both_ways() {
     };
     assert_eq!(allowed("/api/v1/projects/"), both_ways(PROJECT_ORDERING));
     assert_eq!(allowed("/api/v1/tasks/"), both_ways(TASK_ORDERING));
+    assert_eq!(
+        allowed("/api/v1/attachments/"),
+        both_ways(ATTACHMENT_ORDERING)
+    );
 }
 
 fn json_body(value: &Value) -> JsonBody {
@@ -615,10 +642,11 @@ fn request_bodies_are_what_the_services_accept() {
         }
         checked.insert(component.to_owned());
     }
+    // An order's line is checked within its order; an upload is no JSON (below).
     let bodies: BTreeSet<String> = requests::all()
         .into_iter()
         .map(|(name, _)| name.to_owned())
-        .filter(|name| name != requests::ORDER_LINE)
+        .filter(|name| name != requests::ORDER_LINE && name != requests::ATTACHMENT)
         .collect();
     assert_eq!(
         checked, bodies,
@@ -817,4 +845,202 @@ fn every_error_example_has_the_status_it_is_listed_under() {
             }
         }
     }
+}
+
+/// The catch-all of downloads is documented as the one shape of path its signed URLs have;
+/// every other row at its own path, and no path has a catch-all OpenAPI could not state.
+#[test]
+fn only_the_download_catch_all_is_documented_at_another_path() {
+    for route in ROUTES {
+        let documented = documented_path(route.path);
+        assert!(!documented.contains("{*"), "{documented}");
+        if route.path == MEDIA {
+            assert_eq!(
+                documented,
+                "/media/attachments/{year}/{month}/{object}/{filename}"
+            );
+        } else {
+            assert_eq!(documented, route.path);
+        }
+    }
+}
+
+/// A URL the edge signs (`file` of an attachment) has the documented path, routes to the
+/// download, and its segments are valid values of the documented parameters.
+#[test]
+fn a_signed_download_url_is_an_instance_of_the_documented_path() {
+    let document = document();
+    let template = documented_path(MEDIA);
+    let operation = &document["paths"][template.as_ref()]["get"];
+    let storage_key = key::storage_key(2026, 11, [0xab; 16]);
+    for name in ["report.pdf", "Site map (v2).pdf", "ünïcode résumé.txt"] {
+        let url = signed::signed_path(b"secret", &storage_key, name, 1_800_000_000);
+        let (path, query) = url.split_once('?').unwrap();
+        let route = lookup(path, "GET").unwrap();
+        assert_eq!(route.handler, Handler::Download, "{path}");
+        let templates: Vec<&str> = template.split('/').collect();
+        let segments: Vec<&str> = path.split('/').collect();
+        assert_eq!(templates.len(), segments.len(), "{path}");
+        for (expected, segment) in templates.iter().zip(&segments) {
+            if let Some(parameter) = expected.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                let declared = operation["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["name"] == parameter && p["in"] == "path")
+                    .unwrap_or_else(|| panic!("{parameter} is not declared"));
+                assert_eq!(declared["required"], json!(true), "{parameter}");
+                assert!(!segment.is_empty(), "{parameter} of {path}");
+            } else {
+                assert_eq!(expected, segment, "{path}");
+            }
+        }
+        assert_eq!(
+            signed::parse_media_path(path).map(|(key, _)| key),
+            Some(storage_key.clone())
+        );
+        let names: Vec<&str> = query
+            .split('&')
+            .map(|p| p.split('=').next().unwrap())
+            .collect();
+        assert_eq!(names, ["expires", "signature"], "{url}");
+        for name in names {
+            let declared = operation["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name && p["in"] == "query")
+                .unwrap_or_else(|| panic!("{name} is not declared"));
+            assert_eq!(declared["required"], json!(true), "{name}");
+        }
+    }
+    let filename = operation["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "filename")
+        .unwrap();
+    assert_eq!(filename["schema"]["maxLength"], json!(MAX_FILENAME_CHARS));
+}
+
+/// The edge shows an attachment as it is stored, `storage_key` replaced by `file` after
+/// `project` (`edge::attachments::represent`); the schema and the example say the same.
+#[test]
+fn an_attachment_is_its_stored_fields_with_file_in_place_of_its_key() {
+    let document = document();
+    let mut shown: Vec<String> = Vec::new();
+    for field in Attachment::FIELDS {
+        match *field {
+            "storage_key" => {}
+            "project" => shown.extend(["project".to_owned(), "file".to_owned()]),
+            other => shown.push(other.to_owned()),
+        }
+    }
+    let shape = schema(&document, "Attachment");
+    assert_eq!(names(shape, "properties"), shown);
+    assert_eq!(names(shape, "required"), shown);
+    let example = &document["paths"]["/api/v1/attachments/{id}/"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["example"];
+    assert_eq!(keys(example), shown);
+    let file = example["file"].as_str().unwrap();
+    assert!(file.starts_with("https://"), "{file}");
+    let path = file.split_once("://").unwrap().1;
+    let path = &path[path.find('/').unwrap()..];
+    let (path, _) = path.split_once('?').unwrap();
+    assert_eq!(lookup(path, "GET").unwrap().handler, Handler::Download);
+    assert_eq!(
+        schema(&document, "PaginatedAttachmentList")["properties"]["results"]["items"],
+        json!({"$ref": "#/components/schemas/Attachment"})
+    );
+}
+
+/// The upload is a multipart form of `project` and one `file` of an accepted kind, and
+/// nothing else: no JSON, no url-encoded form (neither carries a file).
+#[test]
+fn the_upload_is_a_multipart_form_of_a_project_and_a_file() {
+    let document = document();
+    let body = &document["paths"]["/api/v1/attachments/"]["post"]["requestBody"];
+    assert_eq!(body["required"], json!(true));
+    assert_eq!(keys(&body["content"]), ["multipart/form-data"]);
+    let form = &body["content"]["multipart/form-data"];
+    assert_eq!(
+        form["schema"],
+        json!({"$ref": "#/components/schemas/AttachmentRequest"})
+    );
+    let shape = schema(&document, requests::ATTACHMENT);
+    assert_eq!(names(shape, "properties"), ["project", "file"]);
+    assert_eq!(names(shape, "required"), ["project", "file"]);
+    assert_eq!(shape["properties"]["file"]["format"], json!("binary"));
+    let declared: Vec<&str> = form["encoding"]["file"]["contentType"]
+        .as_str()
+        .unwrap()
+        .split(", ")
+        .collect();
+    let mut accepted: Vec<&str> = kind::ALLOWED.iter().map(|k| k.content_type).collect();
+    accepted.push("application/octet-stream");
+    assert_eq!(declared, accepted);
+    for content_type in &accepted {
+        let head: &[u8] = match *content_type {
+            "image/png" => b"\x89PNG\r\n\x1a\n",
+            "image/jpeg" => b"\xFF\xD8\xFF",
+            "image/gif" => b"GIF89a",
+            "image/webp" => b"RIFF\0\0\0\0WEBPVP8 ",
+            "application/pdf" => b"%PDF-1.7",
+            "application/zip" => b"PK\x03\x04",
+            _ => b"plain text, a, b",
+        };
+        let extension = kind::ALLOWED
+            .iter()
+            .find(|k| k.content_type == *content_type)
+            .map_or("txt", |k| k.extensions[0]);
+        assert!(
+            kind::classify(Some(content_type), &format!("f.{extension}"), head).is_ok(),
+            "a file declared {content_type} is refused"
+        );
+    }
+}
+
+/// The messages the upload's handler spells itself (not the domain) are restated verbatim.
+#[test]
+fn the_upload_handlers_own_messages_are_restated_verbatim() {
+    let handler = include_str!("../../edge/src/attachments/upload.rs");
+    for message in [NO_FILE, NOT_A_FILE, ONE_FILE, "incorrect_pk_type(\"str\")"] {
+        assert!(
+            handler.contains(message),
+            "edge/src/attachments/upload.rs no longer says {message:?}"
+        );
+    }
+}
+
+/// A download answers in the type the file was stored as, or `application/octet-stream`; a
+/// range past the end carries the file's size in `Content-Range`.
+#[test]
+fn a_download_answers_in_the_files_own_type() {
+    let document = document();
+    let operation = &document["paths"][documented_path(MEDIA).as_ref()]["get"];
+    let mut types: Vec<&str> = kind::ALLOWED.iter().map(|k| k.content_type).collect();
+    types.push("application/octet-stream");
+    for status in ["200", "206"] {
+        assert_eq!(
+            keys(&operation["responses"][status]["content"]),
+            types,
+            "{status}"
+        );
+        assert_eq!(
+            operation["responses"][status]["headers"]["ETag"]["required"],
+            json!(true)
+        );
+    }
+    assert!(operation["responses"]["304"].get("content").is_none());
+    assert_eq!(
+        operation["responses"]["206"]["headers"]["Content-Range"]["required"],
+        json!(true)
+    );
+    let unsatisfiable = ApiError::RangeNotSatisfiable { size: 10 };
+    let (name, _) = unsatisfiable.headers().into_iter().next().unwrap();
+    assert_eq!(
+        operation["responses"]["416"]["headers"][name]["required"],
+        json!(true)
+    );
+    assert!(operation.get("security").is_none());
 }

@@ -75,7 +75,8 @@ impl FieldErrors {
         }
     }
 
-    fn merge(&mut self, other: Self) {
+    /// Adds every message of `other`.
+    pub fn merge(&mut self, other: Self) {
         for (field, messages) in other.messages {
             self.messages.entry(field).or_default().extend(messages);
         }
@@ -187,6 +188,9 @@ pub enum ApiError {
     /// 431: the request's headers together are over the limit (bytes).
     #[error("request headers too large")]
     HeadersTooLarge { limit: usize },
+    /// 416: a download's `Range` lies wholly past the end of a file of `size` bytes.
+    #[error("range not satisfiable")]
+    RangeNotSatisfiable { size: u64 },
     /// 415: the body's content type cannot be parsed.
     #[error("unsupported media type")]
     UnsupportedMediaType(String),
@@ -229,6 +233,7 @@ impl ApiError {
             Self::QueryTooLong { .. } => 414,
             Self::HeadersTooLarge { .. } => 431,
             Self::UnsupportedMediaType(_) => 415,
+            Self::RangeNotSatisfiable { .. } => 416,
             Self::Throttled { .. } => 429,
             Self::Internal => 500,
             Self::Unavailable => 503,
@@ -241,6 +246,9 @@ impl ApiError {
             Self::MethodNotAllowed { allow, .. } => vec![("Allow", allow.join(", "))],
             Self::Unavailable => vec![("Retry-After", RETRY_AFTER_UNAVAILABLE_SECS.to_string())],
             Self::Throttled { wait_secs } => vec![("Retry-After", wait_secs.to_string())],
+            Self::RangeNotSatisfiable { size } => {
+                vec![("Content-Range", format!("bytes */{size}"))]
+            }
             _ if self.status() == 401 => {
                 vec![("WWW-Authenticate", r#"Bearer realm="api""#.to_owned())]
             }
@@ -309,6 +317,7 @@ impl ApiError {
             Self::UnsupportedMediaType(content_type) => detail(&format!(
                 "Unsupported media type \"{content_type}\" in request."
             )),
+            Self::RangeNotSatisfiable { .. } => detail("Requested range not satisfiable."),
             // The seed's answer; which check failed goes to the log only.
             Self::InvalidWebhook => detail("Invalid payload or signature"),
             Self::Internal => json!({"detail": "Server error", "request_id": request_id}),

@@ -52,6 +52,10 @@ id_type!(
     TaskId
 );
 id_type!(
+    /// An attachment: a file of a project's, its bytes on R2.
+    AttachmentId
+);
+id_type!(
     /// A product of the catalogue.
     ProductId
 );

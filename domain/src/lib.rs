@@ -19,6 +19,7 @@
 //! - [`orders`]: the catalogue, orders with their price snapshots, and guests' order tokens;
 //! - [`query`]: query strings (pagination, ordering, search, filters);
 //! - [`limits`]: input size limits both sides enforce;
+//! - [`files`]: attachments: accepted kinds, safe names, storage keys, signed URLs, ranges;
 //! - [`throttle`]: rate limits: rates, scopes, identities, the window arithmetic, and the
 //!   rate limiter's wire format.
 
@@ -39,6 +40,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod ids;
 pub mod input;
 pub mod limits;

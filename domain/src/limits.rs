@@ -28,3 +28,11 @@ pub const MAX_QUERY_BYTES: usize = 4096;
 /// it and for what browsers and Cloudflare add, and stays under the 16 KiB that Node (and so
 /// `wrangler dev`) allows, so the edge's own answer is the one a client sees locally.
 pub const MAX_HEADER_BYTES: usize = 12 * 1024;
+
+/// Largest file an attachment may ever hold (bytes): a Workers request body's limit. The edge's
+/// `UPLOAD_MAX_BYTES` (at most this, [`DEFAULT_UPLOAD_BYTES`] unless set) is what it accepts,
+/// refusing more while it streams; the origin refuses metadata that claims more than this.
+pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
+/// The edge's upload limit unless `UPLOAD_MAX_BYTES` says otherwise: the seed's nginx
+/// `client_max_body_size 20M`.
+pub const DEFAULT_UPLOAD_BYTES: usize = 20 * 1024 * 1024;

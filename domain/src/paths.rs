@@ -21,6 +21,9 @@ pub const PROJECT: &str = "/api/v1/projects/{id}/";
 pub const PROJECT_ARCHIVE: &str = "/api/v1/projects/{id}/archive/";
 pub const TASKS: &str = "/api/v1/tasks/";
 pub const TASK: &str = "/api/v1/tasks/{id}/";
+/// Uploads (multipart at the edge; the metadata, as JSON, at the origin) and the list.
+pub const ATTACHMENTS: &str = "/api/v1/attachments/";
+pub const ATTACHMENT: &str = "/api/v1/attachments/{id}/";
 pub const PRODUCTS: &str = "/api/v1/products/";
 pub const ORDERS: &str = "/api/v1/orders/";
 pub const ORDER: &str = "/api/v1/orders/{id}/";
@@ -34,3 +37,7 @@ pub const INTERNAL_REPLICATE: &str = "/internal/replicate/";
 pub const INTERNAL_VERSIONS: &str = "/internal/versions/";
 /// Origin (or an operator holding its secret) → edge: what this isolate holds in memory.
 pub const INTERNAL_ISOLATE: &str = "/internal/isolate/";
+/// A page of the attachments' blobs in R2 (`?cursor=`), for operators and the tests.
+pub const INTERNAL_BLOBS: &str = "/internal/blobs/";
+/// Runs the orphan sweep now (`{"as_of": unix}` sweeps as if it were then, no earlier than now).
+pub const INTERNAL_SWEEP: &str = "/internal/sweep/";

@@ -9,9 +9,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{OrderId, ProductId, ProjectId, TaskId, UserId};
+use crate::ids::{AttachmentId, OrderId, ProductId, ProjectId, TaskId, UserId};
 use crate::orders::{OrderReplica, Product};
-use crate::projects::{Project, Task};
+use crate::projects::{Attachment, Project, Task};
 
 /// One versioned change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ pub enum ChangeKind {
     /// A project was created or changed.
     #[serde(rename = "project.upsert")]
     ProjectUpsert(Project),
-    /// A project was deleted, and its tasks with it.
+    /// A project was deleted, and its tasks and attachments with it.
     #[serde(rename = "project.delete")]
     ProjectDelete { id: ProjectId },
     /// A task was created or changed (or moved to another project of the same owner).
@@ -46,6 +46,12 @@ pub enum ChangeKind {
     /// A task was deleted.
     #[serde(rename = "task.delete")]
     TaskDelete { id: TaskId },
+    /// An attachment's metadata was stored (its bytes are in R2 already).
+    #[serde(rename = "attachment.upsert")]
+    AttachmentUpsert(AttachmentReplica),
+    /// An attachment was deleted (the edge removes its bytes from R2).
+    #[serde(rename = "attachment.delete")]
+    AttachmentDelete { id: AttachmentId },
     /// A product was added or changed (products are retired with `active: false`, not
     /// deleted: orders refer to them).
     #[serde(rename = "product.upsert")]
@@ -69,16 +75,18 @@ pub enum Entity {
     User,
     Project,
     Task,
+    Attachment,
     Product,
     Order,
 }
 
 impl Entity {
     /// Every replicated kind of row, parents first.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::User,
         Self::Project,
         Self::Task,
+        Self::Attachment,
         Self::Product,
         Self::Order,
     ];
@@ -89,6 +97,7 @@ impl Entity {
             Self::User => "user",
             Self::Project => "project",
             Self::Task => "task",
+            Self::Attachment => "attachment",
             Self::Product => "product",
             Self::Order => "order",
         }
@@ -100,6 +109,7 @@ impl Entity {
             Self::User => "users",
             Self::Project => "projects",
             Self::Task => "tasks",
+            Self::Attachment => "attachments",
             Self::Product => "products",
             Self::Order => "orders",
         }
@@ -111,6 +121,7 @@ impl Entity {
             Self::User => "user.upsert",
             Self::Project => "project.upsert",
             Self::Task => "task.upsert",
+            Self::Attachment => "attachment.upsert",
             Self::Product => "product.upsert",
             Self::Order => "order.upsert",
         }
@@ -122,6 +133,7 @@ impl Entity {
             Self::User => "user.delete",
             Self::Project => "project.delete",
             Self::Task => "task.delete",
+            Self::Attachment => "attachment.delete",
             Self::Product => "product.delete",
             Self::Order => "order.delete",
         }
@@ -138,6 +150,9 @@ impl Entity {
             },
             Self::Task => ChangeKind::TaskDelete {
                 id: TaskId::new(id),
+            },
+            Self::Attachment => ChangeKind::AttachmentDelete {
+                id: AttachmentId::new(id),
             },
             Self::Product => ChangeKind::ProductDelete {
                 id: ProductId::new(id),
@@ -156,6 +171,7 @@ impl ChangeKind {
             Self::UserUpsert(_) | Self::UserDelete { .. } => Some(Entity::User),
             Self::ProjectUpsert(_) | Self::ProjectDelete { .. } => Some(Entity::Project),
             Self::TaskUpsert(_) | Self::TaskDelete { .. } => Some(Entity::Task),
+            Self::AttachmentUpsert(_) | Self::AttachmentDelete { .. } => Some(Entity::Attachment),
             Self::ProductUpsert(_) | Self::ProductDelete { .. } => Some(Entity::Product),
             Self::OrderUpsert(_) | Self::OrderDelete { .. } => Some(Entity::Order),
             Self::TokenDeny { .. } => None,
@@ -168,6 +184,15 @@ impl ChangeKind {
 pub struct TaskReplica {
     #[serde(flatten)]
     pub task: Task,
+    pub owner: UserId,
+}
+
+/// An attachment with its project's owner, so the edge filters by owner without a join (and
+/// removes it with its owner's account).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentReplica {
+    #[serde(flatten)]
+    pub attachment: Attachment,
     pub owner: UserId,
 }
 
@@ -254,6 +279,19 @@ mod tests {
             },
             owner: UserId::new(1),
         };
+        let attachment = AttachmentReplica {
+            attachment: Attachment {
+                id: AttachmentId::new(6),
+                project: ProjectId::new(2),
+                storage_key: "attachments/2025/01/0123456789abcdef0123456789abcdef".into(),
+                filename: "a.txt".into(),
+                size: 1,
+                content_type: "text/plain".into(),
+                checksum: "0".repeat(64),
+                created_at: "2025-01-01T00:00:00.000000Z".into(),
+            },
+            owner: UserId::new(1),
+        };
         let product = Product {
             id: ProductId::new(4),
             name: "Mug".into(),
@@ -278,9 +316,11 @@ mod tests {
             ChangeKind::UserUpsert(user),
             ChangeKind::ProjectUpsert(project),
             ChangeKind::TaskUpsert(task),
+            ChangeKind::AttachmentUpsert(attachment),
             ChangeKind::ProductUpsert(product),
             ChangeKind::OrderUpsert(order),
         ];
+        assert_eq!(upserts.len(), Entity::ALL.len(), "one upsert per entity");
         for (entity, upsert) in Entity::ALL.into_iter().zip(upserts) {
             assert_eq!(upsert.entity(), Some(entity));
             let tag = |kind: &ChangeKind| serde_json::to_value(kind).unwrap()["kind"].clone();
@@ -291,6 +331,41 @@ mod tests {
             assert_eq!(tag(&delete), entity.delete_kind());
             assert_eq!(entity.delete_kind(), format!("{}.delete", entity.name()));
         }
+    }
+
+    #[test]
+    fn an_attachment_record_is_its_metadata_and_owner() {
+        let change = Change {
+            version: 7,
+            kind: ChangeKind::AttachmentUpsert(AttachmentReplica {
+                attachment: Attachment {
+                    id: AttachmentId::new(3),
+                    project: ProjectId::new(2),
+                    storage_key: "attachments/2025/01/0123456789abcdef0123456789abcdef".into(),
+                    filename: "a.txt".into(),
+                    size: 12,
+                    content_type: "text/plain".into(),
+                    checksum: "ab".repeat(32),
+                    created_at: "2025-01-01T00:00:00.000000Z".into(),
+                },
+                owner: UserId::new(1),
+            }),
+        };
+        let wire = serde_json::to_value(&change).unwrap();
+        assert_eq!(
+            wire,
+            json!({"version": 7, "kind": "attachment.upsert", "data": {
+                "id": 3, "project": 2,
+                "storage_key": "attachments/2025/01/0123456789abcdef0123456789abcdef",
+                "filename": "a.txt", "size": 12, "content_type": "text/plain",
+                "checksum": "ab".repeat(32), "created_at": "2025-01-01T00:00:00.000000Z",
+                "owner": 1}})
+        );
+        assert_eq!(serde_json::from_value::<Change>(wire).unwrap(), change);
+        assert_eq!(
+            serde_json::to_value(Entity::Attachment.delete(3)).unwrap(),
+            json!({"kind": "attachment.delete", "data": {"id": 3}})
+        );
     }
 
     #[test]

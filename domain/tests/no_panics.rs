@@ -90,6 +90,7 @@ fn parse_every_way(body: &JsonBody) {
         let _ = TaskChanges::from_body(body, partial);
     }
     let _ = TaskChanges::named_project(body);
+    let _ = domain::projects::NewAttachment::from_body(body);
     let _ = NewOrder::from_body(body);
     let _ = PaymentIntentRequest::from_body(body);
     for expected in [None, Some(TokenType::Access), Some(TokenType::Refresh)] {

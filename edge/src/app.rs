@@ -12,6 +12,7 @@ use domain::orders::{NewOrder, ORDER_TOKEN_HEADER, PaymentIntentRequest};
 use domain::{ApiError, OrderId, ProjectId, TaskId};
 
 use crate::accounts;
+use crate::attachments;
 use crate::auth::{self, AuthUser};
 use crate::cors;
 use crate::ctx::{Ctx, log_line};
@@ -264,6 +265,13 @@ async fn run<P: Platform>(
             task_id(id)?;
             forward(ctx, request, Some(owner()?)).await
         }
+        Handler::ListAttachments
+        | Handler::CreateAttachment
+        | Handler::ShowAttachment
+        | Handler::DeleteAttachment => {
+            attachments::run(ctx, request, route.handler, id, owner()?).await
+        }
+        Handler::Download => attachments::download::download(ctx, request).await,
         Handler::ListProducts => orders::reads::list_products(ctx, request).await,
         Handler::ListOrders => orders::reads::list_orders(ctx, request, owner()?).await,
         Handler::CreateOrder => {
@@ -297,5 +305,7 @@ async fn run<P: Platform>(
         Handler::Replicate => internal::replicate(ctx, request).await,
         Handler::Versions => internal::versions(ctx, request).await,
         Handler::Isolate => internal::isolate(),
+        Handler::Blobs => internal::blobs(ctx, request).await,
+        Handler::Sweep => internal::sweep(ctx, request).await,
     }
 }

@@ -52,7 +52,10 @@ pub fn decorate(
     response.set_header("vary", "Origin");
     response.set_header("x-content-type-options", "nosniff");
     response.set_header("x-frame-options", "DENY");
-    response.set_header("content-security-policy", API_CSP);
+    // A download sets its own (a sandbox for whatever the file is).
+    if response.header("content-security-policy").is_none() {
+        response.set_header("content-security-policy", API_CSP);
+    }
     response.set_header("referrer-policy", "same-origin");
     response.set_header("x-request-id", request_id);
     if settings.environment == Environment::Production {

@@ -10,7 +10,6 @@ use crate::ctx::Ctx;
 use crate::error::{Context as _, EdgeError, EdgeResult};
 use crate::http::{Request, Response};
 use crate::platform::{Origin as _, OriginRequest, Platform};
-use crate::replica;
 
 /// A call to the origin before it is signed.
 #[derive(Debug, Clone, Default)]
@@ -154,7 +153,7 @@ pub async fn forward<P: Platform>(
     }
     let reply: OriginReply =
         serde_json::from_slice(&answer.body).context("decoding the origin's reply")?;
-    if let Err(e) = replica::apply(ctx.replica(), &reply.changes).await {
+    if let Err(e) = crate::cleanup::apply(ctx, &reply.changes).await {
         // The write is committed and acknowledged by the origin; the replication job will
         // deliver these records. Losing read-your-writes for a moment beats failing a write
         // that happened.

@@ -1,11 +1,18 @@
 //! Plain request and response values: what the Workers glue converts to and from, and what
 //! every test builds directly.
 
+use std::cell::RefCell;
+use std::fmt;
+use std::pin::Pin;
+
 use domain::ApiError;
+use futures_util::Stream;
 use serde_json::Value;
 
+use crate::platform::{PlatformBody, PortError};
+
 /// An incoming request, with header names lower-cased.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Request {
     /// Scheme, host and port the client used (`https://api.example.com`), for absolute links.
     pub base_url: String,
@@ -14,6 +21,32 @@ pub struct Request {
     pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body still to be read, for routes that stream it (uploads); `body` is then empty.
+    pub stream: Option<BodyStream>,
+}
+
+/// The chunks of a request body, as they arrive.
+pub type Chunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>, PortError>>>>;
+
+/// A request body to be read chunk by chunk, once: its handler takes it
+/// ([`BodyStream::take`]) from the shared request.
+pub struct BodyStream(RefCell<Option<Chunks>>);
+
+impl BodyStream {
+    pub fn new(chunks: Chunks) -> Self {
+        Self(RefCell::new(Some(chunks)))
+    }
+
+    /// The chunks, the first time; `None` after.
+    pub fn take(&self) -> Option<Chunks> {
+        self.0.borrow_mut().take()
+    }
+}
+
+impl fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BodyStream")
+    }
 }
 
 impl Request {
@@ -34,6 +67,18 @@ impl Request {
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers
             .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    /// A body the handler reads as a stream, in chunks of `chunk` bytes.
+    pub fn with_stream(mut self, body: &[u8], chunk: usize) -> Self {
+        let chunks: Vec<Result<Vec<u8>, PortError>> = body
+            .chunks(chunk.max(1))
+            .map(|piece| Ok(piece.to_vec()))
+            .collect();
+        self.stream = Some(BodyStream::new(Box::pin(futures_util::stream::iter(
+            chunks,
+        ))));
         self
     }
 
@@ -65,6 +110,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A body the platform streams instead of `body` (a download).
+    pub stream: Option<PlatformBody>,
 }
 
 impl Response {
@@ -73,6 +120,7 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.to_string().into_bytes(),
+            stream: None,
         }
     }
 
@@ -82,6 +130,7 @@ impl Response {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
             body,
+            stream: None,
         }
     }
 
@@ -90,6 +139,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            stream: None,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::ctx::Ctx;
 use crate::error::{Context as _, EdgeResult};
 use crate::http::{Request, Response};
 use crate::isolate;
-use crate::platform::{Platform, Replica as _, Statement};
+use crate::platform::{Blobs as _, Platform, Replica as _, Statement};
 use crate::replica::{self, integer};
 
 /// Refuses anything not signed by the origin within the window. Answers like an unknown path,
@@ -47,6 +47,46 @@ pub fn isolate() -> EdgeResult<Response> {
     json(&isolate::stats())
 }
 
+/// `GET /internal/blobs/?cursor=`: one page of the attachments' blobs (key, when stored).
+pub async fn blobs<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeResult<Response> {
+    let params = domain::query::QueryParams::parse(request.query.as_deref());
+    let page = ctx
+        .platform
+        .blobs()
+        .list(domain::files::key::KEY_PREFIX, params.get("cursor"))
+        .await
+        .context("listing blobs")?;
+    let blobs: Vec<serde_json::Value> = page
+        .blobs
+        .iter()
+        .map(|(key, stored_at)| serde_json::json!({"key": key, "stored_at": stored_at}))
+        .collect();
+    json(&serde_json::json!({"blobs": blobs, "cursor": page.cursor}))
+}
+
+/// `POST /internal/sweep/` (`{"as_of": unix}`, optional): the orphan sweep, run now, as if it
+/// were `as_of` (never earlier than now, so it can only treat blobs as older than they are).
+pub async fn sweep<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeResult<Response> {
+    #[derive(Deserialize)]
+    struct Sweep {
+        as_of: Option<i64>,
+    }
+    let asked: Sweep = if request.body.is_empty() {
+        Sweep { as_of: None }
+    } else {
+        serde_json::from_slice(&request.body).map_err(|e| ApiError::MalformedJson(e.to_string()))?
+    };
+    let as_of = asked.as_of.unwrap_or(ctx.now).max(ctx.now);
+    let swept = crate::cleanup::sweep(ctx, as_of)
+        .await
+        .context("sweeping orphaned blobs")?;
+    json(&serde_json::json!({
+        "examined": swept.examined,
+        "removed": swept.removed,
+        "removed_keys": swept.keys,
+    }))
+}
+
 /// `POST /internal/replicate/`: applies a batch of change records.
 pub async fn replicate<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeResult<Response> {
     let batch: ChangeBatch = serde_json::from_slice(&request.body)
@@ -54,7 +94,7 @@ pub async fn replicate<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> Edge
     if batch.changes.len() > MAX_BATCH {
         return Err(ApiError::PayloadTooLarge { limit: MAX_BATCH }.into());
     }
-    replica::apply(ctx.replica(), &batch.changes)
+    crate::cleanup::apply(ctx, &batch.changes)
         .await
         .context("applying pushed changes")?;
     if let Err(e) = replica::prune_expired_denials(ctx.replica(), ctx.now).await {

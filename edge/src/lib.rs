@@ -16,6 +16,8 @@
 //! - [`replica`]: D1 reads and version-guarded change application;
 //! - [`internal`]: the origin's signed replication push and version pages, and the isolate's
 //!   own figures ([`isolate`]);
+//! - [`attachments`]: uploads streamed into R2 and signed downloads; [`cleanup`]: their blobs
+//!   removed with their attachments, and the daily sweep of blobs nothing refers to;
 //! - [`throttle`]: rate limits, with the counts one Durable Object per identity keeps
 //!   ([`throttle::counts`]) and the leases an isolate spends locally;
 //! - [`cors`], [`health`], [`settings`].
@@ -37,7 +39,9 @@
 
 pub mod accounts;
 pub mod app;
+pub mod attachments;
 pub mod auth;
+pub mod cleanup;
 pub mod cors;
 pub mod ctx;
 pub mod error;

@@ -3,9 +3,11 @@
 //! them when it lands). The wasm build implements it over `worker` (`crate::wasm`); native tests
 //! implement it over SQLite, running the very same SQL, and a scripted origin.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
+use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 
@@ -62,6 +64,12 @@ impl From<domain::ProductId> for SqlValue {
 
 impl From<domain::OrderId> for SqlValue {
     fn from(id: domain::OrderId) -> Self {
+        Self::Integer(id.get())
+    }
+}
+
+impl From<domain::ids::AttachmentId> for SqlValue {
+    fn from(id: domain::ids::AttachmentId) -> Self {
         Self::Integer(id.get())
     }
 }
@@ -219,6 +227,96 @@ pub trait Counts {
     async fn pause(&self, ms: u64);
 }
 
+/// Where attachments' bytes are kept: R2 on Workers (`crate::wasm`), memory in native tests
+/// ([`crate::attachments::MemoryBlobs`]). A blob is written whole when it is small, else in
+/// parts of [`PART_BYTES`] (the last one shorter), so that no more than a part is ever held.
+#[expect(
+    async_fn_in_trait,
+    reason = "the edge is single-threaded wasm; no Send bound is wanted"
+)]
+pub trait Blobs {
+    /// Stores a whole blob.
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), PortError>;
+    /// Starts a blob written in parts; answers the upload's id.
+    async fn start_parts(&self, key: &str, content_type: &str) -> Result<String, PortError>;
+    /// Writes part `number` (from 1); answers its tag, for [`Blobs::finish_parts`].
+    async fn put_part(
+        &self,
+        key: &str,
+        upload: &str,
+        number: u16,
+        bytes: Vec<u8>,
+    ) -> Result<String, PortError>;
+    /// Makes the parts one blob; until then nothing is readable under `key`.
+    async fn finish_parts(
+        &self,
+        key: &str,
+        upload: &str,
+        parts: Vec<(u16, String)>,
+    ) -> Result<(), PortError>;
+    /// Drops an unfinished upload and its parts.
+    async fn abort_parts(&self, key: &str, upload: &str) -> Result<(), PortError>;
+    /// Reads a blob, whole or the `(start, len)` slice of it; `None` when there is none.
+    async fn get(
+        &self,
+        key: &str,
+        slice: Option<(u64, u64)>,
+    ) -> Result<Option<BlobBody>, PortError>;
+    /// Removes blobs; a missing one is no error.
+    async fn delete(&self, keys: &[String]) -> Result<(), PortError>;
+    /// One page (at most 1,000) of the blobs under `prefix`, after `cursor`.
+    async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<BlobPage, PortError>;
+}
+
+/// The size of every part of a blob written in parts but the last (R2's smallest part, and
+/// so the most the edge holds of an upload at once).
+pub const PART_BYTES: usize = 5 * 1024 * 1024;
+
+/// A blob's bytes as read: in memory (native tests), or a stream the platform pipes into the
+/// response without the bytes passing through the edge's code.
+#[derive(Debug)]
+pub enum BlobBody {
+    Bytes(Vec<u8>),
+    Platform(PlatformBody),
+}
+
+/// A response body the platform streams itself (an R2 object's), opaque to the handlers: the
+/// Workers glue takes it back out ([`PlatformBody::take`]).
+#[derive(Clone)]
+pub struct PlatformBody(pub Rc<dyn Any>);
+
+impl PlatformBody {
+    /// The platform's own body, if it is of type `T` and this is its only holder.
+    pub fn take<T: 'static>(self) -> Option<T> {
+        Rc::downcast::<T>(self.0)
+            .ok()
+            .and_then(|body| Rc::try_unwrap(body).ok())
+    }
+}
+
+impl fmt::Debug for PlatformBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PlatformBody")
+    }
+}
+
+impl PartialEq for PlatformBody {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for PlatformBody {}
+
+/// A page of [`Blobs::list`].
+#[derive(Debug, Default)]
+pub struct BlobPage {
+    /// Each blob's key and when it was stored (Unix seconds).
+    pub blobs: Vec<(String, i64)>,
+    /// Where the next page starts; `None` on the last.
+    pub cursor: Option<String>,
+}
+
 /// The origin worker, reached over HTTP.
 #[expect(
     async_fn_in_trait,
@@ -233,10 +331,12 @@ pub trait Platform {
     type Replica: Replica;
     type Origin: Origin;
     type Counts: Counts;
+    type Blobs: Blobs;
 
     fn replica(&self) -> &Self::Replica;
     fn origin(&self) -> &Self::Origin;
     fn counts(&self) -> &Self::Counts;
+    fn blobs(&self) -> &Self::Blobs;
     /// Writes one structured log line (the console on Workers).
     fn log(&self, line: &str);
 }

@@ -126,6 +126,11 @@ pub enum Handler {
     ShowTask,
     UpdateTask,
     DeleteTask,
+    ListAttachments,
+    CreateAttachment,
+    ShowAttachment,
+    DeleteAttachment,
+    Download,
     ListProducts,
     ListOrders,
     CreateOrder,
@@ -135,6 +140,8 @@ pub enum Handler {
     Replicate,
     Versions,
     Isolate,
+    Blobs,
+    Sweep,
 }
 
 /// One endpoint.
@@ -159,6 +166,14 @@ impl Route {
 /// Largest signed push the origin sends (bytes).
 pub const MAX_PUSH_BYTES: usize = 2 * 1024 * 1024;
 
+/// Where downloads are served: `/media/attachments/YYYY/MM/<id>/<file name>`, by signed URL.
+pub const MEDIA: &str = "/media/{*file}";
+
+/// The most an upload's body may stream through the edge: the largest `UPLOAD_MAX_BYTES`
+/// allows (100 MiB, a Workers request's limit) and the form around the file. The configured
+/// limit is enforced while it streams.
+pub const MAX_UPLOAD_STREAM_BYTES: usize = 100 * 1024 * 1024 + 64 * 1024;
+
 /// Largest Stripe event accepted (bytes). Events are a few kilobytes; a payment intent with
 /// its expanded charges stays far below this.
 pub const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
@@ -182,7 +197,7 @@ const fn route(
 }
 
 use Access::{Origin, Public, User, UserOrGuest};
-use BodyKind::{Json, None as NoBody, Raw};
+use BodyKind::{Json, None as NoBody, Raw, Stream};
 use Handler as H;
 use Method::{Delete, Get, Patch, Post, Put};
 use Throttle::{Credentials, Exempt, Standard};
@@ -214,6 +229,13 @@ pub const ROUTES: &[Route] = &[
     route(paths::TASK,                Put,    User,   Standard,    Json,   H::UpdateTask),
     route(paths::TASK,                Patch,  User,   Standard,    Json,   H::UpdateTask),
     route(paths::TASK,                Delete, User,   Standard,    NoBody, H::DeleteTask),
+    route(paths::ATTACHMENTS,         Get,    User,   Standard,    NoBody, H::ListAttachments),
+    route(paths::ATTACHMENTS,         Post,   User,   Standard,    Stream { limit: MAX_UPLOAD_STREAM_BYTES }, H::CreateAttachment),
+    route(paths::ATTACHMENT,          Get,    User,   Standard,    NoBody, H::ShowAttachment),
+    route(paths::ATTACHMENT,          Delete, User,   Standard,    NoBody, H::DeleteAttachment),
+    // The signed URL is the credential (no bearer token); like the seed's media under nginx,
+    // not throttled.
+    route(MEDIA,                      Get,    Public, Exempt,      NoBody, H::Download),
     route(paths::PRODUCTS,            Get,    Public, Standard,    NoBody, H::ListProducts),
     route(paths::ORDERS,              Get,    User,   Standard,    NoBody, H::ListOrders),
     route(paths::ORDERS,              Post,   UserOrGuest, Standard, Json, H::CreateOrder),
@@ -223,6 +245,8 @@ pub const ROUTES: &[Route] = &[
     route(paths::INTERNAL_REPLICATE,  Post,   Origin, Exempt,      Raw { limit: MAX_PUSH_BYTES }, H::Replicate),
     route(paths::INTERNAL_VERSIONS,   Post,   Origin, Exempt,      Raw { limit: MAX_JSON_BODY_BYTES }, H::Versions),
     route(paths::INTERNAL_ISOLATE,    Get,    Origin, Exempt,      NoBody, H::Isolate),
+    route(paths::INTERNAL_BLOBS,      Get,    Origin, Exempt,      NoBody, H::Blobs),
+    route(paths::INTERNAL_SWEEP,      Post,   Origin, Exempt,      Raw { limit: MAX_JSON_BODY_BYTES }, H::Sweep),
 ];
 
 /// The routes of one path, by method.

@@ -4,6 +4,7 @@
 use domain::auth::{TokenKeys, TokenLifetimes};
 use domain::config::Vars;
 pub use domain::config::{ConfigError, Environment, Secret};
+use domain::limits;
 use domain::throttle::Rates;
 
 /// Which browser origins may call the API.
@@ -36,6 +37,7 @@ pub struct Settings {
     pub signature_window_secs: i64,
     pub origin_timeout_ms: u32,
     pub throttle: ThrottleSettings,
+    pub media: MediaSettings,
     /// `API_SERVERS`: the URLs the OpenAPI document names as its servers (comma-separated);
     /// none, and it names `/`, wherever it was fetched from.
     pub api_servers: Vec<String>,
@@ -56,6 +58,43 @@ pub struct ThrottleSettings {
     pub lease: u32,
     /// `THROTTLE_LEASE_MS` (5000, 100 to 60000): how long a lease may be spent.
     pub lease_ms: i64,
+}
+
+/// Attachments: uploads and their signed download URLs ([`crate::attachments`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSettings {
+    /// `MEDIA_SIGNING_KEY`: signs download URLs. Unset, it is derived from
+    /// `ORIGIN_SHARED_SECRET` (HMAC-SHA256 over a fixed label), so that a deployment needs no
+    /// further secret; set it to rotate the URLs' key on its own.
+    pub signing_key: Secret,
+    /// `MEDIA_URL_TTL_SECS` (3600, 60 to 604800): how long a download URL works.
+    pub url_ttl_secs: i64,
+    /// `UPLOAD_MAX_BYTES` (20 MiB, 1 to 100 MiB, the most a Workers request body may be): the
+    /// largest file accepted.
+    pub max_upload_bytes: u64,
+}
+
+impl MediaSettings {
+    fn from_vars<F: Fn(&str) -> Option<String>>(
+        vars: &Vars<F>,
+        origin_secret: &Secret,
+    ) -> Result<Self, ConfigError> {
+        let signing_key = if vars.optional("MEDIA_SIGNING_KEY").is_some() {
+            vars.key("MEDIA_SIGNING_KEY")?
+        } else {
+            Secret::new(domain::files::signed::derived_key(origin_secret.expose()))
+        };
+        Ok(Self {
+            signing_key,
+            url_ttl_secs: vars.number("MEDIA_URL_TTL_SECS", 3_600, 60..=604_800)?,
+            max_upload_bytes: u64::try_from(vars.number(
+                "UPLOAD_MAX_BYTES",
+                i64::try_from(limits::DEFAULT_UPLOAD_BYTES).unwrap_or(i64::MAX),
+                1..=i64::try_from(limits::MAX_UPLOAD_BYTES).unwrap_or(i64::MAX),
+            )?)
+            .unwrap_or(0),
+        })
+    }
 }
 
 impl ThrottleSettings {
@@ -94,10 +133,12 @@ impl Settings {
                     .collect(),
             ),
         };
+        let origin_secret = vars.key("ORIGIN_SHARED_SECRET")?;
         Ok(Self {
             environment,
             origin_url: vars.url("ORIGIN_URL")?,
-            origin_secret: vars.key("ORIGIN_SHARED_SECRET")?,
+            media: MediaSettings::from_vars(&vars, &origin_secret)?,
+            origin_secret,
             token_keys: TokenKeys::from_secret(vars.key("JWT_SIGNING_KEY")?.expose()),
             token_lifetimes: vars.token_lifetimes()?,
             cors_origins,

@@ -11,6 +11,7 @@ use axum::middleware;
 use axum::routing::{delete, get, post, put};
 use domain::{ApiError, paths};
 
+use crate::attachments::handlers as attachments;
 use crate::auth::handlers as auth;
 use crate::http::reply::Failure;
 use crate::http::{context, health};
@@ -44,6 +45,8 @@ pub fn router(state: AppState) -> Router {
                 .patch(projects::update_task)
                 .delete(projects::delete_task),
         )
+        .route(paths::ATTACHMENTS, post(attachments::create_attachment))
+        .route(paths::ATTACHMENT, delete(attachments::delete_attachment))
         .route(paths::ORDERS, post(orders::create_order))
         .route(paths::PAYMENT_INTENT, post(payments::intent::create_intent))
         .route(paths::STRIPE_WEBHOOK, post(payments::webhook::receive))

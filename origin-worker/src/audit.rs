@@ -18,13 +18,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
+use domain::ids::AttachmentId;
 use domain::replication::{ChangeKind, Entity};
 use domain::wire::{DenylistPage, MAX_VERSIONS_PAGE, RowVersions, VersionsRequest};
 use domain::{OrderId, ProductId, ProjectId, TaskId, UserId, paths};
 
 use crate::replication::{outbox, push};
 use crate::state::AppState;
-use crate::{auth, orders, projects};
+use crate::{attachments, auth, orders, projects};
 
 /// How one table differs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -78,13 +79,13 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{:<10} {:>10} {:>10} {:>8} {:>8} {:>8}",
+            "{:<12} {:>10} {:>10} {:>8} {:>8} {:>8}",
             "table", "postgres", "edge", "missing", "stale", "extra"
         )?;
         for (entity, diff) in &self.tables {
             writeln!(
                 f,
-                "{:<10} {:>10} {:>10} {:>8} {:>8} {:>8}",
+                "{:<12} {:>10} {:>10} {:>8} {:>8} {:>8}",
                 entity.table(),
                 diff.postgres_rows,
                 diff.edge_rows,
@@ -385,6 +386,14 @@ async fn upsert_kinds(
                 .map(|t| ChangeKind::TaskUpsert(t.replica()))
                 .collect()
         }
+        Entity::Attachment => {
+            let ids: Vec<AttachmentId> = ids.iter().copied().map(AttachmentId::new).collect();
+            attachments::store::attachments_by_ids(conn, &ids)
+                .await?
+                .into_iter()
+                .map(|a| ChangeKind::AttachmentUpsert(a.replica()))
+                .collect()
+        }
         Entity::Product => {
             let ids: Vec<ProductId> = ids.iter().copied().map(ProductId::new).collect();
             orders::store::products_by_ids(conn, &ids, false)
@@ -440,6 +449,37 @@ mod tests {
         // A real loss is still found: row 1 gone from D1.
         let damaged = BTreeMap::from([(6, 50), (7, 103)]);
         assert_eq!(diff(&expected, &damaged, at_100).missing, [1]);
+    }
+
+    #[test]
+    fn the_report_prints_one_aligned_row_per_table() {
+        let report = Report {
+            tables: Entity::ALL
+                .into_iter()
+                .map(|entity| (entity, TableDiff::default()))
+                .collect(),
+            denials_missing: Vec::new(),
+        };
+        let printed = report.to_string();
+        let lines: Vec<&str> = printed.lines().collect();
+        let names: Vec<&str> = lines[1..=Entity::ALL.len()]
+            .iter()
+            .map(|line| line.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "users",
+                "projects",
+                "tasks",
+                "attachments",
+                "products",
+                "orders"
+            ]
+        );
+        for line in &lines[..=Entity::ALL.len()] {
+            assert_eq!(line.len(), lines[0].len(), "aligned: {line:?}");
+        }
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //! - [`http`]: what every endpoint shares (signature check, idempotent write, replies, the
 //!   request layer), importing no handler;
 //! - [`auth`]: accounts and tokens;
-//! - [`projects`]: projects and tasks; [`orders`]: the catalogue and orders; [`payments`]:
-//!   Stripe intents, webhooks and the events' job;
+//! - [`projects`]: projects and tasks; [`attachments`]: the metadata of projects' files (the
+//!   bytes are the edge's, in R2); [`orders`]: the catalogue and orders; [`payments`]: Stripe
+//!   intents, webhooks and the events' job;
 //! - [`replication`]: the outbox (change records and their job, in the writer's transaction)
 //!   and its push to the edge;
 //! - [`email`]: emails recorded and queued in the writer's transaction, their templates, and
@@ -25,10 +26,12 @@
 //!
 //! Dependencies point one way (no module imports one that imports it back, checked by
 //! `scripts/module-cycles.py` in `./dev test`): `cli` → `api`, `audit`, `jobs` → the handlers
-//! (`auth`, `projects`, `orders`) → `http`, `replication`, `email`, the stores → `db`, `state` →
-//! `settings`. `http`, `replication`, `email` and `db` import no feature module.
+//! (`auth`, `attachments` → `projects`, `orders`) → `http`, `replication`, `email`, the stores
+//! → `db`, `state` → `settings`. `http`, `replication`, `email` and `db` import no feature
+//! module.
 
 pub mod api;
+pub mod attachments;
 pub mod audit;
 pub mod auth;
 pub mod cli;

@@ -249,7 +249,8 @@ impl Node {
 /// one. A path without its trailing slash is looked up with it.
 fn documented_path(path: &str) -> Option<(&'static str, Node)> {
     let slashed;
-    let path = if path.ends_with('/') {
+    // Downloads end with the file's name, never a slash.
+    let path = if path.ends_with('/') || path.starts_with(domain::files::signed::MEDIA_PREFIX) {
         path
     } else {
         slashed = format!("{path}/");
@@ -597,6 +598,7 @@ mod tests {
             headers: map,
             body: serde_json::from_str(body).unwrap_or(Value::Null),
             text: body.to_owned(),
+            bytes: body.as_bytes().to_vec(),
         }
     }
 

@@ -159,6 +159,35 @@ impl Stack {
         self.send(request).await
     }
 
+    /// A call to one of the edge's `/internal/` endpoints, signed as the origin signs it.
+    pub async fn edge_internal(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: &Value,
+    ) -> Answer {
+        let body = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let parts = SignedParts {
+            direction: Direction::OriginToEdge,
+            method: method.as_str(),
+            path_and_query,
+            body: &body,
+            timestamp: chrono_now(),
+            user_id: None,
+            request_id: "e2e-internal",
+            idempotency_key: None,
+            nonce: None,
+        };
+        let request = self
+            .request(method.clone(), path_and_query)
+            .header("content-type", "application/json");
+        self.send(signed(request, &parts).body(body)).await
+    }
+
     /// A change batch pushed to the edge as the origin pushes it.
     pub async fn push_to_edge(&self, batch: &Value) -> Answer {
         let body = batch.to_string().into_bytes();
@@ -525,8 +554,10 @@ pub struct Answer {
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
-    /// The body exactly as it arrived.
+    /// The body as text (lossily, where it is not UTF-8).
     pub text: String,
+    /// The body exactly as it arrived.
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -545,6 +576,7 @@ impl Answer {
             headers,
             body,
             text: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         }
     }
 

@@ -6,9 +6,11 @@
 //! refusals, 503 when the origin is down, 414/431) come from the row in [`crate::paths`].
 //!
 //! - [`model`]: the vocabulary ([`Spec`], [`Body`], [`Success`], [`Refusal`]…);
-//! - `health`, `accounts`, `projects`, `orders`, `schema`: one function per operation.
+//! - `health`, `accounts`, `projects`, `attachments`, `orders`, `schema`: one function per
+//!   operation.
 
 mod accounts;
+pub mod attachments;
 mod health;
 pub mod model;
 mod orders;
@@ -19,7 +21,10 @@ use domain::input::JsonBody;
 use edge::routes::{Handler, Method, Route};
 use serde_json::Value;
 
-pub use model::{Body, Media, Origin, Query, Reason, Refusal, Shape, Spec, Success, Tag, push};
+pub use model::{
+    AnswerHeader, Body, BodyMedia, Media, Origin, Query, Reason, Refusal, Shape, Spec, Success,
+    Tag, push,
+};
 
 /// The specification of the operation `route` serves; `None` for the origin's own calls,
 /// which are never documented (their rows are `Access::Origin`).
@@ -47,13 +52,22 @@ pub fn spec(route: &Route) -> Option<Spec> {
         Handler::ShowTask => projects::show_task(),
         Handler::UpdateTask => projects::update_task(partial),
         Handler::DeleteTask => projects::delete_task(),
+        Handler::ListAttachments => attachments::list_attachments(),
+        Handler::CreateAttachment => attachments::create_attachment(),
+        Handler::ShowAttachment => attachments::show_attachment(),
+        Handler::DeleteAttachment => attachments::delete_attachment(),
+        Handler::Download => attachments::download(),
         Handler::ListProducts => orders::list_products(),
         Handler::ListOrders => orders::list_orders(),
         Handler::CreateOrder => orders::create_order(),
         Handler::ShowOrder => orders::show_order(),
         Handler::CreatePaymentIntent => orders::create_payment_intent(),
         Handler::StripeWebhook => orders::stripe_webhook(),
-        Handler::Replicate | Handler::Versions | Handler::Isolate => return None,
+        Handler::Replicate
+        | Handler::Versions
+        | Handler::Isolate
+        | Handler::Blobs
+        | Handler::Sweep => return None,
     })
 }
 

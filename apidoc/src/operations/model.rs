@@ -13,6 +13,7 @@ use crate::schemas::component;
 pub enum Tag {
     Token,
     V1,
+    Media,
     Health,
     Webhooks,
     Schema,
@@ -23,6 +24,7 @@ impl Tag {
     pub const ALL: &[Self] = &[
         Self::Token,
         Self::V1,
+        Self::Media,
         Self::Health,
         Self::Webhooks,
         Self::Schema,
@@ -32,6 +34,7 @@ impl Tag {
         match self {
             Self::Token => "token",
             Self::V1 => "v1",
+            Self::Media => "media",
             Self::Health => "health",
             Self::Webhooks => "webhooks",
             Self::Schema => "schema",
@@ -41,7 +44,10 @@ impl Tag {
     pub const fn description(self) -> &'static str {
         match self {
             Self::Token => "JSON Web Tokens: obtain, refresh (with rotation), verify, blacklist.",
-            Self::V1 => "Accounts, projects and tasks, the catalogue, orders and payments.",
+            Self::V1 => {
+                "Accounts, projects, their tasks and attachments, the catalogue, orders and payments."
+            }
+            Self::Media => "Attachments' files, downloaded by the signed URLs the API hands out.",
             Self::Health => "Liveness and readiness probes.",
             Self::Webhooks => "Calls from third parties (Stripe), verified by their signature.",
             Self::Schema => "This document.",
@@ -59,6 +65,10 @@ pub enum Query {
     Projects,
     /// Pages, `search`, `ordering` and the filters over tasks.
     Tasks,
+    /// Pages, `ordering` and the `project` filter over attachments.
+    Attachments,
+    /// A download link's `expires` and `signature`.
+    Download,
     /// The document's `format`.
     Format,
 }
@@ -79,15 +89,29 @@ impl Shape {
     }
 }
 
+/// The content types a request body comes in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyMedia {
+    /// JSON only (a body with a nested list cannot be a form; a webhook is JSON).
+    Json,
+    /// JSON, `application/x-www-form-urlencoded` or `multipart/form-data`: DRF's parsers,
+    /// which every JSON route has too.
+    JsonOrForms,
+    /// `multipart/form-data` only: an upload, its `file` part carrying one of `content_types`.
+    Upload {
+        file: &'static str,
+        content_types: Vec<&'static str>,
+    },
+}
+
 /// A request body.
 #[derive(Debug, Clone)]
 pub struct Body {
     pub schema: Shape,
-    /// Whether the form content types are documented beside JSON: every JSON route parses
-    /// forms too (DRF's parsers), but a body with a nested list cannot be a form.
-    pub forms: bool,
+    pub media: BodyMedia,
     /// Whether a body must be sent: a `PATCH` may send none (and change nothing).
     pub required: bool,
+    /// Given with JSON; none for an upload (its file is bytes).
     pub example: Option<Value>,
 }
 
@@ -96,7 +120,7 @@ impl Body {
     pub(super) fn form(component_name: &'static str, example: Value) -> Self {
         Self {
             schema: Shape::Component(component_name),
-            forms: true,
+            media: BodyMedia::JsonOrForms,
             required: true,
             example: Some(example),
         }
@@ -105,8 +129,25 @@ impl Body {
     /// A JSON body only.
     pub(super) fn json(component_name: &'static str, example: Value) -> Self {
         Self {
-            forms: false,
+            media: BodyMedia::Json,
             ..Self::form(component_name, example)
+        }
+    }
+
+    /// A `multipart/form-data` body whose part `file` is a file of one of `content_types`.
+    pub(super) fn upload(
+        component_name: &'static str,
+        file: &'static str,
+        content_types: Vec<&'static str>,
+    ) -> Self {
+        Self {
+            schema: Shape::Component(component_name),
+            media: BodyMedia::Upload {
+                file,
+                content_types,
+            },
+            required: true,
+            example: None,
         }
     }
 
@@ -114,6 +155,28 @@ impl Body {
         Self {
             required: false,
             ..self
+        }
+    }
+}
+
+/// A response header of one operation's (the shared ones are components of
+/// [`crate::responses`]).
+#[derive(Debug, Clone)]
+pub struct AnswerHeader {
+    pub name: &'static str,
+    pub description: String,
+    pub schema: Shape,
+    /// Whether every answer of its status carries it.
+    pub required: bool,
+}
+
+impl AnswerHeader {
+    pub fn required(name: &'static str, description: impl Into<String>, schema: Shape) -> Self {
+        Self {
+            name,
+            description: description.into(),
+            schema,
+            required: true,
         }
     }
 }
@@ -137,6 +200,8 @@ pub struct Success {
     /// the answer's OpenAPI `links`, which a client generator and schemathesis's stateful phase
     /// follow (create a task, then read, change and delete that very task).
     pub follows: Vec<Follow>,
+    /// Headers of its own (beside the rate limit's, which the row decides).
+    pub headers: Vec<AnswerHeader>,
 }
 
 /// An OpenAPI link: the `{id}` of operation `operation_id` is `$response.body#/id`.
@@ -163,6 +228,7 @@ impl Success {
                 example: Some(example),
             }],
             follows: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -180,6 +246,7 @@ impl Success {
             description,
             media: Vec::new(),
             follows: Vec::new(),
+            headers: Vec::new(),
         }
     }
 }
@@ -215,6 +282,8 @@ pub struct Refusal {
     pub reasons: Vec<Reason>,
     /// Whether it carries `Retry-After` (every 429 and 503 the error path answers does).
     pub retry_after: bool,
+    /// Other headers of its own (`Content-Range` of a 416).
+    pub headers: Vec<AnswerHeader>,
 }
 
 impl Refusal {
@@ -223,6 +292,7 @@ impl Refusal {
             status,
             reasons: vec![reason],
             retry_after: matches!(status, 429 | 503),
+            headers: Vec::new(),
         }
     }
 }
@@ -275,6 +345,8 @@ pub struct Spec {
     pub resource: Option<&'static str>,
     pub body: Option<Body>,
     pub success: Success,
+    /// Answers other than the success that are no refusal either (206, 304).
+    pub also: Vec<Success>,
     pub refusals: Vec<Refusal>,
     pub origin: Origin,
 }
@@ -291,6 +363,7 @@ impl Spec {
             resource: None,
             body: None,
             success,
+            also: Vec::new(),
             refusals: Vec::new(),
             origin: Origin::Edge,
         }
@@ -345,6 +418,20 @@ impl Spec {
             status,
             Reason::new(key, summary, example),
         );
+        self
+    }
+
+    /// Another answer that is no refusal (a 206 beside a 200).
+    pub(super) fn answers(mut self, answer: Success) -> Self {
+        self.also.push(answer);
+        self
+    }
+
+    /// The refusal of `status` (one listed already) carries `header` too.
+    pub(super) fn refusal_header(mut self, status: u16, header: AnswerHeader) -> Self {
+        if let Some(refusal) = self.refusals.iter_mut().find(|r| r.status == status) {
+            refusal.headers.push(header);
+        }
         self
     }
 

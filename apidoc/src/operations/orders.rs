@@ -5,7 +5,7 @@ use domain::orders::{NewOrder, PaymentIntentRequest};
 use domain::{ApiError, FieldErrors};
 use serde_json::json;
 
-use super::{Body, Origin, Query, Shape, Spec, Success, Tag, json_body};
+use super::{Body, BodyMedia, Origin, Query, Shape, Spec, Success, Tag, json_body};
 use crate::examples::{self, refusal};
 use crate::parameters::{ORDER_TOKEN, STRIPE_SIGNATURE};
 use crate::schemas;
@@ -119,7 +119,7 @@ pub(super) fn stripe_webhook() -> Spec {
         .header(STRIPE_SIGNATURE)
         .body(Body {
             schema: Shape::Inline(schemas::stripe_event),
-            forms: false,
+            media: BodyMedia::Json,
             required: true,
             example: None,
         })

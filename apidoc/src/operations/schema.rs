@@ -38,6 +38,7 @@ pub(super) fn document() -> Spec {
             media("application/json", json),
         ],
         follows: Vec::new(),
+        headers: Vec::new(),
     };
     Spec::new("schema_retrieve", Tag::Schema, "This document", ok)
         .describe(

@@ -5,15 +5,17 @@ pub mod replies;
 pub mod requests;
 
 use domain::auth::TokenPair;
+use domain::files::kind;
 use domain::orders::{Currency, OrderItem, OrderStatus, OrderView, Product};
-use domain::projects::{ProjectView, Task};
+use domain::projects::{Attachment, ProjectView, Task};
 use domain::replication::UserReplica;
 use utoipa::PartialSchema;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{Ref, RefOr, Schema};
 
 pub const TASK: &str = "Task";
 pub const PROJECT: &str = "Project";
+pub const ATTACHMENT: &str = "Attachment";
 pub const ORDER: &str = "Order";
 pub const ORDER_ITEM: &str = "OrderItem";
 pub const ORDER_STATUS: &str = "OrderStatus";
@@ -22,8 +24,9 @@ pub const PRODUCT: &str = "Product";
 pub const TOKEN_PAIR: &str = "TokenPair";
 pub const USER: &str = "User";
 pub use replies::{
-    ARCHIVED, CREATED_ORDER, EMPTY, ERROR, HEALTH, PAGINATED_ORDERS, PAGINATED_PRODUCTS,
-    PAGINATED_PROJECTS, PAGINATED_TASKS, PAYMENT_INTENT, READINESS, REGISTER, WEBHOOK_RECEIPT,
+    ARCHIVED, CREATED_ORDER, EMPTY, ERROR, HEALTH, PAGINATED_ATTACHMENTS, PAGINATED_ORDERS,
+    PAGINATED_PRODUCTS, PAGINATED_PROJECTS, PAGINATED_TASKS, PAYMENT_INTENT, READINESS, REGISTER,
+    WEBHOOK_RECEIPT,
 };
 
 /// A reference to the component `name`.
@@ -52,6 +55,11 @@ fn domain_schemas() -> Vec<(&'static str, RefOr<Schema>, &'static str)> {
             PROJECT,
             flattened(ProjectView::schema()),
             "A project, with its tasks nested and counted.",
+        ),
+        (
+            ATTACHMENT,
+            attachment(),
+            "A file of one of your projects. `file` downloads it.",
         ),
         (
             ORDER,
@@ -88,6 +96,70 @@ fn domain_schemas() -> Vec<(&'static str, RefOr<Schema>, &'static str)> {
         ),
         (USER, UserReplica::schema(), "Your account."),
     ]
+}
+
+/// The stored field the edge replaces by [`SHOWN_FILE`] (`edge::attachments::represent`):
+/// where the bytes are, never shown.
+pub const STORED_KEY: &str = "storage_key";
+/// The signed download URL, shown after `project` where DRF has `file`.
+pub const SHOWN_FILE: &str = "file";
+
+/// An attachment as the edge shows it: the domain's [`Attachment`] (its derive gives the types)
+/// with `storage_key` replaced by `file`, after `project`, and the descriptions a client reads.
+fn attachment() -> RefOr<Schema> {
+    let stored = Attachment::schema();
+    let RefOr::T(Schema::Object(stored)) = stored else {
+        return stored;
+    };
+    let file: RefOr<Schema> = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("uri".to_owned())))
+        .description(Some(
+            "The file's download URL: absolute, signed, and working for an hour by default \
+             (`MEDIA_URL_TTL_SECS`; the same URL for a few minutes, so that caches keep \
+             working). It needs no bearer token, and its path ends with the file's name. A \
+             fresh one comes with every read of the attachment.",
+        ))
+        .into();
+    let types: Vec<String> = kind::ALLOWED
+        .iter()
+        .map(|kind| format!("`{}`", kind.content_type))
+        .collect();
+    let description = |name: &str| match name {
+        "filename" => Some(
+            "The name it was uploaded under, made safe: its last path component, without \
+             control characters, `\" ; < > : * ? |` replaced by `_`."
+                .to_owned(),
+        ),
+        "size" => Some("Its size in bytes.".to_owned()),
+        "content_type" => Some(format!(
+            "What it is, and is served as: one of {}.",
+            types.join(", ")
+        )),
+        "checksum" => Some("SHA-256 of its bytes, 64 lowercase hexadecimal digits.".to_owned()),
+        _ => None,
+    };
+    let mut shown: Object = ObjectBuilder::new().schema_type(Type::Object).build();
+    for (name, mut property) in stored.properties {
+        if name == STORED_KEY {
+            continue;
+        }
+        if let (RefOr::T(Schema::Object(object)), Some(text)) = (&mut property, description(&name))
+        {
+            object.description = Some(text);
+            if name == "checksum" {
+                object.pattern = Some("^[0-9a-f]{64}$".to_owned());
+            }
+        }
+        let then_file = name == "project";
+        shown.required.push(name.clone());
+        shown.properties.insert(name, property);
+        if then_file {
+            shown.required.push(SHOWN_FILE.to_owned());
+            shown.properties.insert(SHOWN_FILE.to_owned(), file.clone());
+        }
+    }
+    RefOr::T(Schema::Object(shown))
 }
 
 /// The body Stripe posts: an event, signed over its raw bytes.

@@ -7,7 +7,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{RefOr, Schema};
 
-use super::{ORDER, PRODUCT, PROJECT, TASK, component};
+use super::{ATTACHMENT, ORDER, PRODUCT, PROJECT, TASK, component};
 
 pub const REGISTER: &str = "Register";
 pub const EMPTY: &str = "Empty";
@@ -22,6 +22,7 @@ pub const PAGINATED_PROJECTS: &str = "PaginatedProjectList";
 pub const PAGINATED_TASKS: &str = "PaginatedTaskList";
 pub const PAGINATED_PRODUCTS: &str = "PaginatedProductList";
 pub const PAGINATED_ORDERS: &str = "PaginatedOrderList";
+pub const PAGINATED_ATTACHMENTS: &str = "PaginatedAttachmentList";
 
 /// Every reply shape, by component name.
 pub fn all() -> Vec<(&'static str, Schema)> {
@@ -42,6 +43,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         (PAGINATED_TASKS, paginated(TASK)),
         (PAGINATED_PRODUCTS, paginated(PRODUCT)),
         (PAGINATED_ORDERS, paginated(ORDER)),
+        (PAGINATED_ATTACHMENTS, paginated(ATTACHMENT)),
     ]
 }
 

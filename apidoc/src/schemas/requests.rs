@@ -8,7 +8,9 @@
 //! tests hold every body to its parser: its example parses, and leaving out a required field
 //! does not.
 
-use domain::limits::{MAX_PASSWORD_CHARS, MAX_TOKEN_CHARS};
+use domain::files::kind;
+use domain::files::name::MAX_FILENAME_CHARS;
+use domain::limits::{DEFAULT_UPLOAD_BYTES, MAX_PASSWORD_CHARS, MAX_TOKEN_CHARS};
 use domain::orders::{EMAIL_MAX, MAX_ORDER_ITEMS, MAX_QUANTITY};
 use domain::projects::{NAME_MAX, TEXT_MAX, TITLE_MAX};
 use utoipa::openapi::schema::{ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
@@ -29,6 +31,10 @@ pub const PATCHED_TASK: &str = "PatchedTaskRequest";
 pub const ORDER: &str = "OrderRequest";
 pub const ORDER_LINE: &str = "OrderItemRequest";
 pub const PAYMENT_INTENT: &str = "PaymentIntentRequest";
+/// An upload: `multipart/form-data` only, so no parser of JSON bodies reads it.
+pub const ATTACHMENT: &str = "AttachmentRequest";
+/// The upload's file part.
+pub const ATTACHMENT_FILE: &str = "file";
 
 pub use domain::auth::{PASSWORD_MIN, USERNAME_MAX};
 
@@ -57,6 +63,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         (ORDER, order()),
         (ORDER_LINE, order_line()),
         (PAYMENT_INTENT, payment_intent()),
+        (ATTACHMENT, attachment()),
     ]
 }
 
@@ -263,5 +270,40 @@ fn payment_intent() -> Schema {
             "order_id",
             id("Your order (or the guest's, with its token)."),
         )
+        .build()
+}
+
+/// The kinds of file an upload may be: `` `image/png` (`.png`) `` and so on.
+pub fn accepted_kinds() -> String {
+    let kinds: Vec<String> = kind::ALLOWED
+        .iter()
+        .map(|kind| {
+            let extensions: Vec<String> = kind
+                .extensions
+                .iter()
+                .map(|extension| format!("`.{extension}`"))
+                .collect();
+            format!("`{}` ({})", kind.content_type, extensions.join(", "))
+        })
+        .collect();
+    kinds.join(", ")
+}
+
+fn attachment() -> Schema {
+    let file = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+        .description(Some(format!(
+            "The file: one part with a file name, not empty, at most {mib} MiB by default \
+             (`UPLOAD_MAX_BYTES`). Its kind is one of {kinds}: its name's extension says \
+             which, and its declared type (if any, `application/octet-stream` aside) and its \
+             first bytes must agree. Its name is kept as its last path component, made safe, \
+             at most {MAX_FILENAME_CHARS} characters.",
+            mib = DEFAULT_UPLOAD_BYTES / (1024 * 1024),
+            kinds = accepted_kinds(),
+        )));
+    Body::new("A file to attach to one of your projects.")
+        .required("project", id("One of your projects."))
+        .required(ATTACHMENT_FILE, file)
         .build()
 }

@@ -99,7 +99,7 @@ pub struct CountRow {
 
 /// A `WHERE` clause under construction, numbering its parameters.
 #[derive(Debug, Default)]
-struct Conditions {
+pub(crate) struct Conditions {
     sql: String,
     params: Vec<SqlValue>,
 }
@@ -111,7 +111,7 @@ impl Conditions {
     }
 
     /// `column op ?n`, with `value` bound as `?n`.
-    fn compare(&mut self, column: &str, op: &str, value: impl Into<SqlValue>) {
+    pub(crate) fn compare(&mut self, column: &str, op: &str, value: impl Into<SqlValue>) {
         let n = self.bind(value);
         self.and(&format!("{column} {op} ?{n}"));
     }
@@ -238,7 +238,7 @@ pub fn project_list(
 }
 
 /// The count and the ordered page of `table` under `conditions`.
-fn list(
+pub(crate) fn list(
     table: &str,
     alias: &str,
     item_json: &str,

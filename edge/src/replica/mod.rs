@@ -5,11 +5,20 @@
 //! record that last wrote it; a delete leaves a tombstone with its version. An upsert lands
 //! only when it is newer than both the row and any tombstone, so records may arrive twice or
 //! out of order (write-through and background push race) and D1 ends the same.
+//!
+//! An attachment's bytes live in R2, which no batch reaches: [`doomed_keys`] tells the caller,
+//! before a batch is applied, which stored objects the batch leaves without a row.
+
+mod doomed;
+
+pub use doomed::doomed_keys;
 
 use domain::UserId;
 use domain::orders::{OrderReplica, Product};
 use domain::projects::Project;
-use domain::replication::{Change, ChangeKind, Entity, TaskReplica, UserReplica};
+use domain::replication::{
+    AttachmentReplica, Change, ChangeKind, Entity, TaskReplica, UserReplica,
+};
 use serde::{Deserialize, Deserializer};
 
 use crate::platform::{PortError, Replica, SqlValue, Statement};
@@ -146,6 +155,8 @@ fn statements_for(change: &Change) -> Result<Vec<Statement>, PortError> {
         ChangeKind::ProjectDelete { id } => delete(Entity::Project, id.get(), v),
         ChangeKind::TaskUpsert(task) => vec![upsert_task(task, v)],
         ChangeKind::TaskDelete { id } => delete(Entity::Task, id.get(), v),
+        ChangeKind::AttachmentUpsert(attachment) => vec![upsert_attachment(attachment, v)],
+        ChangeKind::AttachmentDelete { id } => delete(Entity::Attachment, id.get(), v),
         ChangeKind::ProductUpsert(product) => vec![upsert_product(product, v)],
         ChangeKind::ProductDelete { id } => delete(Entity::Product, id.get(), v),
         ChangeKind::OrderUpsert(order) => vec![upsert_order(order, v)?],
@@ -153,20 +164,25 @@ fn statements_for(change: &Change) -> Result<Vec<Statement>, PortError> {
     })
 }
 
-/// What deleting a row of `entity` removes, children first: a user takes their tasks and
-/// projects with them, a project its tasks (as Postgres's foreign keys cascade). A user's
-/// orders stay (they are the shop's records): the origin detaches them with upserts of their
-/// own. Each pair is
-/// a table and the column that holds the deleted id.
+/// What deleting a row of `entity` removes, children first: a user takes their attachments,
+/// tasks and projects with them, a project its attachments and tasks (as Postgres's foreign
+/// keys cascade). A user's orders stay (they are the shop's records): the origin detaches them
+/// with upserts of their own. Each pair is a table and the column that holds the deleted id.
 fn cascade(entity: Entity) -> &'static [(&'static str, &'static str)] {
     match entity {
         Entity::User => &[
+            ("attachments", "owner_id"),
             ("tasks", "owner_id"),
             ("projects", "owner_id"),
             ("users", "id"),
         ],
-        Entity::Project => &[("tasks", "project_id"), ("projects", "id")],
+        Entity::Project => &[
+            ("attachments", "project_id"),
+            ("tasks", "project_id"),
+            ("projects", "id"),
+        ],
         Entity::Task => &[("tasks", "id")],
+        Entity::Attachment => &[("attachments", "id")],
         Entity::Product => &[("products", "id")],
         Entity::Order => &[("orders", "id")],
     }
@@ -259,6 +275,39 @@ fn upsert_task(replica: &TaskReplica, v: i64) -> Statement {
             task.created_at.clone().into(),
             fold(&task.title).into(),
             fold(&task.detail).into(),
+            v.into(),
+        ],
+    )
+}
+
+/// Lands unless the attachment, its project or its owner was deleted at a later version.
+/// (Attachments never change once stored; a resync may write one again.)
+fn upsert_attachment(replica: &AttachmentReplica, v: i64) -> Statement {
+    let attachment = &replica.attachment;
+    Statement::new(
+        "INSERT INTO attachments (id, project_id, owner_id, storage_key, filename, size, \
+                                  content_type, checksum, created_at, version) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+         WHERE NOT EXISTS (SELECT 1 FROM tombstones WHERE version >= ?10 AND \
+             ((entity = 'attachment' AND entity_id = ?1) \
+              OR (entity = 'project' AND entity_id = ?2) \
+              OR (entity = 'user' AND entity_id = ?3))) \
+         ON CONFLICT (id) DO UPDATE SET project_id = excluded.project_id, \
+             owner_id = excluded.owner_id, storage_key = excluded.storage_key, \
+             filename = excluded.filename, size = excluded.size, \
+             content_type = excluded.content_type, checksum = excluded.checksum, \
+             created_at = excluded.created_at, version = excluded.version \
+         WHERE excluded.version > attachments.version",
+        vec![
+            attachment.id.get().into(),
+            attachment.project.into(),
+            replica.owner.into(),
+            attachment.storage_key.clone().into(),
+            attachment.filename.clone().into(),
+            attachment.size.into(),
+            attachment.content_type.clone().into(),
+            attachment.checksum.clone().into(),
+            attachment.created_at.clone().into(),
             v.into(),
         ],
     )

@@ -7,16 +7,20 @@ use std::rc::Rc;
 
 use domain::ApiError;
 use futures_util::StreamExt as _;
-use worker::{Context, Date, Env, Headers, console_error, console_log, event};
+use worker::{
+    Context, Date, Env, Headers, ScheduleContext, ScheduledEvent, console_error, console_log, event,
+};
 
 use super::WasmPlatform;
 use super::d1::D1;
 use super::limiter::ObjectCounts;
 use super::origin::FetchOrigin;
+use super::r2::R2;
 use crate::app;
 use crate::cors;
 use crate::ctx::Ctx;
-use crate::http::{Request, Response};
+use crate::http::{BodyStream, Request, Response};
+use crate::platform::PortError;
 use crate::routes;
 use crate::settings::{ConfigError, Settings};
 
@@ -67,6 +71,7 @@ async fn fetch(
     let response = match read_body(&mut incoming, &request).await {
         Ok(body) => {
             request.body = body;
+            request.stream = streamed(&mut incoming, &request);
             handle(&env, &context, request, &request_id).await
         }
         Err(limit) => too_large(&env, &request, &request_id, limit),
@@ -113,6 +118,18 @@ async fn read_body(incoming: &mut worker::Request, request: &Request) -> Result<
     Ok(body)
 }
 
+/// The body of a route that streams it (an upload), left for its handler to read.
+fn streamed(incoming: &mut worker::Request, request: &Request) -> Option<BodyStream> {
+    let route = routes::lookup(&request.path, &request.method)?;
+    if route.body.read_limit().is_some() {
+        return None;
+    }
+    let stream = incoming.stream().ok()?;
+    Some(BodyStream::new(Box::pin(stream.map(|chunk| {
+        chunk.map_err(|e| PortError::caused_by("reading the request body", e))
+    }))))
+}
+
 /// The 413 of a body refused before it was read, wearing every response's headers (and
 /// `no-store` on the credentials endpoints), as the pipeline would dress it.
 fn too_large(env: &Env, request: &Request, request_id: &str, limit: usize) -> Response {
@@ -149,7 +166,11 @@ async fn handle(env: &Env, context: &Context, request: Request, request_id: &str
             base: &settings.origin_url,
             timeout_ms: settings.origin_timeout_ms,
         },
-        counts: ObjectCounts { env, context },
+        counts: ObjectCounts {
+            env,
+            context: Some(context),
+        },
+        blobs: R2 { env },
     };
     let ctx = Ctx {
         platform: &platform,
@@ -158,6 +179,45 @@ async fn handle(env: &Env, context: &Context, request: Request, request_id: &str
         request_id,
     };
     app::handle(&ctx, request).await
+}
+
+/// The daily orphan sweep (`[triggers] crons` in `wrangler.toml`), as of the event's time.
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _context: ScheduleContext) {
+    let now = i64::try_from(Date::now().as_millis() / 1000).unwrap_or_default();
+    // The trigger's own time; never earlier than now, so a blob is never taken for older.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a time in milliseconds, far inside i64"
+    )]
+    let as_of = ((event.schedule() / 1000.0) as i64).max(now);
+    let request_id = format!("sweep-{as_of}");
+    let (settings, replica) = match (settings(&env), env.d1("DB")) {
+        (Ok(settings), Ok(db)) => (settings, D1(db)),
+        (Err(e), _) => return console_error!("orphan sweep: configuration refused: {e}"),
+        (_, Err(e)) => return console_error!("orphan sweep: D1 binding DB missing: {e}"),
+    };
+    let platform = WasmPlatform {
+        replica,
+        origin: FetchOrigin {
+            base: &settings.origin_url,
+            timeout_ms: settings.origin_timeout_ms,
+        },
+        counts: ObjectCounts {
+            env: &env,
+            context: None,
+        },
+        blobs: R2 { env: &env },
+    };
+    let ctx = Ctx {
+        platform: &platform,
+        settings: &settings,
+        now,
+        request_id: &request_id,
+    };
+    if let Err(e) = crate::cleanup::sweep(&ctx, as_of).await {
+        ctx.warn("orphan sweep failed (the next one tries again)", &e);
+    }
 }
 
 fn plain_request(incoming: &worker::Request) -> worker::Result<Request> {
@@ -175,6 +235,7 @@ fn plain_request(incoming: &worker::Request) -> worker::Result<Request> {
             .map(|(n, v)| (n.to_ascii_lowercase(), v))
             .collect(),
         body: Vec::new(),
+        stream: None,
     })
 }
 
@@ -183,7 +244,16 @@ fn worker_response(response: Response) -> worker::Result<worker::Response> {
     for (name, value) in &response.headers {
         headers.append(name, value)?;
     }
-    let out = if response.body.is_empty() {
+    let out = if let Some(body) = response.stream {
+        match body.take::<worker::ResponseBody>() {
+            Some(body) => worker::Response::from_body(body)?,
+            None => {
+                return Err(worker::Error::RustError(
+                    "a body of another platform".into(),
+                ));
+            }
+        }
+    } else if response.body.is_empty() {
         worker::Response::empty()?
     } else {
         worker::Response::from_bytes(response.body)?

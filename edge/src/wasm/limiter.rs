@@ -257,7 +257,9 @@ impl Store for SqlStore<'_> {
 /// `waitUntil`.
 pub struct ObjectCounts<'a> {
     pub env: &'a Env,
-    pub context: &'a Context,
+    /// The request's, for `waitUntil`; none outside a request (the scheduled sweep, which
+    /// counts nothing).
+    pub context: Option<&'a Context>,
 }
 
 impl Counts for ObjectCounts<'_> {
@@ -266,9 +268,12 @@ impl Counts for ObjectCounts<'_> {
     }
 
     fn take_later(&self, key: &str, take: Take, then: Answered) {
+        let Some(context) = self.context else {
+            return;
+        };
         let env = self.env.clone();
         let key = key.to_owned();
-        self.context.wait_until(async move {
+        context.wait_until(async move {
             let answer = take_at(&env, &key, &take).await;
             if let Err(e) = &answer {
                 worker::console_error!(

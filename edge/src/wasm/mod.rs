@@ -7,12 +7,13 @@
 //! - [`limiter`]: the rate limiter's Durable Object, and the
 //!   [`Counts`](crate::platform::Counts) port calling it.
 //!
-//! The R2 blob store joins as `r2.rs`, an associated type of [`WasmPlatform`].
+//! - [`r2`]: the attachments' bytes in R2 behind the [`Blobs`](crate::platform::Blobs) port.
 
 mod d1;
 mod entry;
 mod limiter;
 mod origin;
+mod r2;
 
 use worker::console_error;
 
@@ -23,12 +24,14 @@ struct WasmPlatform<'a> {
     replica: d1::D1,
     origin: origin::FetchOrigin<'a>,
     counts: limiter::ObjectCounts<'a>,
+    blobs: r2::R2<'a>,
 }
 
 impl<'a> Platform for WasmPlatform<'a> {
     type Replica = d1::D1;
     type Origin = origin::FetchOrigin<'a>;
     type Counts = limiter::ObjectCounts<'a>;
+    type Blobs = r2::R2<'a>;
 
     fn replica(&self) -> &Self::Replica {
         &self.replica
@@ -40,6 +43,10 @@ impl<'a> Platform for WasmPlatform<'a> {
 
     fn counts(&self) -> &Self::Counts {
         &self.counts
+    }
+
+    fn blobs(&self) -> &Self::Blobs {
+        &self.blobs
     }
 
     fn log(&self, line: &str) {

@@ -14,6 +14,7 @@ use domain::auth::{Claims, TokenLifetimes, TokenSubject};
 use domain::replication::{Change, ChangeKind, UserReplica};
 use domain::wire::{OriginReply, REPLY_HEADER};
 use edge::app;
+use edge::attachments::MemoryBlobs;
 use edge::ctx::Ctx;
 use edge::http::{Request, Response};
 use edge::platform::{
@@ -152,11 +153,16 @@ impl Replica for SqliteReplica {
     }
 }
 
-/// An origin that answers from a script and remembers every request.
+/// How the fake origin answers a request its script has no answer for.
+pub type Responder = Box<dyn Fn(&OriginRequest) -> OriginReply>;
+
+/// An origin that answers from a script (then from its responder, if it has one) and remembers
+/// every request.
 #[derive(Default)]
 pub struct FakeOrigin {
     pub answers: RefCell<VecDeque<Result<OriginResponse, PortError>>>,
     pub received: RefCell<Vec<OriginRequest>>,
+    pub responder: RefCell<Option<Responder>>,
 }
 
 impl FakeOrigin {
@@ -188,11 +194,21 @@ impl FakeOrigin {
 
 impl Origin for FakeOrigin {
     async fn send(&self, request: OriginRequest) -> Result<OriginResponse, PortError> {
+        let scripted = self.answers.borrow_mut().pop_front();
+        let answer = match (scripted, &*self.responder.borrow()) {
+            (Some(answer), _) => answer,
+            (None, Some(respond)) => {
+                let reply = respond(&request);
+                Ok(OriginResponse {
+                    status: reply.transport_status(),
+                    headers: vec![(REPLY_HEADER.into(), "1".into())],
+                    body: serde_json::to_vec(&reply).unwrap(),
+                })
+            }
+            (None, None) => Err(PortError::new("no scripted answer")),
+        };
         self.received.borrow_mut().push(request);
-        self.answers
-            .borrow_mut()
-            .pop_front()
-            .unwrap_or_else(|| Err(PortError::new("no scripted answer")))
+        answer
     }
 }
 
@@ -223,6 +239,7 @@ pub struct TestEdge {
     pub replica: SqliteReplica,
     pub origin: FakeOrigin,
     pub counts: MemoryCounts,
+    pub blobs: MemoryBlobs,
     pub settings: Settings,
     pub logs: RefCell<Vec<String>>,
 }
@@ -238,6 +255,7 @@ impl TestEdge {
             replica: SqliteReplica::new(),
             origin: FakeOrigin::default(),
             counts: MemoryCounts::default(),
+            blobs: MemoryBlobs::default(),
             settings,
             logs: RefCell::default(),
         }
@@ -254,6 +272,7 @@ impl TestEdge {
             edge: self,
         };
         self.counts.set_now_ms(NOW * 1000);
+        self.blobs.set_now(NOW);
         let response = handle(&platform, &self.settings, request, NOW).await;
         self.counts.answer_later();
         response
@@ -263,6 +282,7 @@ impl TestEdge {
     /// answered after its response, as on Workers.
     pub async fn send_at(&self, request: Request, now: i64) -> Response {
         self.counts.set_now_ms(now * 1000);
+        self.blobs.set_now(now);
         let response = handle(self, &self.settings, request, now).await;
         self.counts.answer_later();
         response
@@ -327,6 +347,7 @@ impl Platform for TestEdge {
     type Replica = SqliteReplica;
     type Origin = FakeOrigin;
     type Counts = MemoryCounts;
+    type Blobs = MemoryBlobs;
 
     fn replica(&self) -> &SqliteReplica {
         &self.replica
@@ -338,6 +359,10 @@ impl Platform for TestEdge {
 
     fn counts(&self) -> &MemoryCounts {
         &self.counts
+    }
+
+    fn blobs(&self) -> &MemoryBlobs {
+        &self.blobs
     }
 
     fn log(&self, line: &str) {
@@ -355,6 +380,7 @@ impl<R: Replica> Platform for Through<'_, R> {
     type Replica = R;
     type Origin = FakeOrigin;
     type Counts = MemoryCounts;
+    type Blobs = MemoryBlobs;
 
     fn replica(&self) -> &R {
         self.replica
@@ -366,6 +392,10 @@ impl<R: Replica> Platform for Through<'_, R> {
 
     fn counts(&self) -> &MemoryCounts {
         &self.edge.counts
+    }
+
+    fn blobs(&self) -> &MemoryBlobs {
+        &self.edge.blobs
     }
 
     fn log(&self, line: &str) {

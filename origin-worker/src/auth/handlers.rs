@@ -193,9 +193,10 @@ pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<
         .map(|(jti, expires_at)| ChangeKind::TokenDeny { jti, expires_at })
         .collect();
     let revoked = kinds.len();
-    // Projects and tasks go with the user (foreign keys cascade); the edge cascades the same
-    // way when it applies the user's deletion. Orders stay, the shop's records, detached
-    // (`ON DELETE SET NULL`): replicated again without an owner, after the deletion.
+    // Projects, tasks and attachments go with the user (foreign keys cascade); the edge
+    // cascades the same way when it applies the user's deletion (and removes the files).
+    // Orders stay, the shop's records, detached (`ON DELETE SET NULL`): replicated again
+    // without an owner, after the deletion.
     let orders = orders::store::order_ids_of(&mut write.tx, user_id).await?;
     store::delete_user(&mut write.tx, user_id).await?;
     kinds.push(ChangeKind::UserDelete { id: user_id });

@@ -18,7 +18,8 @@ use crate::http::write::Write;
 use crate::replication::outbox;
 use crate::state::AppState;
 
-fn not_found(resource: &'static str) -> Failure {
+/// The contract's 404 for an object that is not the caller's, or does not exist.
+pub(crate) fn not_found(resource: &'static str) -> Failure {
     Failure::Api(ApiError::NotFound(Some(resource)))
 }
 
@@ -59,7 +60,11 @@ async fn owned_task(write: &mut Write, owner: UserId, id: TaskId) -> Result<Task
 }
 
 /// Records the change, enqueues replication, commits, and answers with the change attached.
-async fn finish(mut write: Write, change: ChangeKind, reply: Reply) -> Result<Reply, Failure> {
+pub(crate) async fn finish(
+    mut write: Write,
+    change: ChangeKind,
+    reply: Reply,
+) -> Result<Reply, Failure> {
     let changes = outbox::publish(&mut write.tx, vec![change]).await?;
     write.commit(reply.with_changes(changes)).await
 }
@@ -131,7 +136,7 @@ pub async fn archive_project(
     finish(write, ChangeKind::ProjectUpsert(Project::from(row)), reply).await
 }
 
-/// `DELETE /api/v1/projects/{id}/` → 204; its tasks go with it.
+/// `DELETE /api/v1/projects/{id}/` → 204; its tasks and attachments go with it.
 pub async fn delete_project(
     State(state): State<AppState>,
     Path(id): Path<String>,
