@@ -39,5 +39,5 @@ pub const INTERNAL_VERSIONS: &str = "/internal/versions/";
 pub const INTERNAL_ISOLATE: &str = "/internal/isolate/";
 /// A page of the attachments' blobs in R2 (`?cursor=`), for operators and the tests.
 pub const INTERNAL_BLOBS: &str = "/internal/blobs/";
-/// Runs the orphan sweep now (`{"as_of": unix}` sweeps as if it were then, no earlier than now).
+/// Runs the orphan sweep now, as the daily cron trigger does.
 pub const INTERNAL_SWEEP: &str = "/internal/sweep/";

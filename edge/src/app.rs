@@ -306,6 +306,6 @@ async fn run<P: Platform>(
         Handler::Versions => internal::versions(ctx, request).await,
         Handler::Isolate => internal::isolate(),
         Handler::Blobs => internal::blobs(ctx, request).await,
-        Handler::Sweep => internal::sweep(ctx, request).await,
+        Handler::Sweep => internal::sweep(ctx).await,
     }
 }

@@ -13,8 +13,6 @@ use crate::ctx::Ctx;
 use crate::platform::{Blobs as _, Platform, PortError, Replica as _, Statement};
 use crate::replica;
 
-/// A blob younger than this is never swept: its upload may still be writing its metadata.
-pub const ORPHAN_MIN_AGE_SECS: i64 = 86_400;
 /// Keys asked about in one D1 statement (D1 binds at most 100 parameters).
 const KEYS_PER_QUERY: usize = 90;
 
@@ -52,9 +50,15 @@ pub struct Swept {
 pub const REPORTED_KEYS: usize = 100;
 
 /// Removes the blobs under `attachments/` that no attachment in D1 refers to and that were
-/// stored more than [`ORPHAN_MIN_AGE_SECS`] before `now`, a page at a time; logs and answers
-/// what it did. Keys of another shape are left alone: they are not the edge's.
-pub async fn sweep<P: Platform>(ctx: &Ctx<'_, P>, now: i64) -> Result<Swept, PortError> {
+/// stored at least `ORPHAN_MIN_AGE_SECS` (a day) ago, a page at a time; logs and answers what
+/// it did. Keys of another shape are left alone: they are not the edge's.
+///
+/// It trusts D1 to hold every attachment's row: were replication to stall for longer than the
+/// minimum age, rows not yet pushed would look like orphans (the push's health is on the
+/// origin's `/ready/` and in `check-edge`).
+pub async fn sweep<P: Platform>(ctx: &Ctx<'_, P>) -> Result<Swept, PortError> {
+    let now = ctx.now;
+    let min_age = ctx.settings.media.orphan_min_age_secs;
     let blobs = ctx.platform.blobs();
     let mut swept = Swept::default();
     let mut cursor: Option<String> = None;
@@ -64,9 +68,7 @@ pub async fn sweep<P: Platform>(ctx: &Ctx<'_, P>, now: i64) -> Result<Swept, Por
         let old: Vec<String> = page
             .blobs
             .into_iter()
-            .filter(|(key, stored_at)| {
-                key::is_storage_key(key) && *stored_at <= now - ORPHAN_MIN_AGE_SECS
-            })
+            .filter(|(key, stored_at)| key::is_storage_key(key) && *stored_at <= now - min_age)
             .map(|(key, _)| key)
             .collect();
         let mut orphans = Vec::new();

@@ -64,20 +64,9 @@ pub async fn blobs<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeResu
     json(&serde_json::json!({"blobs": blobs, "cursor": page.cursor}))
 }
 
-/// `POST /internal/sweep/` (`{"as_of": unix}`, optional): the orphan sweep, run now, as if it
-/// were `as_of` (never earlier than now, so it can only treat blobs as older than they are).
-pub async fn sweep<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeResult<Response> {
-    #[derive(Deserialize)]
-    struct Sweep {
-        as_of: Option<i64>,
-    }
-    let asked: Sweep = if request.body.is_empty() {
-        Sweep { as_of: None }
-    } else {
-        serde_json::from_slice(&request.body).map_err(|e| ApiError::MalformedJson(e.to_string()))?
-    };
-    let as_of = asked.as_of.unwrap_or(ctx.now).max(ctx.now);
-    let swept = crate::cleanup::sweep(ctx, as_of)
+/// `POST /internal/sweep/`: the orphan sweep, now.
+pub async fn sweep<P: Platform>(ctx: &Ctx<'_, P>) -> EdgeResult<Response> {
+    let swept = crate::cleanup::sweep(ctx)
         .await
         .context("sweeping orphaned blobs")?;
     json(&serde_json::json!({

@@ -72,6 +72,10 @@ pub struct MediaSettings {
     /// `UPLOAD_MAX_BYTES` (20 MiB, 1 to 100 MiB, the most a Workers request body may be): the
     /// largest file accepted.
     pub max_upload_bytes: u64,
+    /// `ORPHAN_MIN_AGE_SECS` (86400; at least 3600 outside development): how old a blob no
+    /// attachment refers to must be before the sweep removes it, so that an upload whose
+    /// metadata is still on its way is never taken for an orphan.
+    pub orphan_min_age_secs: i64,
 }
 
 impl MediaSettings {
@@ -93,6 +97,15 @@ impl MediaSettings {
                 1..=i64::try_from(limits::MAX_UPLOAD_BYTES).unwrap_or(i64::MAX),
             )?)
             .unwrap_or(0),
+            orphan_min_age_secs: vars.number(
+                "ORPHAN_MIN_AGE_SECS",
+                86_400,
+                if vars.environment() == Environment::Development {
+                    0..=2_592_000
+                } else {
+                    3_600..=2_592_000
+                },
+            )?,
         })
     }
 }

@@ -197,7 +197,7 @@ async fn sweep_at(edge: &TestEdge, now: i64) -> Result<cleanup::Swept, edge::pla
         now,
         request_id: "sweep",
     };
-    cleanup::sweep(&ctx, now).await
+    cleanup::sweep(&ctx).await
 }
 
 /// A URL's path and query, as the edge receives them.
@@ -637,29 +637,29 @@ async fn hostile_file_names_are_stored_under_the_edges_key_and_shown_safely() {
 }
 
 #[tokio::test]
-async fn a_failed_metadata_write_removes_the_blob_and_a_failed_removal_leaves_it_to_the_sweep() {
+async fn a_refused_metadata_write_removes_the_blob_and_an_unclear_one_leaves_it_to_the_sweep() {
     let (edge, alice) = edge_with(&[]).await;
-    edge.origin.fail();
-    let answer = upload(&edge, &alice, "a.txt", "text/plain", b"words").await;
-    assert_eq!(answer.status, 503);
-    assert!(
-        edge.blobs.keys().is_empty(),
-        "removed after the origin failed"
+    edge.origin.reply(
+        400,
+        Some(json!({"filename": ["Enter a valid file name."]})),
+        Vec::new(),
     );
+    let refused = upload(&edge, &alice, "a.txt", "text/plain", b"words").await;
+    assert_eq!(refused.status, 400);
+    assert!(edge.blobs.keys().is_empty(), "the origin refused: removed");
 
+    // No answer at all: the origin may have stored the metadata, so the bytes stay…
     edge.origin.fail();
-    edge.blobs.fail_deletes(true);
-    let answer = upload(&edge, &alice, "a.txt", "text/plain", b"words").await;
-    assert_eq!(answer.status, 503);
-    assert_eq!(edge.blobs.keys().len(), 1, "the removal failed too");
+    let unclear = upload(&edge, &alice, "a.txt", "text/plain", b"words").await;
+    assert_eq!(unclear.status, 503);
+    assert_eq!(edge.blobs.keys().len(), 1);
     assert!(
         edge.logs
             .borrow()
             .iter()
-            .any(|line| line.contains("the orphan sweep will"))
+            .any(|line| line.contains("orphan sweep"))
     );
-    edge.blobs.fail_deletes(false);
-
+    // …and the sweep judges them once they are a day old and nothing refers to them.
     let young = sweep_at(&edge, NOW + 3_600).await.unwrap();
     assert_eq!(
         (young.examined, young.removed),
@@ -668,6 +668,51 @@ async fn a_failed_metadata_write_removes_the_blob_and_a_failed_removal_leaves_it
     );
     let old = sweep_at(&edge, NOW + 86_400).await.unwrap();
     assert_eq!((old.examined, old.removed), (1, 1));
+    assert!(edge.blobs.keys().is_empty());
+
+    // A removal that fails is left to the sweep as well.
+    edge.origin
+        .reply(400, Some(json!({"size": ["Too large."]})), Vec::new());
+    edge.blobs.fail_deletes(true);
+    let refused = upload(&edge, &alice, "a.txt", "text/plain", b"words").await;
+    assert_eq!(refused.status, 400);
+    assert_eq!(edge.blobs.keys().len(), 1);
+    assert!(
+        edge.logs
+            .borrow()
+            .iter()
+            .any(|line| line.contains("the orphan sweep will"))
+    );
+}
+
+#[tokio::test]
+async fn a_file_passing_the_limit_in_its_second_part_is_aborted_and_stores_nothing() {
+    let (edge, alice) =
+        edge_with(&[("UPLOAD_MAX_BYTES", &(PART_BYTES + 100 * 1024).to_string())]).await;
+    let sent = form(&[
+        ("project", None, b"10"),
+        (
+            "file",
+            Some(("big.png", "image/png")),
+            &png(PART_BYTES + 200 * 1024),
+        ),
+    ]);
+    // Sent without its length: the limit is found while streaming, after a part was written.
+    let request = Request::new("POST", "/api/v1/attachments/")
+        .with_header("authorization", &format!("Bearer {alice}"))
+        .with_header(
+            "content-type",
+            &format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .with_stream(&sent, 64 * 1024);
+    let answer = edge.send(request).await;
+    assert_eq!(answer.status, 413, "{:?}", body(&answer));
+    assert_eq!(
+        edge.blobs.largest_piece(),
+        PART_BYTES,
+        "a part had been written"
+    );
+    assert_eq!(edge.blobs.unfinished_uploads(), 0, "and its upload aborted");
     assert!(edge.blobs.keys().is_empty());
 }
 
@@ -687,9 +732,13 @@ async fn the_sweep_keeps_what_attachments_refer_to_and_what_is_not_ours() {
         now: NOW + 2 * 86_400,
         request_id: "sweep",
     };
-    let swept = cleanup::sweep(&ctx, NOW + 2 * 86_400).await.unwrap();
+    let swept = cleanup::sweep(&ctx).await.unwrap();
     assert_eq!((swept.examined, swept.removed), (3, 1));
-    assert_eq!(swept.keys, std::slice::from_ref(&orphan), "it names what it removed");
+    assert_eq!(
+        swept.keys,
+        std::slice::from_ref(&orphan),
+        "it names what it removed"
+    );
     let mut left = edge.blobs.keys();
     left.sort();
     assert_eq!(left.len(), 2);

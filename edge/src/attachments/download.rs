@@ -106,6 +106,9 @@ pub async fn download<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeR
         response.set_header("content-range", range::content_range(start, len, size));
     }
     if request.method == "HEAD" {
+        // What a GET would send, without sending it.
+        let length = slice.map_or(size, |(_, len)| len);
+        response.set_header("content-length", length.to_string());
         return Ok(response);
     }
     match ctx

@@ -57,15 +57,23 @@ pub async fn upload<P: Platform>(
     }
     let mut parser =
         MultipartStream::new(content_type, MultipartLimits::default()).map_err(ApiError::from)?;
-    let mut form = Form::new(ctx, random_key(ctx.now), limit);
+    let mut form = Form::new(ctx, random_key(ctx.now)?, limit);
     let mut chunks = request
         .stream
         .as_ref()
         .and_then(crate::http::BodyStream::take)
         .ok_or_else(|| EdgeError::fault("reading an upload", "its body was already taken"))?;
+    let most = limit.saturating_add(MULTIPART_SLACK);
+    let mut read: u64 = 0;
     let parsed = async {
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.context("reading the upload")?;
+            // The whole body, whatever the form around the file (a body sent without its
+            // length is bounded too).
+            read = read.saturating_add(chunk.len() as u64);
+            if read > most {
+                return Err(too_large().into());
+            }
             for event in parser.feed(&chunk).map_err(ApiError::from)? {
                 form.take(event).await?;
             }
@@ -83,18 +91,15 @@ pub async fn upload<P: Platform>(
     form.submit(request, owner).await
 }
 
-/// A key for a new blob: the month it was stored in, and 128 random bits.
-fn random_key(now: i64) -> String {
+/// A key for a new blob: the month it was stored in, and 128 random bits. Without
+/// randomness there is no upload: a key another isolate could also make would let one user's
+/// file replace another's.
+fn random_key(now: i64) -> EdgeResult<String> {
     let mut random = [0u8; 16];
-    if getrandom::getrandom(&mut random).is_err() {
-        // Unique enough without randomness: the clock, and a counter within the isolate.
-        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        random[..8].copy_from_slice(&now.to_be_bytes());
-        random[8..].copy_from_slice(&call.to_be_bytes());
-    }
+    getrandom::getrandom(&mut random)
+        .map_err(|e| EdgeError::fault("choosing an upload's key", e.to_string()))?;
     let (year, month) = year_month(now);
-    key::storage_key(year, month, random)
+    Ok(key::storage_key(year, month, random))
 }
 
 /// The UTC year and month of a Unix time (the civil calendar from days, after Howard
@@ -196,6 +201,8 @@ impl<'c, 'a, P: Platform> Form<'c, 'a, P> {
                     ("file", _) if self.file.is_some() => {
                         return Err(file_error("Only one file may be uploaded at a time.").into());
                     }
+                    // A file input left empty: browsers send the part with no name and no bytes.
+                    ("file", Some(client_name)) if client_name.is_empty() => Current::Skipping,
                     ("file", Some(client_name)) => {
                         let name = name::safe_name(&client_name)
                             .map_err(|problem| file_error(&problem.message()))?;
@@ -398,16 +405,24 @@ impl<'c, 'a, P: Platform> Form<'c, 'a, P> {
     /// The form is complete: DRF's field errors, the project's owner, then the metadata write.
     async fn submit(mut self, request: &Request, owner: UserId) -> EdgeResult<Response> {
         match self.checked(owner).await {
-            Ok((project, stored)) => {
-                let answer = self.write(request, owner, project, &stored).await;
-                match answer {
-                    Ok(response) if response.status == 201 => Ok(response),
-                    other => {
-                        self.abandon().await;
-                        other
-                    }
+            Ok((project, stored)) => match self.write(request, owner, project, &stored).await {
+                Ok(response) if response.status == 201 => Ok(response),
+                // The origin answered and refused: nothing refers to the bytes.
+                Ok(refused) => {
+                    self.abandon().await;
+                    Ok(refused)
                 }
-            }
+                // No clear answer (a timeout, a reply cut short): the origin may have stored
+                // the metadata, so the bytes stay; if it did not, the sweep removes them.
+                Err(unclear) => {
+                    self.ctx.warn(
+                        "an upload's metadata write ended without a clear answer; its blob is \
+                         kept for the orphan sweep to judge",
+                        &unclear,
+                    );
+                    Err(unclear)
+                }
+            },
             Err(refused) => {
                 self.abandon().await;
                 Err(refused)
@@ -422,6 +437,11 @@ impl<'c, 'a, P: Platform> Form<'c, 'a, P> {
         let project = match self.project.as_deref() {
             None => {
                 errors.add("project", messages::REQUIRED);
+                None
+            }
+            // DRF's related fields read an empty string as null.
+            Some([]) => {
+                errors.add("project", messages::NULL);
                 None
             }
             Some(raw) => match std::str::from_utf8(raw).map(project_id) {

@@ -181,17 +181,11 @@ async fn handle(env: &Env, context: &Context, request: Request, request_id: &str
     app::handle(&ctx, request).await
 }
 
-/// The daily orphan sweep (`[triggers] crons` in `wrangler.toml`), as of the event's time.
+/// The daily orphan sweep (`[triggers] crons` in `wrangler.toml`).
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, env: Env, _context: ScheduleContext) {
+async fn scheduled(_event: ScheduledEvent, env: Env, _context: ScheduleContext) {
     let now = i64::try_from(Date::now().as_millis() / 1000).unwrap_or_default();
-    // The trigger's own time; never earlier than now, so a blob is never taken for older.
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "a time in milliseconds, far inside i64"
-    )]
-    let as_of = ((event.schedule() / 1000.0) as i64).max(now);
-    let request_id = format!("sweep-{as_of}");
+    let request_id = format!("sweep-{now}");
     let (settings, replica) = match (settings(&env), env.d1("DB")) {
         (Ok(settings), Ok(db)) => (settings, D1(db)),
         (Err(e), _) => return console_error!("orphan sweep: configuration refused: {e}"),
@@ -215,7 +209,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _context: ScheduleContext) {
         now,
         request_id: &request_id,
     };
-    if let Err(e) = crate::cleanup::sweep(&ctx, as_of).await {
+    if let Err(e) = crate::cleanup::sweep(&ctx).await {
         ctx.warn("orphan sweep failed (the next one tries again)", &e);
     }
 }
