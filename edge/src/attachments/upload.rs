@@ -29,8 +29,17 @@ use crate::projects::sql::{self, CountRow};
 /// What a multipart body may add to its file: the parts' delimiters and headers, and the
 /// `project` field. A `Content-Length` over the file limit plus this is refused unread.
 pub const MULTIPART_SLACK: u64 = 64 * 1024;
+/// How much of a chunk the parser is given at once.
+const FEED_BYTES: usize = 64 * 1024;
 /// The longest value kept for a field other than the file (`project` is a number).
 const MAX_FIELD_BYTES: usize = 64;
+/// A file held whole up to this grows its buffer as it comes; past it, the buffer is made
+/// room for a part at once ([`PART_ROOM`]).
+const SMALL_FILE_BYTES: usize = 1024 * 1024;
+/// A part's buffer: the part, and a chunk's worth past it (what arrived beyond the part
+/// starts the next one). Two of these (one being written, one filling) are what an upload
+/// holds at most.
+const PART_ROOM: usize = PART_BYTES + 1024 * 1024;
 
 pub async fn upload<P: Platform>(
     ctx: &Ctx<'_, P>,
@@ -74,8 +83,11 @@ pub async fn upload<P: Platform>(
             if read > most {
                 return Err(too_large().into());
             }
-            for event in parser.feed(&chunk).map_err(ApiError::from)? {
-                form.take(event).await?;
+            // In slices, so that the parser's copies stay small whatever the runtime's chunks.
+            for piece in chunk.chunks(FEED_BYTES) {
+                for event in parser.feed(piece).map_err(ApiError::from)? {
+                    form.take(event).await?;
+                }
             }
         }
         for event in parser.finish().map_err(ApiError::from)? {
@@ -281,6 +293,11 @@ impl<'c, 'a, P: Platform> Form<'c, 'a, P> {
                 }
             }
             Sink::Holding { held, .. } | Sink::Parts { held, .. } => {
+                // Past a small file, room for a whole part at once: grown by doubling, the
+                // buffer would reach 8 MiB for a 5 MiB part.
+                if held.len() + bytes.len() > SMALL_FILE_BYTES && held.capacity() < PART_ROOM {
+                    held.reserve_exact(PART_ROOM - held.len());
+                }
                 held.extend_from_slice(&bytes);
             }
         }
@@ -322,8 +339,11 @@ impl<'c, 'a, P: Platform> Form<'c, 'a, P> {
                 ..
             } = &mut file.sink
             {
-                let rest = held.split_off(PART_BYTES);
-                let part = std::mem::replace(held, rest);
+                // The next part's buffer is made whole-part sized from the start; the part
+                // goes to R2 in the one it filled.
+                let mut part = std::mem::replace(held, Vec::with_capacity(PART_ROOM));
+                held.extend_from_slice(part.get(PART_BYTES..).unwrap_or_default());
+                part.truncate(PART_BYTES);
                 let number = u16::try_from(parts.len() + 1)
                     .map_err(|_| EdgeError::fault("uploading", "too many parts"))?;
                 let tag = blobs
