@@ -182,17 +182,24 @@ LUA
   python3 "$root/scripts/wrk_parse.py" --profile <"$cpu"
 }
 
-# ./dev bench --attachments, on the stack it starts: a 20 MiB file uploaded and downloaded
-# through wrangler dev, BENCH_RUNS times, with the runtime's memory watched meanwhile.
+# ./dev bench --attachments, on the stack it starts (UPLOAD_MAX_BYTES at its 100 MiB most): a
+# 20 MiB file, then a 100 MiB one, uploaded and downloaded through wrangler dev BENCH_RUNS
+# times each, with the runtime's memory watched meanwhile and the isolate's wasm memory (a
+# high-water mark) read after each size: streamed, the second size leaves it where the first
+# did.
 cmd_bench_attachments() {
   : "${E2E_EDGE_URL:?run ./dev bench --attachments, which starts the stack}"
   ensure_postgres
   EDGE="$E2E_EDGE_URL"
-  local token project
+  local token project mib
   read -r _ token < <(new_user "files$RANDOM")
   project=$(api POST /api/v1/projects/ '{"name":"Files"}' "$token" | json_field '["id"]')
-  say "A 20 MiB file up and down through wrangler dev ($BENCH_RUNS runs)"
-  python3 "$root/scripts/transfer_bench.py" "$EDGE" "$token" "$project" 20 "$BENCH_RUNS"
+  for mib in 20 100; do
+    say "A $mib MiB file up and down through wrangler dev ($BENCH_RUNS runs)"
+    python3 "$root/scripts/transfer_bench.py" "$EDGE" "$token" "$project" "$mib" "$BENCH_RUNS"
+    note "the isolate's wasm memory (its high-water mark) after the $mib MiB runs: $(
+      cargo xtask isolate | json_field '["linear_memory_bytes"]') bytes"
+  done
 }
 
 cmd_bench() {
@@ -210,7 +217,8 @@ cmd_bench() {
   # alternating between them (cmd_bench_limiter_off/on): the fairer comparison of the two.
   if [[ ${1:-} == --attachments ]]; then
     say "Attachments: a 20 MiB file up and down"
-    RUST_LOG=warn cargo xtask stack "${stack_args[@]}" -- "$root/dev" bench-attachments
+    RUST_LOG=warn cargo xtask stack "${stack_args[@]}" --wrangler-var UPLOAD_MAX_BYTES:104857600 \
+      -- "$root/dev" bench-attachments
     return
   fi
   if [[ ${1:-} == --limiter ]]; then

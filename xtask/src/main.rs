@@ -41,7 +41,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode, ExitStatus};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::shutdown::{Interrupted, Shutdown};
@@ -116,6 +116,9 @@ enum Task {
         #[arg(long, default_value_t = 20_000)]
         jobs: u32,
     },
+    /// The edge isolate's figures (its `/internal/isolate/`, as JSON) for the stack whose
+    /// `E2E_EDGE_URL` and `E2E_ORIGIN_SECRET` are set: what `./dev bench --attachments` reads.
+    Isolate,
     /// A fresh stack on free ports, then CMD with the stack's `E2E_*` variables set.
     Stack {
         /// The origin binary to run (default: target/debug/origin-worker).
@@ -199,6 +202,19 @@ async fn dispatch(task: Task) -> Result<ExitCode> {
             };
             let settings = soak::Settings { minutes, rate };
             Ok(exit_code(soak::run(settings, options, &shutdown).await?))
+        }
+        Task::Isolate => {
+            let var = |name: &str| {
+                std::env::var(name).with_context(|| format!("{name} is not set (run on a stack)"))
+            };
+            let stats = soak::worker::isolate_stats(
+                &reqwest::Client::new(),
+                &var("E2E_EDGE_URL")?,
+                &var("E2E_ORIGIN_SECRET")?,
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&stats)?);
+            Ok(ExitCode::SUCCESS)
         }
         Task::BenchJobs { runs, jobs } => {
             bench_jobs::run(bench_jobs::Settings { runs, jobs }, &shutdown).await

@@ -17,7 +17,7 @@
 mod load;
 mod report;
 mod sample;
-mod worker;
+pub mod worker;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -120,37 +120,48 @@ impl WorkerProbe {
         bail!("the inspector closed before answering")
     }
 
-    /// The edge's `GET /internal/isolate/`, signed as the origin signs.
     async fn isolate(&self) -> Result<IsolateStats> {
-        let path = domain::paths::INTERNAL_ISOLATE;
-        let timestamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs();
-        let parts = SignedParts {
-            direction: Direction::OriginToEdge,
-            method: "GET",
-            path_and_query: path,
-            body: b"",
-            timestamp: i64::try_from(timestamp)?,
-            user_id: None,
-            request_id: "soak-sampler",
-            idempotency_key: None,
-            nonce: None,
-        };
-        let mut request = self.http.get(format!("{}{path}", self.edge_url));
-        for (name, value) in
-            signing::signed_headers(self.secrets.origin_shared_secret.as_bytes(), &parts)
-        {
-            request = request.header(name, value);
-        }
-        let response = request.send().await.context("asking the edge isolate")?;
-        let status = response.status();
-        if !status.is_success() {
-            bail!("the edge isolate answered {status}");
-        }
-        response
-            .json()
-            .await
-            .context("reading the edge isolate's figures")
+        isolate_stats(
+            &self.http,
+            &self.edge_url,
+            &self.secrets.origin_shared_secret,
+        )
+        .await
     }
+}
+
+/// The edge's `GET /internal/isolate/`, signed as the origin signs with `secret`.
+pub async fn isolate_stats(
+    http: &reqwest::Client,
+    edge_url: &str,
+    secret: &str,
+) -> Result<IsolateStats> {
+    let path = domain::paths::INTERNAL_ISOLATE;
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let parts = SignedParts {
+        direction: Direction::OriginToEdge,
+        method: "GET",
+        path_and_query: path,
+        body: b"",
+        timestamp: i64::try_from(timestamp)?,
+        user_id: None,
+        request_id: "xtask-isolate",
+        idempotency_key: None,
+        nonce: None,
+    };
+    let mut request = http.get(format!("{edge_url}{path}"));
+    for (name, value) in signing::signed_headers(secret.as_bytes(), &parts) {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.context("asking the edge isolate")?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("the edge isolate answered {status}");
+    }
+    response
+        .json()
+        .await
+        .context("reading the edge isolate's figures")
 }
