@@ -344,8 +344,7 @@ impl<'c, 'a, P: Platform> Form<'c, 'a, P> {
                 let mut part = std::mem::replace(held, Vec::with_capacity(PART_ROOM));
                 held.extend_from_slice(part.get(PART_BYTES..).unwrap_or_default());
                 part.truncate(PART_BYTES);
-                let number = u16::try_from(parts.len() + 1)
-                    .map_err(|_| EdgeError::fault("uploading", "too many parts"))?;
+                let number = next_part(parts)?;
                 let tag = blobs
                     .put_part(&self.key, upload, number, part)
                     .await
@@ -384,8 +383,7 @@ impl<'c, 'a, P: Platform> Form<'c, 'a, P> {
                 mut parts,
             } => {
                 if !held.is_empty() {
-                    let number = u16::try_from(parts.len() + 1)
-                        .map_err(|_| EdgeError::fault("uploading", "too many parts"))?;
+                    let number = next_part(&parts)?;
                     let tag = blobs
                         .put_part(&self.key, &upload, number, held)
                         .await
@@ -571,6 +569,11 @@ fn project_id(raw: &str) -> Named {
     } else {
         Named::NotAnInteger
     }
+}
+
+/// The number of the part after `parts` (R2 numbers them from 1; 100 MiB makes 20).
+fn next_part(parts: &[(u16, String)]) -> EdgeResult<u16> {
+    u16::try_from(parts.len() + 1).map_err(|_| EdgeError::fault("uploading", "too many parts"))
 }
 
 fn file_error(message: &str) -> ApiError {

@@ -12,10 +12,6 @@ use worker::{
 };
 
 use super::WasmPlatform;
-use super::d1::D1;
-use super::limiter::ObjectCounts;
-use super::origin::FetchOrigin;
-use super::r2::R2;
 use crate::app;
 use crate::cors;
 use crate::ctx::Ctx;
@@ -153,29 +149,17 @@ async fn handle(env: &Env, context: &Context, request: Request, request_id: &str
             return Response::error(&ApiError::Internal, request_id);
         }
     };
-    let replica = match env.d1("DB") {
-        Ok(db) => D1(db),
+    let platform = match WasmPlatform::new(env, &settings, Some(context)) {
+        Ok(platform) => platform,
         Err(e) => {
             console_error!("D1 binding DB missing: {e}");
             return Response::error(&ApiError::Internal, request_id);
         }
     };
-    let platform = WasmPlatform {
-        replica,
-        origin: FetchOrigin {
-            base: &settings.origin_url,
-            timeout_ms: settings.origin_timeout_ms,
-        },
-        counts: ObjectCounts {
-            env,
-            context: Some(context),
-        },
-        blobs: R2 { env },
-    };
     let ctx = Ctx {
         platform: &platform,
         settings: &settings,
-        now: i64::try_from(Date::now().as_millis() / 1000).unwrap_or_default(),
+        now: unix_now(),
         request_id,
     };
     app::handle(&ctx, request).await
@@ -184,24 +168,15 @@ async fn handle(env: &Env, context: &Context, request: Request, request_id: &str
 /// The daily orphan sweep (`[triggers] crons` in `wrangler.toml`).
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _context: ScheduleContext) {
-    let now = i64::try_from(Date::now().as_millis() / 1000).unwrap_or_default();
+    let now = unix_now();
     let request_id = format!("sweep-{now}");
-    let (settings, replica) = match (settings(&env), env.d1("DB")) {
-        (Ok(settings), Ok(db)) => (settings, D1(db)),
-        (Err(e), _) => return console_error!("orphan sweep: configuration refused: {e}"),
-        (_, Err(e)) => return console_error!("orphan sweep: D1 binding DB missing: {e}"),
+    let settings = match settings(&env) {
+        Ok(settings) => settings,
+        Err(e) => return console_error!("orphan sweep: configuration refused: {e}"),
     };
-    let platform = WasmPlatform {
-        replica,
-        origin: FetchOrigin {
-            base: &settings.origin_url,
-            timeout_ms: settings.origin_timeout_ms,
-        },
-        counts: ObjectCounts {
-            env: &env,
-            context: None,
-        },
-        blobs: R2 { env: &env },
+    let platform = match WasmPlatform::new(&env, &settings, None) {
+        Ok(platform) => platform,
+        Err(e) => return console_error!("orphan sweep: D1 binding DB missing: {e}"),
     };
     let ctx = Ctx {
         platform: &platform,
@@ -212,6 +187,11 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _context: ScheduleContext) 
     if let Err(e) = crate::cleanup::sweep(&ctx).await {
         ctx.warn("orphan sweep failed (the next one tries again)", &e);
     }
+}
+
+/// Unix seconds, read once per request or event.
+fn unix_now() -> i64 {
+    i64::try_from(Date::now().as_millis() / 1000).unwrap_or_default()
 }
 
 fn plain_request(incoming: &worker::Request) -> worker::Result<Request> {

@@ -15,9 +15,10 @@ mod limiter;
 mod origin;
 mod r2;
 
-use worker::console_error;
+use worker::{Context, Env, console_error};
 
 use crate::platform::Platform;
+use crate::settings::Settings;
 
 /// The platform of one request on Workers.
 struct WasmPlatform<'a> {
@@ -25,6 +26,26 @@ struct WasmPlatform<'a> {
     origin: origin::FetchOrigin<'a>,
     counts: limiter::ObjectCounts<'a>,
     blobs: r2::R2<'a>,
+}
+
+impl<'a> WasmPlatform<'a> {
+    /// The platform over `env`'s bindings. `context` is the request's (for `waitUntil`); none
+    /// for the scheduled sweep.
+    fn new(
+        env: &'a Env,
+        settings: &'a Settings,
+        context: Option<&'a Context>,
+    ) -> worker::Result<Self> {
+        Ok(Self {
+            replica: d1::D1(env.d1("DB")?),
+            origin: origin::FetchOrigin {
+                base: &settings.origin_url,
+                timeout_ms: settings.origin_timeout_ms,
+            },
+            counts: limiter::ObjectCounts { env, context },
+            blobs: r2::R2 { env },
+        })
+    }
 }
 
 impl<'a> Platform for WasmPlatform<'a> {
