@@ -6,17 +6,27 @@ use std::fmt;
 use std::ops::RangeInclusive;
 
 use crate::auth::TokenLifetimes;
+pub use crate::keyring::Keyring;
 pub use crate::secret::Secret;
 use crate::signing::DEFAULT_WINDOW_SECS;
 
 /// Shortest signing key accepted outside local development.
 pub const MIN_KEY_BYTES: usize = 32;
 
-/// Development relaxes the key-length rule and allows every CORS origin.
+/// Where a deployable runs. Development relaxes the key-length rule and allows every CORS
+/// origin; staging and production, the deployed environments, refuse development's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
     Development,
+    Staging,
     Production,
+}
+
+impl Environment {
+    /// Staging or production: somewhere development's settings must never reach.
+    pub fn is_deployed(self) -> bool {
+        self != Self::Development
+    }
 }
 
 /// A variable that stopped start-up, and why.
@@ -51,15 +61,16 @@ impl<F> fmt::Debug for Vars<F> {
 }
 
 impl<F: Fn(&str) -> Option<String>> Vars<F> {
-    /// Reads `ENVIRONMENT` (`development` or `production`, the default) first.
+    /// Reads `ENVIRONMENT` (`development`, `staging` or `production`, the default) first.
     pub fn new(lookup: F) -> Result<Self, ConfigError> {
         let environment = match lookup("ENVIRONMENT").as_deref().map(str::trim) {
             None | Some("" | "production") => Environment::Production,
             Some("development") => Environment::Development,
+            Some("staging") => Environment::Staging,
             Some(other) => {
                 return Err(ConfigError::new(
                     "ENVIRONMENT",
-                    format!("must be `development` or `production`, not `{other}`"),
+                    format!("must be `development`, `staging` or `production`, not `{other}`"),
                 ));
             }
         };
@@ -88,13 +99,39 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     /// A secret key: required, and at least [`MIN_KEY_BYTES`] long outside development.
     pub fn key(&self, name: &'static str) -> Result<Secret, ConfigError> {
         let value = self.required(name)?;
-        if self.environment == Environment::Production && value.len() < MIN_KEY_BYTES {
+        if self.environment.is_deployed() && value.len() < MIN_KEY_BYTES {
             return Err(ConfigError::new(
                 name,
                 format!("must be at least {MIN_KEY_BYTES} bytes outside development"),
             ));
         }
         Ok(Secret::new(value))
+    }
+
+    /// A key being rotated ([`Keyring`]): `name` signs; `{name}_PREVIOUS`, when set, still
+    /// verifies until `{name}_PREVIOUS_UNTIL` (unix seconds, required with it, so that an old
+    /// key never lingers by oversight). Each key as [`Vars::key`] reads it.
+    pub fn keyring(&self, name: &'static str) -> Result<Keyring, ConfigError> {
+        let ring = Keyring::new(self.key(name)?);
+        let (previous, until) = previous_names(name)
+            .ok_or_else(|| ConfigError::new(name, "has no rotation variables (a bug)"))?;
+        if self.optional(previous).is_none() {
+            return Ok(ring);
+        }
+        let key = self.key(previous)?;
+        let until = self
+            .optional(until)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    until,
+                    format!("must say when {previous} stops verifying (unix seconds)"),
+                )
+            })?
+            .parse::<i64>()
+            .ok()
+            .filter(|until| *until > 0)
+            .ok_or_else(|| ConfigError::new(until, "must be a time in unix seconds"))?;
+        Ok(ring.with_previous(key, until))
     }
 
     /// A whole number within `range`, or `default` when unset.
@@ -165,6 +202,23 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
     }
 }
 
+/// The variables that hold a rotated key's predecessor and its window's end. An error names a
+/// variable by a static name, so the keys that rotate are listed.
+fn previous_names(name: &str) -> Option<(&'static str, &'static str)> {
+    match name {
+        "JWT_SIGNING_KEY" => Some(("JWT_SIGNING_KEY_PREVIOUS", "JWT_SIGNING_KEY_PREVIOUS_UNTIL")),
+        "ORIGIN_SHARED_SECRET" => Some((
+            "ORIGIN_SHARED_SECRET_PREVIOUS",
+            "ORIGIN_SHARED_SECRET_PREVIOUS_UNTIL",
+        )),
+        "MEDIA_SIGNING_KEY" => Some((
+            "MEDIA_SIGNING_KEY_PREVIOUS",
+            "MEDIA_SIGNING_KEY_PREVIOUS_UNTIL",
+        )),
+        _ => None,
+    }
+}
+
 fn checked_url(name: &'static str, value: &str) -> Result<String, ConfigError> {
     if !(value.starts_with("http://") || value.starts_with("https://")) {
         return Err(ConfigError::new(
@@ -197,6 +251,47 @@ mod tests {
         assert_eq!(production.key("K").unwrap_err().name, "K");
         let development = vars(&[("K", "short"), ("ENVIRONMENT", "development")]);
         assert_eq!(development.key("K").unwrap().expose(), b"short");
+    }
+
+    #[test]
+    fn a_rotated_key_needs_the_end_of_its_window() {
+        const NEW: &str = "a-new-key-of-at-least-32-bytes!!";
+        const OLD: &str = "an-old-key-of-at-least-32-bytes!";
+        let ring = vars(&[("JWT_SIGNING_KEY", NEW)])
+            .keyring("JWT_SIGNING_KEY")
+            .unwrap();
+        assert_eq!(ring.previous_until(), None);
+        let without_end = vars(&[("JWT_SIGNING_KEY", NEW), ("JWT_SIGNING_KEY_PREVIOUS", OLD)])
+            .keyring("JWT_SIGNING_KEY")
+            .unwrap_err();
+        assert_eq!(without_end.name, "JWT_SIGNING_KEY_PREVIOUS_UNTIL");
+        for name in [
+            "JWT_SIGNING_KEY",
+            "ORIGIN_SHARED_SECRET",
+            "MEDIA_SIGNING_KEY",
+        ] {
+            let (previous, until) = previous_names(name).unwrap();
+            let ring = vars(Box::leak(Box::new([
+                (name, NEW),
+                (previous, OLD),
+                (until, "1700000000"),
+            ])))
+            .keyring(name)
+            .unwrap();
+            assert_eq!(ring.previous_at(1_699_999_999), Some(OLD.as_bytes()));
+            assert_eq!(ring.previous_at(1_700_000_000), None);
+            let short = vars(Box::leak(Box::new([
+                (name, NEW),
+                (previous, "short"),
+                (until, "1700000000"),
+            ])))
+            .keyring(name)
+            .unwrap_err();
+            assert_eq!(
+                short.name, previous,
+                "the old key is held to the same length"
+            );
+        }
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub mod error;
 pub mod files;
 pub mod ids;
 pub mod input;
+pub mod keyring;
 pub mod limits;
 pub mod multipart;
 pub mod orders;
@@ -53,6 +54,7 @@ pub mod replication;
 pub mod secret;
 pub mod signing;
 pub mod throttle;
+pub mod trace;
 pub mod wire;
 
 pub use error::{ApiError, FieldErrors};

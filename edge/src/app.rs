@@ -15,7 +15,7 @@ use crate::accounts;
 use crate::attachments;
 use crate::auth::{self, AuthUser};
 use crate::cors;
-use crate::ctx::{Ctx, log_line};
+use crate::ctx::Ctx;
 use crate::error::{EdgeError, EdgeResult};
 use crate::forward::forward;
 use crate::health;
@@ -58,12 +58,8 @@ pub async fn handle<P: Platform>(ctx: &Ctx<'_, P>, request: Request) -> Response
     let (result, private, limited) = route_and_run(ctx, &request).await;
     let mut response = result.unwrap_or_else(|error| {
         if matches!(error, EdgeError::Fault { .. }) {
-            ctx.platform.log(&log_line(
-                "error",
-                ctx.request_id,
-                &error.to_string(),
-                &error,
-            ));
+            ctx.platform
+                .log(&ctx.log_line("error", &error.to_string(), &error));
         }
         Response::error(&error.answer(), ctx.request_id)
     });

@@ -1,7 +1,7 @@
 //! CORS (django-cors-headers' behaviour) and the security headers every response carries.
 
 use crate::http::{Request, Response};
-use crate::settings::{CorsOrigins, Environment, Settings};
+use crate::settings::{CorsOrigins, Settings};
 
 const ALLOW_HEADERS: &str = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with, idempotency-key, x-order-token";
 const ALLOW_METHODS: &str = "DELETE, GET, OPTIONS, PATCH, POST, PUT";
@@ -58,7 +58,7 @@ pub fn decorate(
     }
     response.set_header("referrer-policy", "same-origin");
     response.set_header("x-request-id", request_id);
-    if settings.environment == Environment::Production {
+    if settings.environment.is_deployed() {
         response.set_header(
             "strict-transport-security",
             "max-age=31536000; includeSubDomains",

@@ -2,6 +2,8 @@
 
 use std::error::Error;
 
+use domain::trace::TraceContext;
+
 use crate::platform::Platform;
 use crate::settings::Settings;
 
@@ -12,6 +14,10 @@ pub struct Ctx<'a, P: Platform> {
     /// Unix seconds, read once per request.
     pub now: i64,
     pub request_id: &'a str,
+    /// This request's place in its trace: the client's `traceparent` continued (or a new
+    /// trace) under the edge's own span id. Its trace id is on every log line, and the origin
+    /// is handed it.
+    pub trace: TraceContext,
 }
 
 impl<'a, P: Platform> Ctx<'a, P> {
@@ -26,8 +32,20 @@ impl<'a, P: Platform> Ctx<'a, P> {
     /// Logs a problem the request survives (a write-through that can wait for the push, a
     /// prune for the next one), with the request id and the cause chain.
     pub fn warn(&self, what: &str, error: &(dyn Error + 'static)) {
-        self.platform
-            .log(&log_line("warn", self.request_id, what, error));
+        self.platform.log(&self.log_line("warn", what, error));
+    }
+
+    /// One JSON log line: level, request and trace ids, what was being done, and the error
+    /// with its causes.
+    pub fn log_line(&self, level: &str, what: &str, error: &(dyn Error + 'static)) -> String {
+        serde_json::json!({
+            "level": level,
+            "request_id": self.request_id,
+            "trace_id": self.trace.trace_id(),
+            "message": what,
+            "error": domain::error::chain(error),
+        })
+        .to_string()
     }
 }
 
@@ -36,22 +54,7 @@ impl<P: Platform> std::fmt::Debug for Ctx<'_, P> {
         f.debug_struct("Ctx")
             .field("now", &self.now)
             .field("request_id", &self.request_id)
+            .field("trace", &self.trace)
             .finish_non_exhaustive()
     }
-}
-
-/// One JSON log line: level, request id, what was being done, and the error with its causes.
-pub fn log_line(
-    level: &str,
-    request_id: &str,
-    what: &str,
-    error: &(dyn Error + 'static),
-) -> String {
-    serde_json::json!({
-        "level": level,
-        "request_id": request_id,
-        "message": what,
-        "error": domain::error::chain(error),
-    })
-    .to_string()
 }

@@ -3,6 +3,7 @@
 
 use domain::limits::MAX_IDEMPOTENCY_KEY_CHARS;
 use domain::signing::{self, Direction, SignedParts};
+use domain::trace::TRACEPARENT;
 use domain::wire::{OriginReply, REPLY_HEADER};
 use domain::{ApiError, UserId};
 
@@ -74,6 +75,8 @@ pub fn signed_request<P: Platform>(ctx: &Ctx<'_, P>, call: Outgoing<'_>) -> Orig
     for (name, value) in call.forwarded {
         headers.push((name.to_owned(), value.to_owned()));
     }
+    // Telemetry, not authority: outside the signature, and the origin trusts nothing in it.
+    headers.push((TRACEPARENT.to_owned(), ctx.trace.header()));
     OriginRequest {
         method: call.method.to_owned(),
         path_and_query: call.path_and_query.to_owned(),

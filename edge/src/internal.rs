@@ -23,18 +23,22 @@ pub fn verify_origin<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeRe
         path_and_query: &request.path_and_query(),
         body: &request.body,
     };
-    signing::check_signed_headers(
-        ctx.settings.origin_secret.expose(),
-        received,
-        |name| request.header(name),
-        ctx.now,
-        ctx.settings.signature_window_secs,
-    )
-    .map(drop)
-    .map_err(|problem| {
-        ctx.warn("refused an internal call", &problem);
-        ApiError::NotFound(None).into()
-    })
+    ctx.settings
+        .origin_secret
+        .verify(ctx.now, |key| {
+            signing::check_signed_headers(
+                key,
+                received,
+                |name| request.header(name),
+                ctx.now,
+                ctx.settings.signature_window_secs,
+            )
+        })
+        .map(drop)
+        .map_err(|problem| {
+            ctx.warn("refused an internal call", &problem);
+            ApiError::NotFound(None).into()
+        })
 }
 
 fn json<T: serde::Serialize>(value: &T) -> EdgeResult<Response> {

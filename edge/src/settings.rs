@@ -3,7 +3,7 @@
 
 use domain::auth::{TokenKeys, TokenLifetimes};
 use domain::config::Vars;
-pub use domain::config::{ConfigError, Environment, Secret};
+pub use domain::config::{ConfigError, Environment, Keyring, Secret};
 use domain::limits;
 use domain::throttle::Rates;
 
@@ -29,8 +29,9 @@ pub struct Settings {
     pub environment: Environment,
     /// Base URL of the origin worker, without a trailing slash.
     pub origin_url: String,
-    /// Shared with the origin; signs calls both ways.
-    pub origin_secret: Secret,
+    /// Shared with the origin; signs calls both ways (`ORIGIN_SHARED_SECRET`, rotated with an
+    /// overlap: [`Keyring`]).
+    pub origin_secret: Keyring,
     pub token_keys: TokenKeys,
     pub token_lifetimes: TokenLifetimes,
     pub cors_origins: CorsOrigins,
@@ -64,9 +65,10 @@ pub struct ThrottleSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaSettings {
     /// `MEDIA_SIGNING_KEY`: signs download URLs. Unset, it is derived from
-    /// `ORIGIN_SHARED_SECRET` (HMAC-SHA256 over a fixed label), so that a deployment needs no
-    /// further secret; set it to rotate the URLs' key on its own.
-    pub signing_key: Secret,
+    /// `ORIGIN_SHARED_SECRET` (HMAC-SHA256 over a fixed label), previous key and window
+    /// included, so that a deployment needs no further secret; set it to rotate the URLs' key
+    /// on its own.
+    pub signing_key: Keyring,
     /// `MEDIA_URL_TTL_SECS` (3600, 60 to 604800): how long a download URL works.
     pub url_ttl_secs: i64,
     /// `UPLOAD_MAX_BYTES` (20 MiB, 1 to 100 MiB, the most a Workers request body may be): the
@@ -81,12 +83,12 @@ pub struct MediaSettings {
 impl MediaSettings {
     fn from_vars<F: Fn(&str) -> Option<String>>(
         vars: &Vars<F>,
-        origin_secret: &Secret,
+        origin_secret: &Keyring,
     ) -> Result<Self, ConfigError> {
         let signing_key = if vars.optional("MEDIA_SIGNING_KEY").is_some() {
-            vars.key("MEDIA_SIGNING_KEY")?
+            vars.keyring("MEDIA_SIGNING_KEY")?
         } else {
-            Secret::new(domain::files::signed::derived_key(origin_secret.expose()))
+            origin_secret.derive(domain::files::signed::derived_key)
         };
         Ok(Self {
             signing_key,
@@ -139,6 +141,12 @@ impl Settings {
         let cors_origins = match vars.optional("CORS_ALLOWED_ORIGINS").as_deref() {
             None if environment == Environment::Development => CorsOrigins::Any,
             None => CorsOrigins::List(Vec::new()),
+            Some("*") if environment.is_deployed() => {
+                return Err(ConfigError::new(
+                    "CORS_ALLOWED_ORIGINS",
+                    "`*` is for development only: list the origins that may call the API",
+                ));
+            }
             Some("*") => CorsOrigins::Any,
             Some(list) => CorsOrigins::List(
                 list.split(',')
@@ -146,13 +154,21 @@ impl Settings {
                     .collect(),
             ),
         };
-        let origin_secret = vars.key("ORIGIN_SHARED_SECRET")?;
+        let origin_secret = vars.keyring("ORIGIN_SHARED_SECRET")?;
+        let origin_url = vars.url("ORIGIN_URL")?;
+        if environment.is_deployed() && !origin_url.starts_with("https://") {
+            // Logins and their passwords are forwarded: signed, but only TLS hides them.
+            return Err(ConfigError::new(
+                "ORIGIN_URL",
+                "must be https:// outside development (passwords travel to the origin)",
+            ));
+        }
         Ok(Self {
             environment,
-            origin_url: vars.url("ORIGIN_URL")?,
+            origin_url,
             media: MediaSettings::from_vars(&vars, &origin_secret)?,
             origin_secret,
-            token_keys: TokenKeys::from_secret(vars.key("JWT_SIGNING_KEY")?.expose()),
+            token_keys: TokenKeys::from_keyring(&vars.keyring("JWT_SIGNING_KEY")?),
             token_lifetimes: vars.token_lifetimes()?,
             cors_origins,
             signature_window_secs: vars.signature_window_secs()?,
@@ -182,7 +198,7 @@ mod tests {
     }
 
     const GOOD: &[(&str, &str)] = &[
-        ("ORIGIN_URL", "http://127.0.0.1:8700/"),
+        ("ORIGIN_URL", "https://origin.example.com/"),
         ("ORIGIN_SHARED_SECRET", "0123456789abcdef0123456789abcdef"),
         ("JWT_SIGNING_KEY", "fedcba9876543210fedcba9876543210"),
     ];
@@ -190,7 +206,7 @@ mod tests {
     #[test]
     fn good_settings_parse_with_defaults() {
         let settings = Settings::from_lookup(lookup(GOOD)).unwrap();
-        assert_eq!(settings.origin_url, "http://127.0.0.1:8700");
+        assert_eq!(settings.origin_url, "https://origin.example.com");
         assert_eq!(settings.environment, Environment::Production);
         assert_eq!(settings.token_lifetimes, TokenLifetimes::default());
         assert_eq!(settings.cors_origins, CorsOrigins::List(Vec::new()));
@@ -220,10 +236,24 @@ mod tests {
                 &[("ACCESS_TOKEN_LIFETIME_SECS", "soon")],
                 "ACCESS_TOKEN_LIFETIME_SECS",
             ),
+            ("bad environment", &[("ENVIRONMENT", "prod")], "ENVIRONMENT"),
             (
-                "bad environment",
-                &[("ENVIRONMENT", "staging")],
-                "ENVIRONMENT",
+                "any origin outside development",
+                &[("CORS_ALLOWED_ORIGINS", "*")],
+                "CORS_ALLOWED_ORIGINS",
+            ),
+            (
+                "the local origin outside development",
+                &[("ORIGIN_URL", "http://127.0.0.1:8700")],
+                "ORIGIN_URL",
+            ),
+            (
+                "an old key with no end to its window",
+                &[(
+                    "JWT_SIGNING_KEY_PREVIOUS",
+                    "0011223344556677889900112233445566",
+                )],
+                "JWT_SIGNING_KEY_PREVIOUS_UNTIL",
             ),
         ];
         for (case, overrides, variable) in cases {
@@ -236,6 +266,17 @@ mod tests {
             let error = Settings::from_lookup(lookup(&pairs)).unwrap_err();
             assert_eq!(error.name, *variable, "case {case}: {error}");
         }
+    }
+
+    #[test]
+    fn staging_is_held_to_productions_rules() {
+        let mut pairs = GOOD.to_vec();
+        pairs.push(("ENVIRONMENT", "staging"));
+        let settings = Settings::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(settings.environment, Environment::Staging);
+        pairs.push(("CORS_ALLOWED_ORIGINS", "*"));
+        let error = Settings::from_lookup(lookup(&pairs)).unwrap_err();
+        assert_eq!(error.name, "CORS_ALLOWED_ORIGINS");
     }
 
     #[test]

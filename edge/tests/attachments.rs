@@ -17,6 +17,7 @@ use std::rc::Rc;
 use domain::ids::AttachmentId;
 use domain::projects::{Attachment, Project};
 use domain::replication::{AttachmentReplica, Change, ChangeKind, Entity};
+use domain::trace::TraceContext;
 use domain::wire::OriginReply;
 use domain::{ProjectId, UserId};
 use edge::cleanup;
@@ -196,6 +197,7 @@ async fn sweep_at(edge: &TestEdge, now: i64) -> Result<cleanup::Swept, edge::pla
         settings: &edge.settings,
         now,
         request_id: "sweep",
+        trace: TraceContext::start([1; 24]),
     };
     cleanup::sweep(&ctx).await
 }
@@ -731,6 +733,7 @@ async fn the_sweep_keeps_what_attachments_refer_to_and_what_is_not_ours() {
         settings: &edge.settings,
         now: NOW + 2 * 86_400,
         request_id: "sweep",
+        trace: TraceContext::start([1; 24]),
     };
     let swept = cleanup::sweep(&ctx).await.unwrap();
     assert_eq!((swept.examined, swept.removed), (3, 1));
@@ -774,6 +777,7 @@ async fn deleting_an_attachment_or_its_project_removes_the_blobs() {
         settings: &edge.settings,
         now: NOW,
         request_id: "push",
+        trace: TraceContext::start([1; 24]),
     };
     cleanup::apply(
         &ctx,

@@ -703,3 +703,104 @@ async fn a_bad_task_body_also_names_a_project_that_is_not_the_callers() {
     let response = edge.send(create(10)).await;
     assert_eq!(body(&response)["errors"], json!({"due_date": date}));
 }
+
+/// `GET /internal/isolate/` as the origin signs it with `key`, at `at`.
+fn isolate_call(key: &str, at: i64) -> Request {
+    let parts = signing::SignedParts {
+        direction: Direction::OriginToEdge,
+        method: "GET",
+        path_and_query: domain::paths::INTERNAL_ISOLATE,
+        body: b"",
+        timestamp: at,
+        user_id: None,
+        request_id: "rotation-1",
+        idempotency_key: None,
+        nonce: None,
+    };
+    signing::signed_headers(key.as_bytes(), &parts)
+        .into_iter()
+        .fold(
+            Request::new("GET", domain::paths::INTERNAL_ISOLATE),
+            |request, (name, value)| request.with_header(name, &value),
+        )
+}
+
+#[tokio::test]
+async fn after_a_rotation_the_old_keys_work_until_the_overlap_ends_and_never_after() {
+    const NEW_SIGNING_KEY: &str = "a-new-signing-key-of-32-bytes-ok";
+    const NEW_ORIGIN_SECRET: &str = "a-new-origin-secret-of-32-bytes!";
+    let overlap_ends = (NOW + 600).to_string();
+    let before = TestEdge::new();
+    let rotated = TestEdge::with_settings(settings(&[
+        ("JWT_SIGNING_KEY", NEW_SIGNING_KEY),
+        ("JWT_SIGNING_KEY_PREVIOUS", support::SIGNING_KEY),
+        ("JWT_SIGNING_KEY_PREVIOUS_UNTIL", &overlap_ends),
+        ("ORIGIN_SHARED_SECRET", NEW_ORIGIN_SECRET),
+        ("ORIGIN_SHARED_SECRET_PREVIOUS", ORIGIN_SECRET),
+        ("ORIGIN_SHARED_SECRET_PREVIOUS_UNTIL", &overlap_ends),
+    ]));
+    let (_, new_token) = rotated.user(7, "alice").await;
+    // Issued before the rotation, and valid for 15 minutes from NOW.
+    let (_, old_token) = before.tokens(7, "alice");
+    let me = |token: &str| {
+        Request::new("GET", "/api/v1/auth/me/").with_header("authorization", &bearer(token))
+    };
+    let during = NOW + 599;
+    let after = NOW + 600;
+
+    assert_eq!(rotated.send_at(me(&old_token), during).await.status, 200);
+    assert_eq!(rotated.send_at(me(&new_token), during).await.status, 200);
+    let refused = rotated.send_at(me(&old_token), after).await;
+    assert_eq!(refused.status, 401, "{:?}", body(&refused));
+    assert_eq!(body(&refused)["errors"]["code"], json!("token_not_valid"));
+    assert_eq!(rotated.send_at(me(&new_token), after).await.status, 200);
+    assert_eq!(
+        before.send_at(me(&new_token), during).await.status,
+        401,
+        "the new key signs what the rotated edge issues"
+    );
+
+    // The origin's signature on internal calls, likewise.
+    let old_signed = rotated
+        .send_at(isolate_call(ORIGIN_SECRET, during), during)
+        .await;
+    assert_eq!(old_signed.status, 200);
+    let new_signed = rotated
+        .send_at(isolate_call(NEW_ORIGIN_SECRET, after), after)
+        .await;
+    assert_eq!(new_signed.status, 200);
+    let too_late = rotated
+        .send_at(isolate_call(ORIGIN_SECRET, after), after)
+        .await;
+    assert_eq!(too_late.status, 404, "the old secret no longer signs");
+}
+
+#[tokio::test]
+async fn a_forwarded_call_continues_the_clients_trace_under_the_edges_span() {
+    const CLIENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let edge = TestEdge::new();
+    let forwarded_traceparent = |request: Request| async {
+        edge.origin
+            .reply(400, Some(json!({"username": ["taken"]})), vec![]);
+        edge.send(request).await;
+        let sent = edge.origin.received.borrow_mut().pop().unwrap();
+        let traceparent = sent.headers.iter().find(|(name, _)| name == "traceparent");
+        domain::trace::TraceContext::parse(&traceparent.unwrap().1).unwrap()
+    };
+    let register = || {
+        Request::new("POST", "/api/v1/auth/register/").with_json(
+            &json!({"username": "bob", "email": "bob@example.com", "password": "a-long-password"}),
+        )
+    };
+
+    let continued = forwarded_traceparent(register().with_header("traceparent", CLIENT)).await;
+    assert_eq!(continued.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(
+        continued.span_id(),
+        "00f067aa0ba902b7",
+        "the edge's own span"
+    );
+
+    let started = forwarded_traceparent(register().with_header("traceparent", "garbage")).await;
+    assert_ne!(started.trace_id(), continued.trace_id(), "a new trace");
+}

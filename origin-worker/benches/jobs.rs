@@ -307,6 +307,7 @@ fn median(values: &[f64]) -> f64 {
 /// The origin's configuration as the tests build it, with this database and a webhook secret.
 fn settings(database_url: &str) -> Result<Settings> {
     let pairs = [
+        ("ENVIRONMENT", "development"),
         ("DATABASE_URL", database_url),
         ("EDGE_URL", "http://127.0.0.1:9"),
         ("ORIGIN_SHARED_SECRET", ORIGIN_SECRET),

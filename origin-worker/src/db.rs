@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use apalis::prelude::TaskBuilder;
+use apalis::prelude::{MetadataStore, TaskBuilder};
 use apalis_postgres::{PgTask, PostgresStorage};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -11,8 +11,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool};
 
 use crate::settings::Settings;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+use crate::trace;
 
 /// A pool that waits for Postgres at start-up (it may still be starting, or restarting) for up
 /// to `patience`, logging each failed attempt.
@@ -43,15 +42,22 @@ pub async fn connect(settings: &Settings, patience: Duration) -> anyhow::Result<
 ///
 /// The queue's setup is called here rather than from [`crate::jobs`], which sits above the
 /// stores: `db` stays below everything that reads the database.
+///
+/// Migrations this build does not know (a newer release applied them) are left alone rather
+/// than refused, so that a rollback to the previous image starts: every migration is additive
+/// (`docs/operations.md`), so older code runs on a newer schema.
 pub async fn migrate(db: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(db).await?;
+    let mut migrator = sqlx::migrate!("../migrations/postgres");
+    migrator.set_ignore_missing(true);
+    migrator.run(db).await?;
     PostgresStorage::setup(db)
         .await
         .map_err(|e| anyhow::anyhow!("apalis setup: {e}"))
 }
 
 /// Pushes a job onto `queue` inside the caller's transaction, so it exists exactly when the
-/// caller's writes do. Errors stay the database's own: a connection lost here is still a 503.
+/// caller's writes do, carrying the current trace ([`crate::trace`]) in its metadata. Errors
+/// stay the database's own: a connection lost here is still a 503.
 pub async fn push_job(
     conn: &mut PgConnection,
     queue: &str,
@@ -64,9 +70,14 @@ pub async fn push_job(
         .fetch_one(&mut *conn)
         .await?;
     let payload = serde_json::to_vec(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let mut metadata = MetadataStore::new();
+    if let Some(trace) = trace::current() {
+        metadata.replace(trace::METADATA_KEY, trace.header());
+    }
     let task: PgTask = TaskBuilder::new(payload)
         .max_attempts(max_attempts)
         .run_at_timestamp(u64::try_from(now).unwrap_or_default())
+        .with_metadata(metadata)
         .build();
     apalis_postgres::queries::push_tasks(conn, queue, vec![task])
         .await

@@ -47,3 +47,4 @@ pub mod replication;
 pub mod settings;
 pub mod state;
 pub mod supervisor;
+pub mod trace;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use domain::auth::TokenLifetimes;
 use domain::config::Vars;
-pub use domain::config::{ConfigError, Environment, Secret};
+pub use domain::config::{ConfigError, Environment, Keyring, Secret};
 
 /// Everything the origin is configured with.
 #[derive(Debug, Clone)]
@@ -19,12 +19,17 @@ pub struct Settings {
     pub listen_addr: SocketAddr,
     /// Base URL of the edge, for the replication push.
     pub edge_url: String,
-    pub origin_secret: Secret,
-    pub jwt_signing_key: Secret,
+    /// `ORIGIN_SHARED_SECRET` (and, while it is rotated, the previous one: [`Keyring`]).
+    pub origin_secret: Keyring,
+    /// `JWT_SIGNING_KEY` (likewise).
+    pub jwt_signing_key: Keyring,
     pub token_lifetimes: TokenLifetimes,
     pub signature_window_secs: i64,
     /// How often the replication sweep runs even without new writes.
     pub replication_sweep_secs: u64,
+    /// `SHUTDOWN_DEADLINE_SECS` (30, 1 to 600): how long a shutdown waits for the requests and
+    /// jobs in flight before it drops them (their jobs go back to the queue either way).
+    pub shutdown_deadline: Duration,
     /// How long an `Idempotency-Key` outcome is kept.
     pub idempotency_ttl_secs: i32,
     pub stripe: StripeSettings,
@@ -95,7 +100,7 @@ pub struct StripeSettings {
 impl StripeSettings {
     fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
         let api_base = match vars.optional("STRIPE_API_BASE") {
-            Some(_) => vars.url("STRIPE_API_BASE")?,
+            Some(_) => deployed_https(vars, "STRIPE_API_BASE")?,
             None => "https://api.stripe.com/".to_owned(),
         };
         let webhook_secrets = vars
@@ -144,11 +149,16 @@ pub struct EmailSettings {
 }
 
 impl EmailSettings {
-    /// The defaults send to a local inbox (MailDev) as `Projects API <noreply@example.com>`.
+    /// The defaults send to a local inbox (MailDev) as `Projects API <noreply@example.com>`;
+    /// outside development `SMTP_URL` must be set (a relay on this machine is fine, the
+    /// development inbox by default is not).
     fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
-        let smtp_url = vars
-            .optional("SMTP_URL")
-            .unwrap_or_else(|| "smtp://127.0.0.1:1025".into());
+        let smtp_url = if vars.environment().is_deployed() {
+            vars.required("SMTP_URL")?
+        } else {
+            vars.optional("SMTP_URL")
+                .unwrap_or_else(|| "smtp://127.0.0.1:1025".into())
+        };
         // lettre's own reading decides; the message never echoes the URL (it may hold a
         // password).
         let scheme_ok = smtp_url.starts_with("smtp://") || smtp_url.starts_with("smtps://");
@@ -222,9 +232,9 @@ impl Settings {
             database_pool_size: u32::try_from(vars.number("DATABASE_POOL_SIZE", 10, 1..=200)?)
                 .unwrap_or(10),
             listen_addr,
-            edge_url: vars.url("EDGE_URL")?,
-            origin_secret: vars.key("ORIGIN_SHARED_SECRET")?,
-            jwt_signing_key: vars.key("JWT_SIGNING_KEY")?,
+            edge_url: deployed_https(&vars, "EDGE_URL")?,
+            origin_secret: vars.keyring("ORIGIN_SHARED_SECRET")?,
+            jwt_signing_key: vars.keyring("JWT_SIGNING_KEY")?,
             token_lifetimes: vars.token_lifetimes()?,
             signature_window_secs: vars.signature_window_secs()?,
             idempotency_ttl_secs: i32::try_from(vars.number(
@@ -239,6 +249,9 @@ impl Settings {
                 1..=59, // a seconds-field cron step: `*/N` is only regular below 60
             )?)
             .unwrap_or(30),
+            shutdown_deadline: Duration::from_secs(
+                u64::try_from(vars.number("SHUTDOWN_DEADLINE_SECS", 30, 1..=600)?).unwrap_or(30),
+            ),
             stripe: StripeSettings::from_vars(&vars)?,
             email: EmailSettings::from_vars(&vars)?,
             operator: OperatorSettings::from_vars(&vars)?,
@@ -250,12 +263,43 @@ impl Settings {
     }
 }
 
+/// A URL that must be `https://` to a host other than this machine outside development: what
+/// travels there is private (pushed rows, payments), and a loopback address is a development
+/// setting (the local edge, the fake Stripe) left in by mistake.
+fn deployed_https<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+    name: &'static str,
+) -> Result<String, ConfigError> {
+    let url = vars.url(name)?;
+    if !vars.environment().is_deployed() {
+        return Ok(url);
+    }
+    let host = url::Url::parse(&url)
+        .ok()
+        .and_then(|parsed| parsed.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !url.starts_with("https://") || loopback {
+        return Err(ConfigError::new(
+            name,
+            format!("must be an https:// URL to another host outside development, not `{url}`"),
+        ));
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Development settings, as `./dev run` has them, and `pairs` on top.
     fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let mut all = vec![
+            ("ENVIRONMENT", "development"),
             ("DATABASE_URL", "postgres://app@127.0.0.1:5432/app"),
             ("EDGE_URL", "http://127.0.0.1:8787"),
             ("ORIGIN_SHARED_SECRET", "0123456789abcdef0123456789abcdef"),
@@ -268,6 +312,42 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         })
+    }
+
+    /// What a production deployment sets, and `pairs` on top.
+    fn deployed(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut all = vec![
+            ("ENVIRONMENT", "production"),
+            ("EDGE_URL", "https://api.example.com"),
+            ("SMTP_URL", "smtp://127.0.0.1:25"),
+        ];
+        all.extend_from_slice(pairs);
+        with(&all)
+    }
+
+    #[test]
+    fn a_deployed_start_refuses_development_settings() {
+        assert_eq!(deployed(&[]).unwrap().environment, Environment::Production);
+        for (name, value) in [
+            ("JWT_SIGNING_KEY", "short"),
+            ("ORIGIN_SHARED_SECRET", "short"),
+            ("EDGE_URL", "http://127.0.0.1:8787"),
+            ("EDGE_URL", "https://localhost:8787"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+            ("STRIPE_API_BASE", "https://[::1]:12111"),
+        ] {
+            let error = deployed(&[(name, value)]).unwrap_err();
+            assert_eq!(error.name, name, "{name}={value}: {error}");
+        }
+        let no_smtp = with(&[
+            ("ENVIRONMENT", "staging"),
+            ("EDGE_URL", "https://api.example.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            no_smtp.name, "SMTP_URL",
+            "the local inbox is no default there"
+        );
     }
 
     #[test]
@@ -287,8 +367,8 @@ mod tests {
             ("LISTEN_ADDR", "nowhere"),
             ("DATABASE_URL", "mysql://x"),
             ("EDGE_URL", "edge"),
-            ("JWT_SIGNING_KEY", "short"),
             ("DATABASE_POOL_SIZE", "0"),
+            ("SHUTDOWN_DEADLINE_SECS", "0"),
         ] {
             assert_eq!(with(&[(name, value)]).unwrap_err().name, name);
         }

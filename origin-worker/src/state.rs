@@ -22,7 +22,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(db: PgPool, settings: Settings) -> Self {
-        let tokens = TokenKeys::from_secret(settings.jwt_signing_key.expose());
+        let tokens = TokenKeys::from_keyring(&settings.jwt_signing_key);
         let stripe = stripe_client(&settings);
         Self {
             db,

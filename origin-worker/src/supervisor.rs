@@ -40,13 +40,17 @@ pub enum WorkerState {
     Stopped,
 }
 
-/// Every supervised worker's state, by name. Cheap to clone.
+/// Every supervised worker's state, by name, and every name this process's workers have claimed
+/// jobs under. Cheap to clone.
 #[derive(Debug, Clone, Default)]
-pub struct Workers(Arc<Mutex<BTreeMap<&'static str, WorkerState>>>);
+pub struct Workers {
+    states: Arc<Mutex<BTreeMap<&'static str, WorkerState>>>,
+    claimants: Arc<Mutex<Vec<String>>>,
+}
 
 impl Workers {
     fn set(&self, name: &'static str, state: WorkerState) {
-        self.0
+        self.states
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name, state);
@@ -54,7 +58,29 @@ impl Workers {
 
     /// A copy of every state, by worker name.
     pub fn snapshot(&self) -> BTreeMap<&'static str, WorkerState> {
-        self.0
+        self.states
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A new name, unique to this start of this worker, for apalis to claim jobs under
+    /// (`lock_by`); remembered, so that a shutdown can give back what is still claimed under
+    /// any of them. A restarted process that reused its predecessor's name would keep that
+    /// worker's heartbeat alive and strand its in-flight jobs; the process id alone is not
+    /// unique either (every container's process is 1).
+    pub fn claimant(&self, worker: &str) -> String {
+        let name = format!("{worker}-{}", uuid::Uuid::new_v4().simple());
+        self.claimants
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(name.clone());
+        name
+    }
+
+    /// Every name [`Workers::claimant`] has handed out.
+    pub fn claimants(&self) -> Vec<String> {
+        self.claimants
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()

@@ -389,6 +389,35 @@ impl OriginProcess {
         }
     }
 
+    /// Asks the process to stop as a service manager does (SIGTERM) and waits up to `limit`
+    /// for it to exit: its exit status, or `None` if it was still running then (it is then
+    /// killed).
+    pub async fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap_or_else(|e| panic!("running kill: {e}"));
+        assert!(sent.success(), "kill -TERM {} failed", child.id());
+        self.note(&format!("sent SIGTERM to pid {}", child.id()));
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.note(&format!("pid {} exited: {status}", child.id()));
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        self.note(&format!(
+            "pid {} still ran {} s after SIGTERM: killed",
+            child.id(),
+            limit.as_secs()
+        ));
+        None
+    }
+
     /// Starts the origin again, as it started the first time, and waits until it answers.
     pub async fn restart(&mut self) {
         self.kill();

@@ -10,10 +10,13 @@
 #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use domain::auth::TokenLifetimes;
 use e2e::smtp::{FakeSmtp, Stage};
-use e2e::{OriginProcess, Stack, unique};
+use e2e::{OriginProcess, Stack, chrono_now, forge, unique};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
@@ -313,4 +316,183 @@ async fn an_origin_killed_mid_email_sends_it_exactly_once_after_its_restart() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let later = welcome.seen(&smtp).await;
     assert_eq!(later.messages, 1, "still one message: {later:#?}");
+}
+
+/// One client's registrations through the edge until `stop`: the usernames the edge
+/// acknowledged (201), and how many answers were anything else.
+async fn register_until(stop: Arc<AtomicBool>, client: usize) -> (Vec<String>, usize) {
+    let stack = Stack::new();
+    let (mut acknowledged, mut refused) = (Vec::new(), 0);
+    while !stop.load(Ordering::SeqCst) {
+        let username = unique(&format!("term{client}"));
+        let created = stack
+            .post(
+                "/api/v1/auth/register/",
+                &json!({
+                    "username": username,
+                    "password": "a-fine-password",
+                    "email": format!("{username}@example.com"),
+                }),
+                None,
+            )
+            .await;
+        if created.status == StatusCode::CREATED {
+            acknowledged.push(username);
+        } else {
+            refused += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    (acknowledged, refused)
+}
+
+#[tokio::test]
+async fn sigterm_under_load_loses_no_acknowledged_write_and_leaves_no_job_claimed() {
+    const DEADLINE_SECS: u64 = 3;
+    const CLIENTS: usize = 4;
+    let smtp = FakeSmtp::start().await.unwrap();
+    let mut overrides = sending_to(&smtp, Duration::from_mins(1)).to_vec();
+    overrides.push(("SHUTDOWN_DEADLINE_SECS", DEADLINE_SECS.to_string()));
+    let mut origin = OriginProcess::start(overrides).await;
+    let db = PgPool::connect(&var("E2E_DATABASE_URL")).await.unwrap();
+    // Every welcome email's job stays in flight, connecting to a server that does not greet.
+    smtp.hold_greetings();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| tokio::spawn(register_until(stop.clone(), client)))
+        .collect();
+    let held = smtp.wait_until_held(2, Duration::from_secs(30)).await;
+    assert!(held >= 2, "email jobs reach the SMTP server (held {held})");
+    // Writes are still arriving when the signal comes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = origin
+        .terminate(Duration::from_secs(DEADLINE_SECS + 15))
+        .await;
+    stop.store(true, Ordering::SeqCst);
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for client in clients {
+        let (mine, not_mine) = client.await.unwrap();
+        acknowledged.extend(mine);
+        refused += not_mine;
+    }
+    let log = origin.log_text();
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "the origin exits 0 within the deadline after SIGTERM ({status:?}); its log's end:\n{}",
+        last_lines(&log, 30)
+    );
+    assert!(
+        acknowledged.len() >= 4,
+        "the load was acknowledged before the signal ({} acknowledged, {refused} refused)",
+        acknowledged.len()
+    );
+
+    // Every acknowledged registration is in Postgres, with its email recorded.
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM users u JOIN emails e ON e.dedupe_key = 'welcome:' || u.id \
+         WHERE u.username = ANY($1)",
+    )
+    .bind(&acknowledged)
+    .fetch_one(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        usize::try_from(stored).unwrap(),
+        acknowledged.len(),
+        "every acknowledged user and welcome email is stored"
+    );
+    // Nothing is left claimed by the stopped process: the jobs it had fetched or was running
+    // are back in the queue.
+    let claimed: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT job_type, status, lock_by FROM apalis.jobs \
+         WHERE status IN ('Queued', 'Running') OR (lock_by IS NOT NULL AND status = 'Pending')",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert!(claimed.is_empty(), "jobs left claimed: {claimed:?}");
+    assert!(
+        log.contains("jobs returned to the queue"),
+        "the held emails' jobs were given back; the log's end:\n{}",
+        last_lines(&log, 30)
+    );
+
+    // A new origin sends every acknowledged user's welcome exactly once.
+    smtp.release_greetings();
+    origin.restart().await;
+    let addresses: Vec<String> = acknowledged
+        .iter()
+        .map(|username| format!("{username}@example.com"))
+        .collect();
+    let delivered = poll(
+        Duration::from_mins(1),
+        || async {
+            addresses
+                .iter()
+                .map(|address| smtp.received_by(address).len())
+                .collect::<Vec<_>>()
+        },
+        |counts| counts.iter().all(|&count| count >= 1),
+    )
+    .await;
+    assert!(
+        delivered.iter().all(|&count| count == 1),
+        "each acknowledged user's welcome arrives once: {:?}",
+        addresses.iter().zip(&delivered).collect::<Vec<_>>()
+    );
+}
+
+/// The last `n` lines of `text`.
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[tokio::test]
+async fn a_refresh_token_from_before_a_key_rotation_works_until_the_overlap_ends() {
+    const OVERLAP_SECS: i64 = 6;
+    let stack = Stack::new();
+    let overlap_ends = chrono_now() + OVERLAP_SECS;
+    // The origin rotated: a new key signs, the stack's (the old one) verifies until the end.
+    let _origin = OriginProcess::start([
+        (
+            "JWT_SIGNING_KEY",
+            "a-new-signing-key-of-32-bytes-ok".to_owned(),
+        ),
+        ("JWT_SIGNING_KEY_PREVIOUS", var("E2E_JWT_SIGNING_KEY")),
+        ("JWT_SIGNING_KEY_PREVIOUS_UNTIL", overlap_ends.to_string()),
+    ])
+    .await;
+    let user = stack.user().await;
+    // Two refresh tokens issued before the rotation, under the old key.
+    let (during_overlap, _) = forge(&user, chrono_now(), TokenLifetimes::default());
+    let (after_overlap, _) = forge(&user, chrono_now(), TokenLifetimes::default());
+
+    let renewed = stack
+        .post(
+            "/api/token/refresh/",
+            &json!({"refresh": during_overlap}),
+            None,
+        )
+        .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
+
+    let wait = overlap_ends + 1 - chrono_now();
+    tokio::time::sleep(Duration::from_secs(u64::try_from(wait).unwrap_or(0))).await;
+    let refused = stack
+        .post(
+            "/api/token/refresh/",
+            &json!({"refresh": after_overlap}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{:?}",
+        refused.body
+    );
+    assert_eq!(refused.errors()["code"], json!("token_not_valid"));
 }

@@ -484,6 +484,9 @@ impl Stack {
         let mut command = Command::new(&endpoints.origin_bin);
         command
             .env("ENVIRONMENT", "development")
+            // Within the grace xtask gives a stopped service before SIGKILL (process::GRACE),
+            // so a stop always ends with the origin's jobs given back.
+            .env("SHUTDOWN_DEADLINE_SECS", "3")
             .env("DATABASE_URL", endpoints.database_url())
             .env(
                 "LISTEN_ADDR",

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApiError, TokenProblem};
 use crate::ids::UserId;
 use crate::input::{JsonBody, Text};
+use crate::keyring::Keyring;
 use crate::limits::MAX_TOKEN_CHARS;
 
 /// `access` or `refresh`; one is never accepted where the other is expected.
@@ -80,6 +81,9 @@ pub struct TokenPair {
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// During a rotation: the key that signed before, and when it stops verifying (unix
+    /// seconds).
+    previous: Option<(DecodingKey, i64)>,
     validation: Validation,
 }
 
@@ -99,8 +103,19 @@ impl TokenKeys {
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
+            previous: None,
             validation,
         }
+    }
+
+    /// Signs with the keyring's current key; verifies with it, and with the previous key while
+    /// the rotation's overlap lasts.
+    pub fn from_keyring(keys: &Keyring) -> Self {
+        let mut tokens = Self::from_secret(keys.expose());
+        tokens.previous = keys
+            .previous()
+            .map(|(previous, until)| (DecodingKey::from_secret(previous), until));
+        tokens
     }
 
     /// Signs claims into a compact JWT.
@@ -138,9 +153,14 @@ impl TokenKeys {
         expected: Option<TokenType>,
         now: i64,
     ) -> Result<Claims, TokenProblem> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|_| TokenProblem::Invalid)?;
-        let claims = data.claims;
+        let decoded = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation);
+        let decoded = match (decoded, &self.previous) {
+            (Err(_), Some((previous, until))) if now < *until => {
+                jsonwebtoken::decode::<Claims>(token, previous, &self.validation)
+            }
+            (decoded, _) => decoded,
+        };
+        let claims = decoded.map_err(|_| TokenProblem::Invalid)?.claims;
         if claims.exp <= now {
             return Err(TokenProblem::Expired);
         }
@@ -240,9 +260,10 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     const NOW: i64 = 1_750_000_000;
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn keys() -> TokenKeys {
-        TokenKeys::from_secret(b"0123456789abcdef0123456789abcdef")
+        TokenKeys::from_secret(KEY)
     }
 
     fn subject() -> TokenSubject {
@@ -388,6 +409,36 @@ mod tests {
                 "case {name}"
             );
         }
+    }
+
+    #[test]
+    fn after_a_rotation_the_old_keys_tokens_verify_until_the_window_ends() {
+        let old = keys();
+        let (_, access) = pair();
+        let token = old.encode(&access);
+        let until = NOW + 60;
+        let ring = Keyring::new(crate::secret::Secret::new(
+            *b"a-brand-new-signing-key-32-bytes",
+        ))
+        .with_previous(crate::secret::Secret::new(KEY.to_vec()), until);
+        let rotated = TokenKeys::from_keyring(&ring);
+        assert_eq!(
+            rotated.decode(&token, Some(TokenType::Access), until - 1),
+            Ok(access.clone()),
+            "inside the window"
+        );
+        assert_eq!(
+            rotated.decode(&token, Some(TokenType::Access), until),
+            Err(TokenProblem::Invalid),
+            "from the window's end on"
+        );
+        let fresh = rotated.encode(&access);
+        assert_eq!(
+            old.decode(&fresh, None, until - 1),
+            Err(TokenProblem::Invalid),
+            "new key signs"
+        );
+        assert_eq!(rotated.decode(&fresh, None, until), Ok(access));
     }
 
     #[test]

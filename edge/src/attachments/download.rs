@@ -41,13 +41,15 @@ const DOWNLOAD_CSP: &str = "default-src 'none'; sandbox";
 pub async fn download<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeResult<Response> {
     let missing = || ApiError::NotFound(None);
     let (key, segment) = signed::parse_media_path(&request.path).ok_or_else(missing)?;
-    let expires = signed::verify(
-        ctx.settings.media.signing_key.expose(),
-        &key,
-        request.query.as_deref().unwrap_or_default(),
-        ctx.now,
-    )
-    .map_err(|_| missing())?;
+    let query = request.query.as_deref().unwrap_or_default();
+    let expires = ctx
+        .settings
+        .media
+        .signing_key
+        .verify(ctx.now, |signing_key| {
+            signed::verify(signing_key, &key, query, ctx.now)
+        })
+        .map_err(|_| missing())?;
     let rows: Vec<StoredRow> = ctx
         .replica()
         .query(sql::stored(&key))

@@ -6,6 +6,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use domain::ApiError;
+use domain::trace::{Randomness, TRACEPARENT, TraceContext};
 use futures_util::StreamExt as _;
 use worker::{
     Context, Date, Env, Headers, ScheduleContext, ScheduledEvent, console_error, console_log, event,
@@ -40,6 +41,14 @@ fn settings(env: &Env) -> Result<Rc<Settings>, ConfigError> {
     })
 }
 
+/// Random bytes for a trace's ids; zeros (which [`TraceContext::start`] mends) if crypto is
+/// absent.
+fn trace_randomness() -> Randomness {
+    let mut bytes = [0u8; 24];
+    let _ = getrandom::getrandom(&mut bytes);
+    bytes
+}
+
 fn random_id() -> String {
     let mut bytes = [0u8; 16];
     if getrandom::getrandom(&mut bytes).is_err() {
@@ -63,18 +72,20 @@ async fn fetch(
     let started = Date::now().as_millis();
     let mut request = plain_request(&incoming)?;
     let request_id = app::request_id(&request, random_id);
+    let trace = TraceContext::continue_or_start(request.header(TRACEPARENT), trace_randomness());
     let (method, path) = (request.method.clone(), request.path.clone());
     let response = match read_body(&mut incoming, &request).await {
         Ok(body) => {
             request.body = body;
             request.stream = streamed(&mut incoming, &request);
-            handle(&env, &context, request, &request_id).await
+            handle(&env, &context, request, &request_id, trace).await
         }
         Err(limit) => too_large(&env, &request, &request_id, limit),
     };
     let line = serde_json::json!({
         "level": "info",
         "request_id": request_id,
+        "trace_id": trace.trace_id(),
         "method": method,
         "path": path,
         "status": response.status,
@@ -138,7 +149,13 @@ fn too_large(env: &Env, request: &Request, request_id: &str, limit: usize) -> Re
     response
 }
 
-async fn handle(env: &Env, context: &Context, request: Request, request_id: &str) -> Response {
+async fn handle(
+    env: &Env,
+    context: &Context,
+    request: Request,
+    request_id: &str,
+    trace: TraceContext,
+) -> Response {
     let settings = match settings(env) {
         Ok(settings) => settings,
         Err(e) => {
@@ -161,6 +178,7 @@ async fn handle(env: &Env, context: &Context, request: Request, request_id: &str
         settings: &settings,
         now: unix_now(),
         request_id,
+        trace,
     };
     app::handle(&ctx, request).await
 }
@@ -183,6 +201,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _context: ScheduleContext) 
         settings: &settings,
         now,
         request_id: &request_id,
+        trace: TraceContext::start(trace_randomness()),
     };
     if let Err(e) = crate::cleanup::sweep(&ctx).await {
         ctx.warn("orphan sweep failed (the next one tries again)", &e);

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use domain::UserId;
 use domain::auth::{Claims, TokenLifetimes, TokenSubject};
 use domain::replication::{Change, ChangeKind, UserReplica};
+use domain::trace::{TRACEPARENT, TraceContext};
 use domain::wire::{OriginReply, REPLY_HEADER};
 use edge::app;
 use edge::attachments::MemoryBlobs;
@@ -214,7 +215,7 @@ impl Origin for FakeOrigin {
 
 pub fn settings(extra: &[(&str, &str)]) -> Settings {
     let mut pairs = vec![
-        ("ORIGIN_URL", "http://127.0.0.1:9"),
+        ("ORIGIN_URL", "https://origin.invalid"),
         ("ORIGIN_SHARED_SECRET", ORIGIN_SECRET),
         ("JWT_SIGNING_KEY", SIGNING_KEY),
         // Limits no test reaches unless it sets its own (tests/throttle.rs does).
@@ -334,11 +335,13 @@ async fn handle<P: Platform>(
     now: i64,
 ) -> Response {
     let request_id = app::request_id(&request, || "generated-id".to_owned());
+    let trace = TraceContext::continue_or_start(request.header(TRACEPARENT), [0x5e; 24]);
     let ctx = Ctx {
         platform,
         settings,
         now,
         request_id: &request_id,
+        trace,
     };
     app::handle(&ctx, request).await
 }

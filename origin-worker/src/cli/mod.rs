@@ -67,6 +67,13 @@ enum Command {
         #[command(subcommand)]
         command: ProductsCommand,
     },
+    /// Exit 0 if the origin on this machine answers `/health/` with 200, 1 otherwise (a
+    /// container's HEALTHCHECK). Reads only `LISTEN_ADDR`; never touches the database
+    HealthCheck {
+        /// The URL to ask instead of `/health/` on `LISTEN_ADDR`
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -102,6 +109,9 @@ enum ProductsCommand {
 /// Parses the command line and runs the command. Every command applies the migrations first.
 pub async fn main() -> anyhow::Result<ExitCode> {
     let command = Cli::parse().command.unwrap_or(Command::Serve);
+    if let Command::HealthCheck { url } = command {
+        return Ok(health_check(url).await);
+    }
     init_tracing();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
@@ -133,6 +143,8 @@ pub async fn main() -> anyhow::Result<ExitCode> {
         }
         Command::Products { command } => return products(&state, command).await,
         Command::Jobs { command } => return job_queues::run(&state.db, command).await,
+        // Answered above, before the settings are read.
+        Command::HealthCheck { url } => return Ok(health_check(url).await),
         Command::ReplayWebhook { event_id } => {
             return Ok(match payments::events::apply(&state, &event_id).await {
                 Ok(outcome) => {
@@ -217,6 +229,44 @@ fn in_sync(report: &audit::Report) -> ExitCode {
     }
 }
 
+/// `origin-worker health-check`: `/health/` on the address `LISTEN_ADDR` names (a wildcard
+/// address is asked on loopback), or `url`.
+async fn health_check(url: Option<String>) -> ExitCode {
+    let url = url.unwrap_or_else(|| {
+        let listen = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| "127.0.0.1:8700".to_owned());
+        match listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) if addr.ip().is_unspecified() => {
+                format!("http://127.0.0.1:{}/health/", addr.port())
+            }
+            _ => format!("http://{listen}/health/"),
+        }
+    });
+    let answer = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+    {
+        Ok(client) => client.get(&url).send().await,
+        Err(e) => {
+            eprintln!("origin-worker health-check: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match answer {
+        Ok(answer) if answer.status() == reqwest::StatusCode::OK => ExitCode::SUCCESS,
+        Ok(answer) => {
+            eprintln!(
+                "origin-worker health-check: {url} answered {}",
+                answer.status()
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("origin-worker health-check: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,apalis=warn"));
@@ -237,13 +287,13 @@ pub fn edge_client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
+/// Serves the API, the operator page and every job worker until SIGTERM or SIGINT, then shuts
+/// down within `SHUTDOWN_DEADLINE_SECS`: no new connections or jobs are taken, requests and jobs
+/// in flight finish, and at the deadline whatever is still running is dropped. Either way every
+/// job still claimed by this process goes back to the queue before it exits, so none waits for
+/// its heartbeat to go stale on another worker.
 async fn serve(state: AppState) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
-    });
     let listener = tokio::net::TcpListener::bind(state.settings.listen_addr).await?;
     tracing::info!(addr = %state.settings.listen_addr, "origin listening");
     let server = axum::serve(listener, api::router(state.clone()))
@@ -256,15 +306,54 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
     let sweep_every = Duration::from_secs(state.settings.replication_sweep_secs);
     let operator = operator_page(&state, stop_rx.clone());
     let workers = jobs::run(ctx, sweep_every, stop_rx);
+    let everything = async {
+        let (http, operator, jobs) = tokio::join!(
+            async { server.await.map_err(anyhow::Error::from) },
+            operator,
+            workers
+        );
+        http.and(operator).and(jobs)
+    };
+    tokio::pin!(everything);
 
-    let (http_result, operator_result, jobs_result) = tokio::join!(
-        async { server.await.map_err(anyhow::Error::from) },
-        operator,
-        workers
-    );
-    http_result?;
-    operator_result?;
-    jobs_result
+    let ended = tokio::select! {
+        // Everything ended before any signal (only errors end it).
+        ended = &mut everything => {
+            let _ = stop_tx.send(true);
+            ended
+        }
+        () = shutdown_signal() => {
+            let deadline = state.settings.shutdown_deadline;
+            tracing::info!(
+                deadline_ms = u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+                "shutting down: finishing the requests and jobs in flight"
+            );
+            let _ = stop_tx.send(true);
+            tokio::time::timeout(deadline, &mut everything)
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::warn!("the shutdown deadline passed: dropping what still runs");
+                    Ok(())
+                })
+        }
+    };
+    give_back_claimed(&state).await;
+    ended
+}
+
+/// Returns this process's claimed jobs to the queue ([`jobs::queues::give_back`]), and says how
+/// many in the log. A failure is logged: the jobs then come back when another worker sees this
+/// one's heartbeat go stale.
+async fn give_back_claimed(state: &AppState) {
+    match jobs::queues::give_back(&state.db, &state.workers.claimants()).await {
+        Ok(0) => tracing::info!("no job left claimed"),
+        Ok(returned) => tracing::info!(returned, "jobs returned to the queue"),
+        Err(e) => tracing::error!(
+            error = %e,
+            "jobs could not be returned to the queue: they return once this worker's heartbeat \
+             is stale"
+        ),
+    }
 }
 
 /// Serves the operator page on its own listener until `stop`, when `OPERATOR_LISTEN_ADDR` is

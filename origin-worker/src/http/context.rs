@@ -7,11 +7,20 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-use crate::http::reply::{self, ParkedFailure};
+use domain::trace::{TRACEPARENT, TraceContext};
 
-/// Runs each request in a span carrying the edge's request id, logs its outcome once, and
-/// renders parked failures with that id.
+use crate::http::reply::{self, ParkedFailure};
+use crate::trace::{self, ScopeTrace as _};
+
+/// Runs each request in a span carrying the edge's request id and the trace it continues (the
+/// edge's `traceparent`, or a new trace), logs its outcome once, and renders parked failures
+/// with that id. The jobs the request enqueues carry the trace on ([`crate::trace`]).
 pub async fn request_context(request: Request, next: Next) -> Response {
+    let caller = request
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    let trace = TraceContext::continue_or_start(caller, trace::randomness());
     let request_id = request
         .headers()
         .get(domain::signing::REQUEST_ID_HEADER)
@@ -21,6 +30,7 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
+        trace_id = %trace.trace_id(),
         method = %request.method(),
         path = %request.uri().path(),
     );
@@ -49,5 +59,6 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         response.into_response()
     }
     .instrument(span)
+    .scope_trace(trace)
     .await
 }

@@ -58,13 +58,16 @@ impl FromRequest<AppState> for Signed {
             path_and_query,
             body: &body,
         };
-        let verified = signing::check_signed_headers(
-            state.settings.origin_secret.expose(),
-            received,
-            header,
-            chrono::Utc::now().timestamp(),
-            state.settings.signature_window_secs,
-        )?;
+        let now = chrono::Utc::now().timestamp();
+        let verified = state.settings.origin_secret.verify(now, |key| {
+            signing::check_signed_headers(
+                key,
+                received,
+                header,
+                now,
+                state.settings.signature_window_secs,
+            )
+        })?;
         let nonce = verified.nonce.ok_or(SignatureProblem::Replayed)?;
         if !first_use(state, nonce).await? {
             return Err(SignatureProblem::Replayed.into());

@@ -37,14 +37,15 @@
 
 use std::time::Duration;
 
-use apalis::prelude::{AbortError, BoxDynError, Data, TaskId};
+use apalis::prelude::{AbortError, BoxDynError, Data, MetadataStore, TaskId};
 use sqlx::PgPool;
 
 use super::retry;
 use crate::email::sender::{Mailer, SendError};
 use crate::email::store::{self, Found, Settled};
-use crate::email::{Email, SendEmail, render};
+use crate::email::{EMAIL_QUEUE, Email, SendEmail, render};
 use crate::settings::EmailSettings;
+use crate::trace;
 
 /// The longest pause between two attempts at an email, however many came before.
 pub const EMAIL_RETRY_CAP: Duration = Duration::from_mins(15);
@@ -175,12 +176,18 @@ fn judge(ctx: &EmailContext, to: &str, attempt: u32, error: SendError) -> (Settl
     (Settled::Retry, Delivery::RetryIn { delay, reason })
 }
 
-/// The job: [`deliver`], and what apalis should make of it (see the module's doc).
+/// The job: [`deliver`], and what apalis should make of it (see the module's doc), in the
+/// trace of the request that enqueued it.
 pub async fn send_email(
     job: SendEmail,
     ctx: Data<EmailContext>,
     task: TaskId,
+    metadata: MetadataStore,
 ) -> Result<(), BoxDynError> {
+    trace::in_job(EMAIL_QUEUE, &metadata, send(job, ctx, task)).await
+}
+
+async fn send(job: SendEmail, ctx: Data<EmailContext>, task: TaskId) -> Result<(), BoxDynError> {
     let key = job.dedupe_key.as_str();
     match deliver(&ctx, key).await? {
         Delivery::Sent => {

@@ -111,16 +111,6 @@ fn every(period: Duration) -> EveryInterval {
     EveryInterval(interval)
 }
 
-/// Worker names must be unique per process: a restarted process that reused its predecessor's
-/// name would keep that worker's heartbeat alive and strand its in-flight jobs.
-fn worker_name(job: &str) -> String {
-    format!(
-        "{job}-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
 /// One run of one worker, until it fails or `stop` says so.
 type Run = Pin<Box<dyn Future<Output = Result<(), WorkerError>> + Send>>;
 
@@ -144,7 +134,7 @@ fn replicate_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
                 .missed_heartbeats(3),
         )
         .poll_with_strategy(strategy);
-    let worker = WorkerBuilder::new(worker_name("replicate"))
+    let worker = WorkerBuilder::new(ctx.state.workers.claimant("replicate"))
         .backend(storage)
         .data(ctx.clone())
         .concurrency(1)
@@ -154,7 +144,11 @@ fn replicate_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
 
 /// The email worker: woken by the queue's NOTIFY for new emails, and polling often enough to
 /// pick up a retry soon after its pause is over (twice per retry base, within 20 ms to 1 s).
-fn email_worker(ctx: &email::EmailContext, stop: watch::Receiver<bool>) -> Run {
+fn email_worker(
+    ctx: &email::EmailContext,
+    workers: &supervisor::Workers,
+    stop: watch::Receiver<bool>,
+) -> Run {
     let db = &ctx.db;
     let poll = (ctx.retry_base / 2).clamp(Duration::from_millis(20), Duration::from_secs(1));
     let strategy = wake_up(db, EMAIL_QUEUE, poll);
@@ -167,7 +161,7 @@ fn email_worker(ctx: &email::EmailContext, stop: watch::Receiver<bool>) -> Run {
                 .missed_heartbeats(3),
         )
         .poll_with_strategy(strategy);
-    let worker = WorkerBuilder::new(worker_name("email"))
+    let worker = WorkerBuilder::new(workers.claimant("email"))
         .backend(storage)
         .data(ctx.clone())
         .concurrency(4)
@@ -189,7 +183,7 @@ fn stripe_event_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
                 .missed_heartbeats(3),
         )
         .poll_with_strategy(strategy);
-    let worker = WorkerBuilder::new(worker_name("stripe-event"))
+    let worker = WorkerBuilder::new(ctx.state.workers.claimant("stripe-event"))
         .backend(storage)
         .data(ctx.clone())
         .concurrency(2)
@@ -199,7 +193,7 @@ fn stripe_event_worker(ctx: &JobContext, stop: watch::Receiver<bool>) -> Run {
 
 /// The scheduled replication sweep.
 fn sweep_worker(ctx: &JobContext, schedule: &cron::Schedule, stop: watch::Receiver<bool>) -> Run {
-    let worker = WorkerBuilder::new(worker_name("replication-sweep"))
+    let worker = WorkerBuilder::new(ctx.state.workers.claimant("replication-sweep"))
         .backend(CronScheduler::new(schedule.clone()))
         .data(ctx.clone())
         .build(replication::sweep);
@@ -208,7 +202,7 @@ fn sweep_worker(ctx: &JobContext, schedule: &cron::Schedule, stop: watch::Receiv
 
 /// The hourly purge of expired rows.
 fn purge_worker(ctx: &JobContext, schedule: &cron::Schedule, stop: watch::Receiver<bool>) -> Run {
-    let worker = WorkerBuilder::new(worker_name("purge-expired"))
+    let worker = WorkerBuilder::new(ctx.state.workers.claimant("purge-expired"))
         .backend(CronScheduler::new(schedule.clone()))
         .data(ctx.clone())
         .build(purge::purge_expired);
@@ -221,7 +215,7 @@ fn nonce_purge_worker(
     schedule: &cron::Schedule,
     stop: watch::Receiver<bool>,
 ) -> Run {
-    let worker = WorkerBuilder::new(worker_name("purge-nonces"))
+    let worker = WorkerBuilder::new(ctx.state.workers.claimant("purge-nonces"))
         .backend(CronScheduler::new(schedule.clone()))
         .data(ctx.clone())
         .build(purge::purge_nonces);
@@ -257,7 +251,7 @@ pub async fn run(
             nonce_purge_worker(&ctx, &nonce_schedule, stop.clone())
         }),
         supervisor::supervise("email", workers.clone(), stop.clone(), || {
-            email_worker(&email_ctx, stop.clone())
+            email_worker(&email_ctx, workers, stop.clone())
         }),
         supervisor::supervise("stripe-event", workers.clone(), stop.clone(), || {
             stripe_event_worker(&ctx, stop.clone())

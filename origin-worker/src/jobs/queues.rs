@@ -313,6 +313,35 @@ pub async fn retry(db: &PgPool, id: &str) -> sqlx::Result<Repair> {
     })
 }
 
+/// Returns to the queue every job still claimed under one of `claimants` (this process's
+/// workers, at shutdown): fetched and not started, or cut off by the shutdown's deadline. Each
+/// runs again from the start on whichever worker takes it next, which every job allows (they
+/// are idempotent). Other workers are told at once, as for [`retry`]. How many were given back.
+pub async fn give_back(db: &PgPool, claimants: &[String]) -> sqlx::Result<u64> {
+    let mut tx = db.begin().await?;
+    let returned: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+        "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
+         WHERE lock_by = ANY($1) AND status IN ('Queued', 'Running') \
+         RETURNING id, job_type, run_at",
+    )
+    .bind(claimants)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, job_type, run_at) in &returned {
+        sqlx::query(
+            "SELECT pg_notify('apalis::job::insert', \
+                 json_build_object('job_type', $1::text, 'id', $2::text, 'run_at', $3)::text)",
+        )
+        .bind(job_type)
+        .bind(id)
+        .bind(run_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(u64::try_from(returned.len()).unwrap_or(u64::MAX))
+}
+
 /// Stops a job that has not run to the end from ever running (again): it becomes dead, with
 /// the reason in its record. A running job is refused: its worker would overwrite the state
 /// when it finishes (stop the origin, or wait for it).

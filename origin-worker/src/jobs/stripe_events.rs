@@ -10,16 +10,28 @@
 
 use std::time::Duration;
 
-use apalis::prelude::{Attempt, BoxDynError, Data, TaskId};
+use apalis::prelude::{Attempt, BoxDynError, Data, MetadataStore, TaskId};
 
 use super::retry;
-use crate::payments::events::{self, ApplyEvent};
+use crate::payments::events::{self, ApplyEvent, STRIPE_EVENT_QUEUE};
 use crate::state::JobContext;
+use crate::trace;
 
 const RETRY_BASE: Duration = Duration::from_secs(1);
 const RETRY_CAP: Duration = Duration::from_mins(5);
 
+/// The job, in the trace of the webhook call that stored the event.
 pub async fn apply(
+    job: ApplyEvent,
+    ctx: Data<JobContext>,
+    task: TaskId,
+    attempt: Attempt,
+    metadata: MetadataStore,
+) -> Result<(), BoxDynError> {
+    trace::in_job(STRIPE_EVENT_QUEUE, &metadata, run(job, ctx, task, attempt)).await
+}
+
+async fn run(
     job: ApplyEvent,
     ctx: Data<JobContext>,
     task: TaskId,

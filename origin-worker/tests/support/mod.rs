@@ -56,9 +56,11 @@ pub fn settings(edge_url: &str) -> Settings {
     settings_with(edge_url, &[])
 }
 
-/// The test settings with `extra` variables on top (they win).
+/// The test settings with `extra` variables on top (they win). Development's: the edge, the
+/// SMTP server and Stripe are local fakes, which a deployed environment refuses.
 pub fn settings_with(edge_url: &str, extra: &[(&str, String)]) -> Settings {
     let mut pairs = vec![
+        ("ENVIRONMENT", "development".to_owned()),
         (
             "DATABASE_URL",
             "postgres://unused@127.0.0.1:1/unused".to_owned(),

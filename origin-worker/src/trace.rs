@@ -1,0 +1,53 @@
+//! The trace a piece of work belongs to ([`domain::trace`]): a request's, held in a task-local
+//! while it runs, so that the jobs it enqueues carry it (in apalis's job metadata, under
+//! [`METADATA_KEY`]) and their runs log the same trace id.
+
+use std::future::Future;
+
+use apalis::prelude::MetadataStore;
+use domain::trace::{Randomness, TraceContext};
+
+/// Where a job's `traceparent` is kept in apalis's job metadata.
+pub const METADATA_KEY: &str = "traceparent";
+
+tokio::task_local! {
+    static CURRENT: TraceContext;
+}
+
+/// Runs a future with a trace as the current one.
+pub trait ScopeTrace: Future + Sized {
+    fn scope_trace(self, trace: TraceContext) -> impl Future<Output = Self::Output> {
+        CURRENT.scope(trace, self)
+    }
+}
+
+impl<F: Future> ScopeTrace for F {}
+
+/// The trace of the request (or job) being handled, if any.
+pub fn current() -> Option<TraceContext> {
+    CURRENT.try_with(|trace| *trace).ok()
+}
+
+/// Fresh random bytes for new ids.
+pub fn randomness() -> Randomness {
+    rand::random()
+}
+
+/// A job's trace: the enqueuing request's continued under a span of the run's own, or a new
+/// one for a job enqueued outside any request (a cron tick, an operator's command).
+pub fn of_job(metadata: &MetadataStore) -> TraceContext {
+    TraceContext::continue_or_start(metadata.get(METADATA_KEY), randomness())
+}
+
+/// Runs a job's `work` in a `job` span naming its queue and trace id, with its trace current
+/// (so that what it enqueues carries the trace on).
+pub fn in_job<F: Future>(
+    queue: &'static str,
+    metadata: &MetadataStore,
+    work: F,
+) -> impl Future<Output = F::Output> {
+    use tracing::Instrument as _;
+    let trace = of_job(metadata);
+    let span = tracing::info_span!("job", queue, trace_id = %trace.trace_id());
+    work.instrument(span).scope_trace(trace)
+}
