@@ -89,6 +89,25 @@ impl TraceContext {
         }
     }
 
+    /// A context from its ids (an exporter's, say); `None` for an all-zero id.
+    pub fn from_ids(trace_id: [u8; 16], span_id: [u8; 8], sampled: bool) -> Option<Self> {
+        (trace_id != [0; 16] && span_id != [0; 8]).then_some(Self {
+            trace_id,
+            span_id,
+            sampled,
+        })
+    }
+
+    /// The trace id's bytes.
+    pub fn trace_id_bytes(&self) -> [u8; 16] {
+        self.trace_id
+    }
+
+    /// This hop's span id's bytes.
+    pub fn span_id_bytes(&self) -> [u8; 8] {
+        self.span_id
+    }
+
     /// The trace id, 32 lower-case hex digits: what the log lines carry.
     pub fn trace_id(&self) -> String {
         hex::encode(self.trace_id)

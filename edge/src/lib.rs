@@ -38,6 +38,7 @@
 )]
 
 pub mod accounts;
+pub mod analytics;
 pub mod app;
 pub mod attachments;
 pub mod auth;

@@ -51,7 +51,10 @@ pub fn router(state: AppState) -> Router {
         .route(paths::PAYMENT_INTENT, post(payments::intent::create_intent))
         .route(paths::STRIPE_WEBHOOK, post(payments::webhook::receive))
         .fallback(not_found)
-        .layer(middleware::from_fn(context::request_context))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            context::request_context,
+        ))
         .with_state(state)
 }
 

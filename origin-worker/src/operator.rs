@@ -10,7 +10,9 @@
 //!
 //! - `GET /`: counts, and the newest jobs (`?queue=…&state=…&limit=…`);
 //! - `GET /jobs/{id}`: one job;
-//! - `GET /api/counts`, `/api/jobs?…`, `/api/jobs/{id}`: the same as JSON.
+//! - `GET /api/counts`, `/api/jobs?…`, `/api/jobs/{id}`: the same as JSON;
+//! - `GET /metrics`: Prometheus metrics ([`crate::metrics`]); a scraper sends the token as a
+//!   bearer token (`authorization.credentials` in Prometheus's scrape configuration).
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -25,18 +27,35 @@ use sqlx::PgPool;
 use subtle::ConstantTimeEq as _;
 
 use crate::jobs::queues::{self, Filter, JobDetail, JobSummary, QueueCounts, State as JobState};
+use crate::state::AppState;
+use crate::{metrics as prometheus, scrape};
+
+/// `GET /metrics`.
+async fn metrics(State(page): State<Page>) -> Response {
+    (
+        [(header::CONTENT_TYPE, prometheus::CONTENT_TYPE)],
+        scrape::render(&page.state).await,
+    )
+        .into_response()
+}
 
 /// What the page's handlers share.
 #[derive(Clone)]
 struct Page {
     db: PgPool,
+    state: AppState,
     token: Option<Secret>,
 }
 
 /// The page's router.
-pub fn router(db: PgPool, token: Option<Secret>) -> Router {
-    let page = Page { db, token };
+pub fn router(state: AppState, token: Option<Secret>) -> Router {
+    let page = Page {
+        db: state.db.clone(),
+        state,
+        token,
+    };
     Router::new()
+        .route("/metrics", get(metrics))
         .route("/", get(overview))
         .route("/jobs/{id}", get(job))
         .route("/api/counts", get(counts_json))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use domain::auth::TokenKeys;
 use sqlx::PgPool;
 
+use crate::metrics::Metrics;
 use crate::settings::Settings;
 use crate::supervisor::Workers;
 
@@ -16,6 +17,8 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     /// The background workers' states (empty where none run, as in tests of the API).
     pub workers: Workers,
+    /// What the API's requests took (`GET /metrics` on the operator listener).
+    pub metrics: Arc<Metrics>,
     /// The Stripe API client; `None` when no key is configured (payments answer 503).
     pub stripe: Option<Arc<stripe::Client>>,
 }
@@ -29,6 +32,7 @@ impl AppState {
             settings: Arc::new(settings),
             tokens: Arc::new(tokens),
             workers: Workers::default(),
+            metrics: Arc::default(),
             stripe,
         }
     }

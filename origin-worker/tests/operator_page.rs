@@ -11,6 +11,7 @@ use base64::Engine as _;
 use domain::UserId;
 use domain::config::Secret;
 use origin_worker::email::{self, Email};
+use origin_worker::state::AppState;
 use serde_json::Value;
 use support::fresh_db;
 use tower::ServiceExt as _;
@@ -61,7 +62,8 @@ async fn the_page_asks_for_the_token_then_shows_the_queues_and_one_job() {
         .fetch_one(&db)
         .await
         .unwrap();
-    let page = origin_worker::operator::router(db, Some(Secret::new(TOKEN.to_owned())));
+    let state = AppState::new(db.clone(), support::settings("http://127.0.0.1:9"));
+    let page = origin_worker::operator::router(state, Some(Secret::new(TOKEN.to_owned())));
 
     for password in [None, Some("wrong-token-wrong-token")] {
         let (status, challenge, body) = get(&page, "/", password).await;
@@ -99,4 +101,75 @@ async fn the_page_asks_for_the_token_then_shows_the_queues_and_one_job() {
     assert!(job.contains("welcome:3"), "the payload is shown: {job}");
     let (status, _, _) = get(&page, "/jobs/no-such-job", Some(TOKEN)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn metrics_show_requests_by_route_jobs_by_state_the_outbox_and_the_pool() {
+    let origin = support::TestOrigin::new().await;
+    let page =
+        origin_worker::operator::router(origin.state.clone(), Some(Secret::new(TOKEN.to_owned())));
+    let registered = origin
+        .signed(
+            "POST",
+            "/api/v1/auth/register/",
+            &serde_json::json!({"username": "mia", "password": "a-fine-password", "email": "mia@example.com"}),
+            None,
+        )
+        .await;
+    assert_eq!(registered.status, StatusCode::CREATED);
+    let project = origin
+        .signed(
+            "PATCH",
+            "/api/v1/projects/12345/",
+            &serde_json::json!({"name": "x"}),
+            Some(1),
+        )
+        .await;
+    assert_eq!(project.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        origin.get_unsigned("/no/such/path").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let (refused, _, _) = get(&page, "/metrics", None).await;
+    assert_eq!(
+        refused,
+        StatusCode::UNAUTHORIZED,
+        "the token guards the metrics too"
+    );
+    let (status, _, text) = get(&page, "/metrics", Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    let has = |line: &str| text.lines().any(|l| l == line);
+    let requests = "origin_http_request_duration_seconds";
+    for line in [
+        format!(
+            r#"{requests}_count{{route="/api/v1/auth/register/",method="POST",status="201"}} 1"#
+        ),
+        format!(
+            r#"{requests}_count{{route="/api/v1/projects/{{id}}/",method="PATCH",status="404"}} 1"#
+        ),
+        format!(r#"{requests}_count{{route="unmatched",method="GET",status="404"}} 1"#),
+        format!(
+            r#"{requests}_bucket{{route="/api/v1/auth/register/",method="POST",status="201",le="+Inf"}} 1"#
+        ),
+        // The welcome email and the replication push, queued and not run (no worker here).
+        r#"origin_jobs{queue="email",state="pending"} 1"#.to_owned(),
+        r#"origin_jobs{queue="replicate",state="pending"} 1"#.to_owned(),
+        "origin_outbox_backlog 1".to_owned(),
+        "origin_database_up 1".to_owned(),
+        "origin_db_pool_max_connections 10".to_owned(),
+    ] {
+        assert!(has(&line), "{line}\nnot in:\n{text}");
+    }
+    let lag: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("origin_replication_lag_seconds "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (0.0..60.0).contains(&lag),
+        "the unpushed change's age: {lag}"
+    );
+    assert!(text.contains("# TYPE origin_http_request_duration_seconds histogram"));
 }

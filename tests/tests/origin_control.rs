@@ -496,3 +496,143 @@ async fn a_refresh_token_from_before_a_key_rotation_works_until_the_overlap_ends
     );
     assert_eq!(refused.errors()["code"], json!("token_not_valid"));
 }
+
+/// Bodies posted, with the path each was posted to.
+type Posts = Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// An OTLP/HTTP collector that records every body posted to it, by path, and answers 200.
+struct FakeCollector {
+    url: String,
+    received: Posts,
+}
+
+impl FakeCollector {
+    async fn start() -> Self {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Posts::default();
+        let record = received.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let record = record.clone();
+                tokio::spawn(async move {
+                    let mut stream = tokio::io::BufReader::new(stream);
+                    loop {
+                        let mut request_line = String::new();
+                        if stream.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let path = request_line
+                            .split_whitespace()
+                            .nth(1)
+                            .unwrap_or_default()
+                            .to_owned();
+                        let mut length = 0;
+                        loop {
+                            let mut line = String::new();
+                            stream.read_line(&mut line).await.unwrap();
+                            if line.trim().is_empty() {
+                                break;
+                            }
+                            if let Some((name, value)) = line.split_once(':')
+                                && name.eq_ignore_ascii_case("content-length")
+                            {
+                                length = value.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        stream.read_exact(&mut body).await.unwrap();
+                        record.lock().unwrap().push((path, body));
+                        stream
+                            .get_mut()
+                            .write_all(
+                                b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\n\
+                                  content-length: 0\r\n\r\n",
+                            )
+                            .await
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        Self { url, received }
+    }
+
+    /// How often `bytes` occur in the bodies posted to `path` so far.
+    fn occurrences(&self, path: &str, bytes: &[u8]) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(posted, _)| posted == path)
+            .map(|(_, body)| body.windows(bytes.len()).filter(|w| *w == bytes).count())
+            .sum()
+    }
+}
+
+#[tokio::test]
+async fn with_an_otlp_endpoint_the_origin_exports_a_requests_span_and_its_jobs_in_the_clients_trace()
+ {
+    let collector = FakeCollector::start().await;
+    let mut origin = OriginProcess::start([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url.clone()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+    ])
+    .await;
+    let stack = Stack::new();
+    let trace_id = *uuid::Uuid::new_v4().as_bytes();
+    let traceparent = format!("00-{}-00f067aa0ba902b7-01", hex(&trace_id));
+    let username = unique("exported");
+    let registered = stack
+        .send(
+            stack
+                .request(reqwest::Method::POST, "/api/v1/auth/register/")
+                .header("traceparent", &traceparent)
+                .json(&json!({
+                    "username": username,
+                    "password": "a-fine-password",
+                    "email": format!("{username}@example.com"),
+                })),
+        )
+        .await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{:?}",
+        registered.body
+    );
+    // The request's span and at least one job's (the welcome email, the replication push):
+    // each span carries the trace id once.
+    let spans = poll(
+        Duration::from_secs(20),
+        || async { collector.occurrences("/v1/traces", &trace_id) },
+        |&spans| spans >= 2,
+    )
+    .await;
+    let status = origin.terminate(Duration::from_secs(15)).await;
+    assert!(
+        spans >= 2,
+        "spans in the client's trace reached the collector: {spans}; posts: {:?}",
+        collector
+            .received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(path, body)| (path.clone(), body.len()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        collector.occurrences("/v1/traces", b"origin-worker") >= 1,
+        "the spans name their service"
+    );
+    assert!(status.is_some_and(|status| status.success()), "{status:?}");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut text, b| {
+        let _ = write!(text, "{b:02x}");
+        text
+    })
+}

@@ -95,6 +95,11 @@ async fn one_trace_id_finds_a_requests_lines_on_the_edge_and_the_origin_and_its_
                 && line["status"] == json!(201)),
         "the edge's request line carries the trace id: {edge_lines:#?}"
     );
+    // Each request's Analytics Engine point was accepted (a refusal is logged).
+    assert!(
+        !edge.contains("a data point was not written"),
+        "the edge's analytics writes fail"
+    );
 }
 
 #[tokio::test]

@@ -9,10 +9,12 @@ use domain::ApiError;
 use domain::trace::{Randomness, TRACEPARENT, TraceContext};
 use futures_util::StreamExt as _;
 use worker::{
-    Context, Date, Env, Headers, ScheduleContext, ScheduledEvent, console_error, console_log, event,
+    AnalyticsEngineDataPointBuilder, Context, Date, Env, Headers, ScheduleContext, ScheduledEvent,
+    console_error, console_log, event,
 };
 
 use super::WasmPlatform;
+use crate::analytics::{self, RequestPoint};
 use crate::app;
 use crate::cors;
 use crate::ctx::Ctx;
@@ -82,6 +84,16 @@ async fn fetch(
         }
         Err(limit) => too_large(&env, &request, &request_id, limit),
     };
+    let millis = Date::now().as_millis().saturating_sub(started);
+    record(
+        &env,
+        &RequestPoint::new(
+            &path,
+            &method,
+            response.status,
+            u32::try_from(millis).unwrap_or(u32::MAX),
+        ),
+    );
     let line = serde_json::json!({
         "level": "info",
         "request_id": request_id,
@@ -89,10 +101,26 @@ async fn fetch(
         "method": method,
         "path": path,
         "status": response.status,
-        "ms": Date::now().as_millis().saturating_sub(started),
+        "ms": millis,
     });
     console_log!("{line}");
     worker_response(response)
+}
+
+/// Adds the request's point to the Analytics Engine dataset, when the binding exists. A failed
+/// write loses one point, never the request.
+fn record(env: &Env, point: &RequestPoint) {
+    let Ok(dataset) = env.analytics_engine(analytics::BINDING) else {
+        return;
+    };
+    let data = AnalyticsEngineDataPointBuilder::new()
+        .indexes([point.route])
+        .blobs(point.blobs())
+        .doubles(point.doubles())
+        .build();
+    if let Err(e) = dataset.write_data_point(&data) {
+        console_error!("analytics: a data point was not written: {e}");
+    }
 }
 
 /// Reads the body as the request's route declares: whole, under the route's limit (refused by

@@ -26,7 +26,7 @@ use crate::replication::push;
 use crate::settings::Settings;
 use crate::state::{AppState, JobContext};
 use crate::supervisor::stopped;
-use crate::{api, db, jobs, payments};
+use crate::{api, db, jobs, payments, telemetry};
 use table::Table;
 
 /// The origin: Postgres as the source of truth, the signed internal API the edge forwards
@@ -267,16 +267,30 @@ async fn health_check(url: Option<String>) -> ExitCode {
     }
 }
 
+/// JSON log lines on stderr, filtered by `RUST_LOG`; and spans over OTLP when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set ([`telemetry`]).
 fn init_tracing() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,apalis=warn"));
-    tracing_subscriber::fmt()
+    let lines = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(true)
-        .with_span_list(false)
-        .with_env_filter(filter)
+        .with_span_list(false);
+    let (exporter, problem) = match telemetry::layer() {
+        Ok(exporter) => (exporter, None),
+        Err(problem) => (None, Some(problem)),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(exporter)
         .init();
+    if let Some(problem) = problem {
+        tracing::error!(error = %problem, "spans are not exported");
+    }
 }
 
 /// The HTTP client for calls to the edge.
@@ -338,6 +352,7 @@ async fn serve(state: AppState) -> anyhow::Result<()> {
         }
     };
     give_back_claimed(&state).await;
+    telemetry::flush();
     ended
 }
 
@@ -369,7 +384,7 @@ async fn operator_page(state: &AppState, stop: watch::Receiver<bool>) -> anyhow:
         token = settings.token.is_some(),
         "operator page listening"
     );
-    let page = crate::operator::router(state.db.clone(), settings.token.clone());
+    let page = crate::operator::router(state.clone(), settings.token.clone());
     axum::serve(listener, page)
         .with_graceful_shutdown(stopped(stop))
         .await?;
