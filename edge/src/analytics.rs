@@ -8,7 +8,7 @@
 //!
 //! ```sql
 //! SELECT blob1 AS route, blob3 AS status, SUM(_sample_interval) AS requests,
-//!        quantileWeighted(0.99)(double1, _sample_interval) AS p99_ms
+//!        quantileExactWeighted(0.99)(double1, _sample_interval) AS p99_ms
 //! FROM projects_tasks_requests WHERE timestamp > NOW() - INTERVAL '1' HOUR
 //! GROUP BY route, status
 //! ```

@@ -258,7 +258,7 @@ async fn run(shutdown: &Shutdown) -> Result<ExitCode> {
   Stripe     http://127.0.0.1:{stripe}/_fake/events (the fake Stripe's control API)
   Inbox      http://127.0.0.1:{inbox}/          (SMTP on 127.0.0.1:{smtp})
   Origin     http://127.0.0.1:{origin}/          (internal; signed requests only)
-  Jobs       http://127.0.0.1:{operator}/          (the job queues; `origin-worker jobs --help`)
+  Jobs       http://127.0.0.1:{operator}/          (the job queues; metrics: /metrics)
   Postgres   postgres://postgres@127.0.0.1:{pg}/app
   Logs       {logs}/
 

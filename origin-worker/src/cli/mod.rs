@@ -267,7 +267,7 @@ async fn health_check(url: Option<String>) -> ExitCode {
     }
 }
 
-/// JSON log lines on stderr, filtered by `RUST_LOG`; and spans over OTLP when
+/// JSON log lines on stdout, filtered by `RUST_LOG`; and spans over OTLP when
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` is set ([`telemetry`]).
 fn init_tracing() {
     use tracing_subscriber::layer::SubscriberExt as _;
