@@ -23,7 +23,8 @@ pub const BINDING: &str = "ANALYTICS";
 pub struct RequestPoint {
     /// The route's path template, or `unmatched`.
     pub route: &'static str,
-    pub method: String,
+    /// The method, or `other` for one HTTP does not define.
+    pub method: &'static str,
     /// `2xx`, `4xx`, …
     pub status_class: String,
     pub millis: u32,
@@ -33,10 +34,14 @@ pub struct RequestPoint {
 impl RequestPoint {
     /// The point for a request to `path` with `method`, answered `status` after `millis`.
     pub fn new(path: &str, method: &str, status: u16, millis: u32) -> Self {
+        const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
         let route = routes::lookup(path, method).map_or("unmatched", |route| route.path);
         Self {
             route,
-            method: method.to_owned(),
+            method: METHODS
+                .into_iter()
+                .find(|known| *known == method)
+                .unwrap_or("other"),
             status_class: format!("{}xx", status / 100),
             millis,
             status,
@@ -45,7 +50,7 @@ impl RequestPoint {
 
     /// The point's blobs, in their column order (`blob1`…).
     pub fn blobs(&self) -> [&str; 3] {
-        [self.route, &self.method, &self.status_class]
+        [self.route, self.method, &self.status_class]
     }
 
     /// The point's doubles, in their column order (`double1`…).
@@ -64,7 +69,7 @@ mod tests {
         assert_eq!(point.blobs(), ["/api/v1/tasks/{id}/", "PATCH", "4xx"]);
         let [millis, status] = point.doubles();
         assert!(millis.total_cmp(&12.0).is_eq() && status.total_cmp(&404.0).is_eq());
-        let unknown = RequestPoint::new("/wp-admin/", "GET", 404, 1);
-        assert_eq!(unknown.route, "unmatched");
+        let unknown = RequestPoint::new("/wp-admin/", "FROBNICATE", 405, 1);
+        assert_eq!(unknown.blobs(), ["unmatched", "other", "4xx"]);
     }
 }

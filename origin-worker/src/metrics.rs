@@ -51,11 +51,17 @@ struct Histogram {
 }
 
 impl Metrics {
-    /// Counts one request to `route` (a path template, or `unmatched`).
+    /// Counts one request to `route` (a path template, or `unmatched`). A method HTTP does not
+    /// define counts as `other`, so that no caller can grow the series without bound.
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
         let key = RequestKey {
             route: route.to_owned(),
-            method: method.to_owned(),
+            method: METHODS
+                .into_iter()
+                .find(|known| *known == method)
+                .unwrap_or("other")
+                .to_owned(),
             status,
         };
         let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
@@ -140,6 +146,8 @@ mod tests {
         metrics.observe("/api/v1/tasks/{id}/", "PATCH", 200, 0.2);
         metrics.observe("/api/v1/tasks/{id}/", "PATCH", 200, 9.0);
         metrics.observe("un\"matched", "GET", 404, 0.0001);
+        metrics.observe("unmatched", "FROB", 405, 0.0001);
+        metrics.observe("unmatched", "QUUX", 405, 0.0001);
         let mut out = String::new();
         metrics.write_requests(&mut out);
         let labels = r#"route="/api/v1/tasks/{id}/",method="PATCH",status="200""#;
@@ -151,6 +159,7 @@ mod tests {
             format!("origin_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} 3"),
             format!("origin_http_request_duration_seconds_count{{{labels}}} 3"),
             r#"origin_http_request_duration_seconds_count{route="un\"matched",method="GET",status="404"} 1"#.to_owned(),
+            r#"origin_http_request_duration_seconds_count{route="unmatched",method="other",status="405"} 2"#.to_owned(),
         ] {
             assert!(out.lines().any(|l| l == line), "{line}\nnot in:\n{out}");
         }

@@ -243,6 +243,30 @@ impl Stack {
         }
     }
 
+    /// Registers a new user (named from `prefix`) through the edge in the trace `traceparent`
+    /// names, and checks that it was created; the answer.
+    pub async fn register_traced(&self, prefix: &str, traceparent: &str) -> Answer {
+        let username = unique(prefix);
+        let registered = self
+            .send(
+                self.request(Method::POST, "/api/v1/auth/register/")
+                    .header(domain::trace::TRACEPARENT, traceparent)
+                    .json(&json!({
+                        "username": username,
+                        "password": "a-fine-password",
+                        "email": format!("{username}@example.com"),
+                    })),
+            )
+            .await;
+        assert_eq!(
+            registered.status,
+            StatusCode::CREATED,
+            "registering through the edge: {:?}",
+            registered.body
+        );
+        registered
+    }
+
     async fn database() -> sqlx::PgPool {
         sqlx::PgPool::connect(&var("E2E_DATABASE_URL"))
             .await

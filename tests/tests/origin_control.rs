@@ -583,25 +583,7 @@ async fn with_an_otlp_endpoint_the_origin_exports_a_requests_span_and_its_jobs_i
     let stack = Stack::new();
     let trace_id = *uuid::Uuid::new_v4().as_bytes();
     let traceparent = format!("00-{}-00f067aa0ba902b7-01", hex(&trace_id));
-    let username = unique("exported");
-    let registered = stack
-        .send(
-            stack
-                .request(reqwest::Method::POST, "/api/v1/auth/register/")
-                .header("traceparent", &traceparent)
-                .json(&json!({
-                    "username": username,
-                    "password": "a-fine-password",
-                    "email": format!("{username}@example.com"),
-                })),
-        )
-        .await;
-    assert_eq!(
-        registered.status,
-        StatusCode::CREATED,
-        "{:?}",
-        registered.body
-    );
+    stack.register_traced("exported", &traceparent).await;
     // The request's span and at least one job's (the welcome email, the replication push):
     // each span carries the trace id once.
     let spans = poll(

@@ -34,25 +34,7 @@ async fn one_trace_id_finds_a_requests_lines_on_the_edge_and_the_origin_and_its_
     let stack = Stack::new();
     let trace_id = uuid::Uuid::new_v4().simple().to_string();
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
-    let username = unique("traced");
-    let registered = stack
-        .send(
-            stack
-                .request(Method::POST, "/api/v1/auth/register/")
-                .header("traceparent", &traceparent)
-                .json(&json!({
-                    "username": username,
-                    "password": "a-fine-password",
-                    "email": format!("{username}@example.com"),
-                })),
-        )
-        .await;
-    assert_eq!(
-        registered.status,
-        StatusCode::CREATED,
-        "{:?}",
-        registered.body
-    );
+    let registered = stack.register_traced("traced", &traceparent).await;
     let welcome = format!("welcome:{}", registered.body["id"]);
 
     // The welcome email's job runs in the request's trace.
