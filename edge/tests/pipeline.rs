@@ -630,25 +630,7 @@ async fn every_answer_of_the_token_and_registration_endpoints_is_no_store() {
 #[tokio::test]
 async fn the_isolate_reports_its_request_count_to_the_origin_only() {
     let edge = TestEdge::new();
-    let signed = || {
-        let parts = signing::SignedParts {
-            direction: Direction::OriginToEdge,
-            method: "GET",
-            path_and_query: domain::paths::INTERNAL_ISOLATE,
-            body: b"",
-            timestamp: NOW,
-            user_id: None,
-            request_id: "soak-1",
-            idempotency_key: None,
-            nonce: None,
-        };
-        signing::signed_headers(ORIGIN_SECRET.as_bytes(), &parts)
-            .into_iter()
-            .fold(
-                Request::new("GET", domain::paths::INTERNAL_ISOLATE),
-                |request, (name, value)| request.with_header(name, &value),
-            )
-    };
+    let signed = || isolate_call(ORIGIN_SECRET, NOW);
     let unsigned = edge
         .send(Request::new("GET", domain::paths::INTERNAL_ISOLATE))
         .await;
@@ -713,7 +695,7 @@ fn isolate_call(key: &str, at: i64) -> Request {
         body: b"",
         timestamp: at,
         user_id: None,
-        request_id: "rotation-1",
+        request_id: "isolate-1",
         idempotency_key: None,
         nonce: None,
     };
