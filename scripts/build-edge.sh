@@ -14,5 +14,5 @@ fi
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/esbuild/bin/esbuild}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
-cd "$root/edge"
-exec "${WORKER_BUILD:-$HOME/.cargo/bin/worker-build}" --release
+cd "$root/edge-worker"
+exec "${WORKER_BUILD:-$HOME/.cargo/bin/worker-build}" --release --out-dir ../edge/build

@@ -38,6 +38,7 @@
 )]
 
 pub mod auth;
+pub mod base64url;
 pub mod config;
 pub mod error;
 pub mod files;

@@ -25,6 +25,26 @@ pub struct Request {
     pub stream: Option<BodyStream>,
 }
 
+/// The parts of an absolute URL as the runtime hands it over (WHATWG-serialised: scheme and
+/// host already lower case, a default port dropped, hosts in ASCII): `(origin, path, query)`,
+/// the path `/` when the URL has none, credentials (`user:pass@`) not part of the origin.
+/// Split rather than parsed: the runtime has parsed it, and a URL parser is a large part of a
+/// wasm.
+pub fn split_url(url: &str) -> Option<(String, &str, Option<&str>)> {
+    let url = url.split_once('#').map_or(url, |(before, _)| before);
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, rest) = rest.split_at_checked(rest.find(['/', '?']).unwrap_or(rest.len()))?;
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    Some((format!("{scheme}://{host}"), path, query))
+}
+
 /// The chunks of a request body, as they arrive.
 pub type Chunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>, PortError>>>>;
 
@@ -165,5 +185,71 @@ impl Response {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::split_url;
+
+    #[test]
+    fn a_runtime_url_splits_into_origin_path_and_query() {
+        for (url, parts) in [
+            (
+                "https://api.example.com/api/v1/tasks/?done=false&ordering=-due_date",
+                (
+                    "https://api.example.com",
+                    "/api/v1/tasks/",
+                    Some("done=false&ordering=-due_date"),
+                ),
+            ),
+            (
+                "http://127.0.0.1:8787/health/",
+                ("http://127.0.0.1:8787", "/health/", None),
+            ),
+            (
+                "http://localhost:8787/?",
+                ("http://localhost:8787", "/", Some("")),
+            ),
+            (
+                "http://[::1]:8787/a?b#c",
+                ("http://[::1]:8787", "/a", Some("b")),
+            ),
+            ("http://h?q=/x", ("http://h", "/", Some("q=/x"))),
+            ("http://u:p@h/x", ("http://h", "/x", None)),
+        ] {
+            let (origin, path, query) = parts;
+            assert_eq!(
+                split_url(url),
+                Some((origin.to_owned(), path, query)),
+                "{url}"
+            );
+        }
+        assert_eq!(split_url("/relative"), None);
+    }
+
+    proptest! {
+        /// Whatever the `url` crate (which the runtime's serialisation follows) makes of a
+        /// string, splitting its serialisation gives its origin, path and query.
+        #[test]
+        fn splitting_agrees_with_a_url_parser(
+            scheme in "https?",
+            host in "[a-zA-Z0-9.-]{1,12}|\\[::1\\]|127\\.0\\.0\\.1",
+            port in prop::option::of(0u16..),
+            rest in "[/?#a-zA-Z0-9%&=._~:@!$'()*+,;-]{0,30}",
+        ) {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let Ok(parsed) = url::Url::parse(&format!("{scheme}://{host}{port}{rest}")) else {
+                return Ok(());
+            };
+            let origin = parsed.origin().ascii_serialization();
+            prop_assert_eq!(
+                split_url(parsed.as_str()),
+                Some((origin, parsed.path(), parsed.query())),
+                "{}", parsed
+            );
+        }
     }
 }

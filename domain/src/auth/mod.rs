@@ -2,6 +2,7 @@
 //! origin issues and the edge verifies (simplejwt's claims and error messages).
 
 mod credentials;
+mod jws;
 mod tokens;
 
 pub use crate::error::TokenProblem;

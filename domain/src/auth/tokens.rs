@@ -4,11 +4,11 @@
 //! Expiry is checked here against a `now` the caller passes in (the edge reads the JS clock,
 //! the origin the system clock), so every rule is testable without waiting.
 
-use std::collections::HashSet;
 use std::fmt;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+
+use super::jws::Hs256;
 
 use crate::error::{ApiError, TokenProblem};
 use crate::ids::UserId;
@@ -77,14 +77,12 @@ pub struct TokenPair {
     pub access: String,
 }
 
-/// The signing key in both its forms. Built once at start-up.
+/// The signing key. Built once at start-up.
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    current: Hs256,
     /// During a rotation: the key that signed before, and when it stops verifying (unix
     /// seconds).
-    previous: Option<(DecodingKey, i64)>,
-    validation: Validation,
+    previous: Option<(Hs256, i64)>,
 }
 
 impl fmt::Debug for TokenKeys {
@@ -95,16 +93,9 @@ impl fmt::Debug for TokenKeys {
 
 impl TokenKeys {
     pub fn from_secret(secret: &[u8]) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Expiry is ours to check, against the caller's clock; see `decode`.
-        validation.validate_exp = false;
-        validation.required_spec_claims = HashSet::new();
-        validation.leeway = 0;
         Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            current: Hs256::new(secret),
             previous: None,
-            validation,
         }
     }
 
@@ -114,7 +105,7 @@ impl TokenKeys {
         let mut tokens = Self::from_secret(keys.expose());
         tokens.previous = keys
             .previous()
-            .map(|(previous, until)| (DecodingKey::from_secret(previous), until));
+            .map(|(previous, until)| (Hs256::new(previous), until));
         tokens
     }
 
@@ -126,7 +117,8 @@ impl TokenKeys {
     pub fn encode(&self, claims: &Claims) -> String {
         // HS256 over a serialisable struct cannot fail; a failure here is a bug worth a loud
         // crash in tests rather than a token-less login.
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+        self.current
+            .sign(claims)
             .unwrap_or_else(|e| unreachable!("HS256 encoding failed: {e}"))
     }
 
@@ -153,14 +145,7 @@ impl TokenKeys {
         expected: Option<TokenType>,
         now: i64,
     ) -> Result<Claims, TokenProblem> {
-        let decoded = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation);
-        let decoded = match (decoded, &self.previous) {
-            (Err(_), Some((previous, until))) if now < *until => {
-                jsonwebtoken::decode::<Claims>(token, previous, &self.validation)
-            }
-            (decoded, _) => decoded,
-        };
-        let claims = decoded.map_err(|_| TokenProblem::Invalid)?.claims;
+        let claims = self.verified_claims(token, now)?;
         if claims.exp <= now {
             return Err(TokenProblem::Expired);
         }
@@ -178,6 +163,47 @@ impl TokenKeys {
             return Err(TokenProblem::WrongType);
         }
         Ok(claims)
+    }
+
+    /// The claims of a token one of our keys signed (the previous one only until its window
+    /// ends), before any rule about their values.
+    fn verified_claims(&self, token: &str, now: i64) -> Result<Claims, TokenProblem> {
+        let payload = match (self.current.verify(token), &self.previous) {
+            (None, Some((previous, until))) if now < *until => previous.verify(token),
+            (payload, _) => payload,
+        };
+        let payload = payload.ok_or(TokenProblem::Invalid)?;
+        let claims = serde_json::from_slice(&payload).map_err(|_| TokenProblem::Invalid)?;
+        if Audience::named_in(&payload) {
+            return Err(TokenProblem::Invalid);
+        }
+        Ok(claims)
+    }
+}
+
+/// A token's `aud` claim. None is configured, so a token that names an audience is not meant
+/// for us (RFC 7519 §4.1.3; `PyJWT`, hence simplejwt, refuses it too). A value that is not a
+/// string or a list of strings counts as absent, as it did under `jsonwebtoken`.
+#[derive(Deserialize)]
+struct Audience {
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+}
+
+impl Audience {
+    /// Whether `payload` names an audience (or says `aud` twice, which no parser should guess
+    /// at).
+    fn named_in(payload: &[u8]) -> bool {
+        match serde_json::from_slice(payload) {
+            Ok(Self { aud: None }) => false,
+            Ok(Self { aud: Some(aud) }) => {
+                aud.is_string()
+                    || aud
+                        .as_array()
+                        .is_some_and(|names| names.iter().all(serde_json::Value::is_string))
+            }
+            Err(_) => true,
+        }
     }
 }
 
@@ -258,6 +284,7 @@ impl Claims {
 mod tests {
     use super::*;
     use pretty_assertions::assert_eq;
+    use proptest::prelude::*;
 
     const NOW: i64 = 1_750_000_000;
     const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
@@ -365,13 +392,13 @@ mod tests {
         let foreign_uid = |uid: serde_json::Value| {
             let mut claims = serde_json::to_value(&access).unwrap();
             claims["uid"] = uid;
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+            keys.current.sign(&claims).unwrap()
         };
         let mut cases = cases;
         let altered = |change: &dyn Fn(&mut serde_json::Value)| {
             let mut claims = serde_json::to_value(&access).unwrap();
             change(&mut claims);
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+            keys.current.sign(&claims).unwrap()
         };
         cases.push((
             "not before a later time",
@@ -470,5 +497,132 @@ mod tests {
         );
         assert_eq!((rotated.jti.as_str(), rotated.iat), ("r2", later));
         assert_eq!(rotated.token_type, TokenType::Refresh);
+    }
+
+    /// What `jsonwebtoken` (which the domain used until the wasm's size mattered) made of a
+    /// token, configured as we had it: HS256 only, no claim required, expiry left to us.
+    fn jsonwebtoken_claims(token: &str) -> Option<Claims> {
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.required_spec_claims = std::collections::HashSet::new();
+        validation.leeway = 0;
+        let key = jsonwebtoken::DecodingKey::from_secret(KEY);
+        jsonwebtoken::decode::<Claims>(token, &key, &validation)
+            .ok()
+            .map(|decoded| decoded.claims)
+    }
+
+    /// A token from parts, signed by `jsonwebtoken`'s HMAC: what a forger, or a future issuer,
+    /// might send.
+    fn assemble(header: &str, claims: &serde_json::Value, key: &[u8], alg: &str) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let message = format!(
+            "{}.{}",
+            b64.encode(header),
+            b64.encode(serde_json::to_vec(claims).unwrap())
+        );
+        let algorithm = match alg {
+            "HS384" => jsonwebtoken::Algorithm::HS384,
+            _ => jsonwebtoken::Algorithm::HS256,
+        };
+        let key = jsonwebtoken::EncodingKey::from_secret(key);
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, algorithm).unwrap();
+        format!("{message}.{signature}")
+    }
+
+    #[test]
+    fn tokens_are_signed_byte_for_byte_as_jsonwebtoken_signs_them() {
+        let (refresh, access) = pair();
+        for claims in [refresh, access] {
+            let theirs = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(KEY),
+            )
+            .unwrap();
+            assert_eq!(keys().encode(&claims), theirs);
+        }
+    }
+
+    /// Headers a token might carry. Only `alg` is read: the fields `jsonwebtoken` type-checked
+    /// besides (`kid: 5` would have failed there) sit under the signature, and we sign one
+    /// header, so no token we accept could differ by them.
+    const HEADERS: [&str; 7] = [
+        r#"{"typ":"JWT","alg":"HS256"}"#,
+        r#"{"alg":"HS256"}"#,
+        r#"{"alg":"HS256","typ":"JWT","kid":"k1","cty":"x"}"#,
+        r#"{"alg":"HS384","typ":"JWT"}"#,
+        r#"{"alg":"hs256"}"#,
+        r#"{"alg":"none"}"#,
+        r#"{"typ":"JWT"}"#,
+    ];
+
+    /// Changes to a valid token's claims, each a case `jsonwebtoken` had an opinion on.
+    fn alter(claims: &mut serde_json::Value, change: usize) {
+        use serde_json::json;
+        let map = claims.as_object_mut().unwrap();
+        match change {
+            0 => {}
+            1 => _ = map.insert("aud".into(), json!("someone")),
+            2 => _ = map.insert("aud".into(), json!(["a", "b"])),
+            3 => _ = map.insert("aud".into(), json!([])),
+            4 => _ = map.insert("aud".into(), json!(5)),
+            5 => _ = map.insert("aud".into(), json!(["a", 5])),
+            6 => _ = map.insert("aud".into(), serde_json::Value::Null),
+            7 => _ = map.insert("uid".into(), json!(7)),
+            8 => _ = map.insert("exp".into(), json!(1.5)),
+            9 => _ = map.insert("exp".into(), json!(-5)),
+            10 => _ = map.remove("jti"),
+            11 => _ = map.insert("nbf".into(), json!("soon")),
+            12 => _ = map.insert("extra".into(), json!({"nested": [1, 2]})),
+            13 => _ = map.insert("sub".into(), json!(42)),
+            14 => _ = map.insert("iss".into(), json!("someone")),
+            _ => _ = map.insert("token_type".into(), json!("id")),
+        }
+    }
+
+    /// Damage done to a token's text after signing.
+    fn damage(token: &str, how: usize, at: usize) -> String {
+        let mut text = token.to_owned();
+        let at = at % (text.len() + 1);
+        match how {
+            0 => {}
+            1 => text.insert(at, 'A'),
+            2 => _ = text.remove(at.min(text.len() - 1)),
+            3 => text.push('='),
+            4 => text.insert(at, '.'),
+            5 => text = text.replacen('.', "..", 1),
+            6 => text = text.rsplit_once('.').unwrap().0.to_owned() + ".",
+            _ => text = text.to_uppercase(),
+        }
+        text
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Every token, well formed or not: accepted by us exactly when `jsonwebtoken`
+        /// accepted it, with the same claims.
+        #[test]
+        fn we_accept_exactly_what_jsonwebtoken_accepted(
+            header in 0..HEADERS.len(),
+            change in 0..16usize,
+            foreign_key in any::<bool>(),
+            hs384 in any::<bool>(),
+            how in 0..8usize,
+            at in any::<usize>(),
+        ) {
+            let mut claims = serde_json::to_value(pair().1).unwrap();
+            alter(&mut claims, change);
+            let key: &[u8] = if foreign_key { b"another-key-another-key-another-k" } else { KEY };
+            let token = assemble(HEADERS[header], &claims, key, if hs384 { "HS384" } else { "HS256" });
+            let token = damage(&token, how, at);
+            prop_assert_eq!(
+                keys().verified_claims(&token, NOW).ok(),
+                jsonwebtoken_claims(&token),
+                "{}", token
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::key::is_storage_key;
 use super::name::{MAX_FILENAME_CHARS, path_segment};
+use crate::base64url;
 
 /// Where downloads are served.
 pub const MEDIA_PREFIX: &str = "/media/";
@@ -67,7 +68,7 @@ pub fn derived_key(secret: &[u8]) -> Vec<u8> {
 pub fn sign(secret: &[u8], key: &str, expires: i64) -> String {
     let mut mac = mac(secret);
     mac.update(format!("media-v1\n{key}\n{expires}").as_bytes());
-    base64url(&mac.finalize().into_bytes())
+    base64url::encode(&mac.finalize().into_bytes())
 }
 
 /// `expires=<expires>&signature=<sig>`: the query of a download URL (without its `?`).
@@ -120,40 +121,17 @@ fn parse_query(query: &str) -> Option<(i64, &str)> {
     }
     let (expires, signature) = (expires?, signature?);
     let digits = !expires.is_empty() && expires.bytes().all(|b| b.is_ascii_digit());
-    let base64url = signature.len() == SIGNATURE_CHARS
+    let encoded = signature.len() == SIGNATURE_CHARS
         && signature
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    (digits && base64url).then_some(())?;
+    (digits && encoded).then_some(())?;
     Some((expires.parse().ok()?, signature))
 }
 
 #[expect(clippy::unreachable, reason = "HMAC takes keys of any length")]
 fn mac(secret: &[u8]) -> Hmac<Sha256> {
     Hmac::<Sha256>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC accepts any key"))
-}
-
-/// Unpadded base64url (RFC 4648 §5), small enough not to pull a crate into the wasm.
-fn base64url(bytes: &[u8]) -> String {
-    fn symbol(sextet: u32) -> char {
-        let sextet = u8::try_from(sextet & 63).unwrap_or_default();
-        char::from(match sextet {
-            0..=25 => b'A' + sextet,
-            26..=51 => b'a' + (sextet - 26),
-            52..=61 => b'0' + (sextet - 52),
-            62 => b'-',
-            _ => b'_',
-        })
-    }
-    let mut encoded = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
-        let group = byte(0) << 16 | byte(1) << 8 | byte(2);
-        for i in 0..=chunk.len() {
-            encoded.push(symbol(group >> (18 - 6 * i)));
-        }
-    }
-    encoded
 }
 
 #[cfg(test)]

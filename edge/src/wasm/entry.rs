@@ -18,7 +18,7 @@ use crate::analytics::{self, RequestPoint};
 use crate::app;
 use crate::cors;
 use crate::ctx::Ctx;
-use crate::http::{BodyStream, Request, Response};
+use crate::http::{self, BodyStream, Request, Response};
 use crate::platform::PortError;
 use crate::routes;
 use crate::settings::{ConfigError, Settings};
@@ -242,14 +242,16 @@ fn unix_now() -> i64 {
 }
 
 fn plain_request(incoming: &worker::Request) -> worker::Result<Request> {
-    let url = incoming.url()?;
+    let url = incoming.inner().url();
+    let (origin, path, query) = http::split_url(&url)
+        .ok_or_else(|| worker::Error::RustError(format!("not an absolute URL: {url}")))?;
     Ok(Request {
-        base_url: url.origin().ascii_serialization(),
+        base_url: origin,
         // The raw method: `worker::Method` turns every method it does not know (`QUERY`,
         // `PROPFIND`…) into `GET`, which would serve them as reads.
         method: incoming.inner().method().to_ascii_uppercase(),
-        path: url.path().to_owned(),
-        query: url.query().map(str::to_owned),
+        path: path.to_owned(),
+        query: query.map(str::to_owned),
         headers: incoming
             .headers()
             .entries()
