@@ -4,6 +4,9 @@
 #
 # - Our own files, committed: everything under edge/assets/ (the pages, Swagger UI's init.js,
 #   `_headers` with the pages' CSP).
+# - The OpenAPI document's two committed forms (openapi/), at /api/schema/openapi.{yaml,json}:
+#   the worker reads them through the ASSETS binding to answer /api/schema/ (so the wasm does
+#   not carry them), and they are public, cacheable files in their own right.
 # - The vendor files: copied from the npm packages package.json pins exactly (swagger-ui-dist,
 #   redoc), which `./dev` installs from package-lock.json. Never a CDN. package.json's
 #   `scarfSettings` turns off the install-time analytics of swagger-ui-dist's @scarf/scarf.
@@ -48,6 +51,8 @@ while read -r served from; do
   }
   sources["$served"]="$modules/$from"
 done <<<"$vendor"
+sources["api/schema/openapi.yaml"]="$root/openapi/openapi.yaml"
+sources["api/schema/openapi.json"]="$root/openapi/openapi.json"
 
 mkdir -p "$out"
 for served in "${!sources[@]}"; do

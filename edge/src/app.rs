@@ -218,10 +218,7 @@ async fn run<P: Platform>(
     match route.handler {
         Handler::Health => Ok(health::health()),
         Handler::Ready => Ok(health::ready(ctx).await),
-        Handler::Schema => {
-            let format = schema::Format::of(request).ok_or(ApiError::NotFound(None))?;
-            Ok(schema::document(format, &ctx.settings.api_servers))
-        }
+        Handler::Schema => schema::serve(ctx, request).await,
         Handler::Register => accounts::register(ctx, request).await,
         Handler::TokenObtain => accounts::obtain(ctx, request).await,
         Handler::TokenRefresh | Handler::TokenBlacklist => {

@@ -3,13 +3,12 @@
 use crate::http::{Request, Response};
 use crate::settings::{CorsOrigins, Settings};
 
-const ALLOW_HEADERS: &str = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with, idempotency-key, x-order-token";
+const ALLOW_HEADERS: &str = "accept, authorization, content-type, user-agent, x-csrftoken, x-requested-with, idempotency-key, x-order-token, x-d1-bookmark";
 const ALLOW_METHODS: &str = "DELETE, GET, OPTIONS, PATCH, POST, PUT";
 /// What a browser may do with an API answer: nothing (no scripts, styles, frames or framing).
 /// The documentation pages (issue 11) get a policy of their own that allows their own assets.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
-const EXPOSE_HEADERS: &str =
-    "Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID";
+const EXPOSE_HEADERS: &str = "Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, X-Request-ID, X-D1-Bookmark";
 
 /// A CORS preflight: `OPTIONS` announcing the method it wants.
 pub fn is_preflight(request: &Request) -> bool {

@@ -20,6 +20,7 @@
 //!   removed with their attachments, and the daily sweep of blobs nothing refers to;
 //! - [`throttle`]: rate limits, with the counts one Durable Object per identity keeps
 //!   ([`throttle::counts`]) and the leases an isolate spends locally;
+//! - [`sessions`]: read-your-writes across D1's replicas (a bookmark per response);
 //! - [`cors`], [`health`], [`settings`].
 
 // No panics in request handling: a panic in the wasm poisons the isolate, failing every
@@ -57,6 +58,7 @@ pub mod projects;
 pub mod replica;
 pub mod routes;
 pub mod schema;
+pub mod sessions;
 pub mod settings;
 pub mod throttle;
 

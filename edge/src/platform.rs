@@ -327,6 +327,10 @@ pub trait Origin {
 }
 
 /// Everything the edge runs on, as one type: request handling is generic over this alone.
+#[expect(
+    async_fn_in_trait,
+    reason = "the edge is single-threaded wasm; no Send bound is wanted"
+)]
 pub trait Platform {
     type Replica: Replica;
     type Origin: Origin;
@@ -339,4 +343,37 @@ pub trait Platform {
     fn blobs(&self) -> &Self::Blobs;
     /// Writes one structured log line (the console on Workers).
     fn log(&self, line: &str);
+
+    /// The committed OpenAPI document in one of its two forms. Workers reads it from the
+    /// static assets, so that the wasm does not carry (and every isolate copy into its memory)
+    /// 400 KB of text; a platform without assets, as the native tests', has it compiled in.
+    async fn openapi_document(&self, form: DocumentForm) -> Result<Cow<'static, str>, PortError> {
+        Ok(Cow::Borrowed(form.committed()))
+    }
+}
+
+/// The two files `apidoc` writes under `openapi/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentForm {
+    Yaml,
+    Json,
+}
+
+impl DocumentForm {
+    /// Where the static assets serve the file (`scripts/docs-assets.sh` puts it there).
+    pub fn asset_path(self) -> &'static str {
+        match self {
+            Self::Yaml => "/api/schema/openapi.yaml",
+            Self::Json => "/api/schema/openapi.json",
+        }
+    }
+
+    /// The file as committed, compiled in. Only a platform without assets calls this, so the
+    /// wasm links neither text.
+    pub fn committed(self) -> &'static str {
+        match self {
+            Self::Yaml => include_str!("../../openapi/openapi.yaml"),
+            Self::Json => include_str!("../../openapi/openapi.json"),
+        }
+    }
 }

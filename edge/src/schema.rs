@@ -1,5 +1,6 @@
 //! `GET /api/schema/`: the OpenAPI document, as `apidoc` generated it from the code and as it is
-//! committed under `openapi/`. The wasm carries the finished text; nothing is built per request.
+//! committed under `openapi/`, read from the platform (the static assets, on Workers); nothing
+//! is built per request but the `servers` list.
 //!
 //! YAML by default (drf-spectacular's `application/vnd.oai.openapi`), JSON for `?format=json`
 //! (`application/vnd.oai.openapi+json`, as drf-spectacular) or a client that accepts
@@ -9,12 +10,13 @@
 
 use std::fmt::Write as _;
 
+use domain::ApiError;
 use domain::query::params::QueryParams;
 
+use crate::ctx::Ctx;
+use crate::error::{Context as _, EdgeResult};
 use crate::http::{Request, Response};
-
-const YAML: &str = include_str!("../../openapi/openapi.yaml");
-const JSON: &str = include_str!("../../openapi/openapi.json");
+use crate::platform::{DocumentForm, Platform};
 
 /// The `servers` entry of the committed document in each form, exactly as `apidoc` writes it
 /// (a test holds the files to it): what configured servers replace.
@@ -30,6 +32,14 @@ pub enum Format {
 }
 
 impl Format {
+    /// The file this format is served from.
+    pub fn form(self) -> DocumentForm {
+        match self {
+            Self::Yaml => DocumentForm::Yaml,
+            Self::Json(_) => DocumentForm::Json,
+        }
+    }
+
     /// `?format=` first (`json` or `openapi-json` for JSON; `yaml` or `openapi` for YAML),
     /// then `Accept`; `None` for a format we do not serve.
     pub fn of(request: &Request) -> Option<Self> {
@@ -55,11 +65,27 @@ impl Format {
     }
 }
 
-/// The document in `format`, its servers the configured ones (none configured: `/`).
-pub fn document(format: Format, servers: &[String]) -> Response {
+/// `GET /api/schema/`: the document in the format the request asks for (404 for one it is not
+/// served in).
+pub async fn serve<P: Platform>(ctx: &Ctx<'_, P>, request: &Request) -> EdgeResult<Response> {
+    let format = Format::of(request).ok_or(ApiError::NotFound(None))?;
+    let committed = ctx
+        .platform
+        .openapi_document(format.form())
+        .await
+        .context("reading the OpenAPI document")?;
+    Ok(document(format, &committed, &ctx.settings.api_servers))
+}
+
+/// The document (`committed`, the file of `format`'s form) in `format`, its servers the
+/// configured ones (none configured: `/`).
+pub fn document(format: Format, committed: &str, servers: &[String]) -> Response {
     let (text, content_type) = match format {
-        Format::Yaml => (yaml(servers), "application/vnd.oai.openapi; charset=utf-8"),
-        Format::Json(content_type) => (json(servers), content_type),
+        Format::Yaml => (
+            yaml(committed, servers),
+            "application/vnd.oai.openapi; charset=utf-8",
+        ),
+        Format::Json(content_type) => (json(committed, servers), content_type),
     };
     let mut response = Response::empty(200);
     response.set_header("content-type", content_type);
@@ -67,9 +93,9 @@ pub fn document(format: Format, servers: &[String]) -> Response {
     response
 }
 
-fn yaml(servers: &[String]) -> String {
+fn yaml(committed: &str, servers: &[String]) -> String {
     if servers.is_empty() {
-        return YAML.to_owned();
+        return committed.to_owned();
     }
     let mut listed = String::from("servers:\n");
     for url in servers {
@@ -77,18 +103,18 @@ fn yaml(servers: &[String]) -> String {
         // `String` cannot fail.)
         let _ = writeln!(listed, "- url: {}", serde_json::Value::from(url.as_str()));
     }
-    YAML.replacen(YAML_SERVERS, &listed, 1)
+    committed.replacen(YAML_SERVERS, &listed, 1)
 }
 
-fn json(servers: &[String]) -> String {
+fn json(committed: &str, servers: &[String]) -> String {
     if servers.is_empty() {
-        return JSON.to_owned();
+        return committed.to_owned();
     }
     let listed: Vec<String> = servers
         .iter()
         .map(|url| format!("{{\"url\": {}}}", serde_json::Value::from(url.as_str())))
         .collect();
-    JSON.replacen(
+    committed.replacen(
         JSON_SERVERS,
         &format!("\"servers\": [{}]", listed.join(", ")),
         1,
@@ -98,6 +124,9 @@ fn json(servers: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const YAML: &str = include_str!("../../openapi/openapi.yaml");
+    const JSON: &str = include_str!("../../openapi/openapi.json");
 
     #[test]
     fn the_committed_documents_name_the_server_as_apidoc_writes_it() {
@@ -114,12 +143,12 @@ mod tests {
     #[test]
     fn configured_servers_replace_the_relative_one_in_both_forms() {
         let servers = vec!["https://api.example.com".to_owned()];
-        let json: serde_json::Value = serde_json::from_str(&json(&servers)).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json(JSON, &servers)).unwrap();
         assert_eq!(
             json["servers"],
             serde_json::json!([{"url": "https://api.example.com"}])
         );
-        let yaml = yaml(&servers);
+        let yaml = yaml(YAML, &servers);
         assert!(yaml.contains("servers:\n- url: \"https://api.example.com\"\n"));
         assert!(!yaml.contains(YAML_SERVERS));
     }

@@ -105,3 +105,78 @@ async fn an_older_change_never_overwrites_a_newer_one_in_d1() {
     );
     assert_eq!(me.body["is_staff"], json!(false));
 }
+
+/// D1's Sessions API, as far as a local D1 (one database, no replicas) shows it: every answer
+/// that touched D1 carries a bookmark, a write's covers the write, a read that presents one is
+/// served and answers with one at least as new, and a value that is not a bookmark is ignored.
+/// What a lagging replica does with it is production's to show (docs/scaling.md).
+#[tokio::test]
+async fn a_write_returns_a_bookmark_and_a_read_that_presents_it_sees_the_write() {
+    const BOOKMARK: &str = "x-d1-bookmark";
+    let stack = Stack::new();
+    let user = stack.user().await;
+    let created = stack
+        .post(
+            "/api/v1/projects/",
+            &json!({"name": "Bookmarked"}),
+            Some(&user.access),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let written = created
+        .header(BOOKMARK)
+        .expect("a write answers with its session's bookmark")
+        .to_owned();
+
+    let read = stack
+        .send(
+            stack
+                .request(reqwest::Method::GET, "/api/v1/projects/")
+                .bearer_auth(&user.access)
+                .header("origin", "http://localhost:3000")
+                .header(BOOKMARK, &written),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.body["results"][0]["name"], "Bookmarked");
+    let seen = read
+        .header(BOOKMARK)
+        .expect("a read answers with a bookmark");
+    assert!(
+        seen >= written.as_str(),
+        "bookmarks only move forward: {seen} after {written}"
+    );
+
+    for ignored in ["not a bookmark!", "", "first-primary"] {
+        let read = stack
+            .send(
+                stack
+                    .request(reqwest::Method::GET, "/api/v1/projects/")
+                    .bearer_auth(&user.access)
+                    .header(BOOKMARK, ignored),
+            )
+            .await;
+        assert_eq!(read.status, StatusCode::OK, "{ignored:?}");
+        assert!(read.header(BOOKMARK).is_some(), "{ignored:?}");
+    }
+
+    let preflight = stack
+        .send(
+            stack
+                .request(reqwest::Method::OPTIONS, "/api/v1/projects/")
+                .header("origin", "http://localhost:3000")
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", BOOKMARK),
+        )
+        .await;
+    let allowed = preflight.header("access-control-allow-headers").unwrap();
+    assert!(
+        allowed.contains(BOOKMARK),
+        "browsers may send it: {allowed}"
+    );
+    assert!(
+        read.header("access-control-expose-headers")
+            .is_some_and(|exposed| exposed.to_ascii_lowercase().contains(BOOKMARK)),
+        "browsers may read it"
+    );
+}

@@ -1,11 +1,19 @@
-//! D1 behind the [`Replica`] port.
+//! D1 behind the [`Replica`] port, in one session per request (see [`crate::sessions`]).
 
 use serde::de::DeserializeOwned;
-use worker::{D1Database, wasm_bindgen::JsValue};
+use worker::{D1DatabaseSession, wasm_bindgen::JsValue};
 
 use crate::platform::{PortError, Replica, Rows, SqlValue, Statement};
 
-pub struct D1(pub D1Database);
+pub struct D1(pub D1DatabaseSession);
+
+impl D1 {
+    /// Where the session's reads and writes have brought it: the response's bookmark. `None`
+    /// when it ran no query (or the runtime has none to give).
+    pub fn bookmark(&self) -> Option<String> {
+        self.0.get_bookmark().ok().flatten()
+    }
+}
 
 fn bind_values(params: &[SqlValue]) -> Vec<JsValue> {
     params

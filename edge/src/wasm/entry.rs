@@ -21,6 +21,7 @@ use crate::ctx::Ctx;
 use crate::http::{self, BodyStream, Request, Response};
 use crate::platform::PortError;
 use crate::routes;
+use crate::sessions;
 use crate::settings::{ConfigError, Settings};
 
 thread_local! {
@@ -194,7 +195,8 @@ async fn handle(
             return Response::error(&ApiError::Internal, request_id);
         }
     };
-    let platform = match WasmPlatform::new(env, &settings, Some(context)) {
+    let anchor = sessions::anchor(&request).to_owned();
+    let platform = match WasmPlatform::new(env, &settings, Some(context), &anchor) {
         Ok(platform) => platform,
         Err(e) => {
             console_error!("D1 binding DB missing: {e}");
@@ -208,7 +210,11 @@ async fn handle(
         request_id,
         trace,
     };
-    app::handle(&ctx, request).await
+    let mut response = app::handle(&ctx, request).await;
+    if let Some(bookmark) = platform.replica.bookmark() {
+        response.set_header(sessions::BOOKMARK_HEADER, bookmark);
+    }
+    response
 }
 
 /// The daily orphan sweep (`[triggers] crons` in `wrangler.toml`).
@@ -220,7 +226,8 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _context: ScheduleContext) 
         Ok(settings) => settings,
         Err(e) => return console_error!("orphan sweep: configuration refused: {e}"),
     };
-    let platform = match WasmPlatform::new(&env, &settings, None) {
+    // The sweep deletes what nothing refers to: it reads the primary.
+    let platform = match WasmPlatform::new(&env, &settings, None, "first-primary") {
         Ok(platform) => platform,
         Err(e) => return console_error!("orphan sweep: D1 binding DB missing: {e}"),
     };

@@ -15,13 +15,19 @@ mod limiter;
 mod origin;
 mod r2;
 
+use std::borrow::Cow;
+
 use worker::{Context, Env, console_error};
 
-use crate::platform::Platform;
+use crate::platform::{DocumentForm, Platform, PortError};
 use crate::settings::Settings;
+
+/// The static assets' binding (`[assets] binding` in `wrangler.toml`).
+const ASSETS: &str = "ASSETS";
 
 /// The platform of one request on Workers.
 struct WasmPlatform<'a> {
+    env: &'a Env,
     replica: d1::D1,
     origin: origin::FetchOrigin<'a>,
     counts: limiter::ObjectCounts<'a>,
@@ -29,15 +35,18 @@ struct WasmPlatform<'a> {
 }
 
 impl<'a> WasmPlatform<'a> {
-    /// The platform over `env`'s bindings. `context` is the request's (for `waitUntil`); none
-    /// for the scheduled sweep.
+    /// The platform over `env`'s bindings, its D1 queries in one session that starts at
+    /// `anchor` (a bookmark or a constraint, see [`crate::sessions`]). `context` is the
+    /// request's (for `waitUntil`); none for the scheduled sweep.
     fn new(
         env: &'a Env,
         settings: &'a Settings,
         context: Option<&'a Context>,
+        anchor: &str,
     ) -> worker::Result<Self> {
         Ok(Self {
-            replica: d1::D1(env.d1("DB")?),
+            env,
+            replica: d1::D1(env.d1("DB")?.with_session(Some(anchor))?),
             origin: origin::FetchOrigin {
                 base: &settings.origin_url,
                 timeout_ms: settings.origin_timeout_ms,
@@ -72,5 +81,28 @@ impl<'a> Platform for WasmPlatform<'a> {
 
     fn log(&self, line: &str) {
         console_error!("{line}");
+    }
+
+    async fn openapi_document(&self, form: DocumentForm) -> Result<Cow<'static, str>, PortError> {
+        let assets = self
+            .env
+            .assets(ASSETS)
+            .map_err(|e| PortError::caused_by("the ASSETS binding", e))?;
+        // The host is never contacted: the binding serves its own files by path.
+        let mut file = assets
+            .fetch(format!("https://assets.invalid{}", form.asset_path()), None)
+            .await
+            .map_err(|e| PortError::caused_by("reading the OpenAPI document's asset", e))?;
+        if file.status_code() != 200 {
+            return Err(PortError::new(format!(
+                "the static assets answered {} for {}",
+                file.status_code(),
+                form.asset_path()
+            )));
+        }
+        file.text()
+            .await
+            .map(Cow::Owned)
+            .map_err(|e| PortError::caused_by("reading the OpenAPI document's asset", e))
     }
 }
