@@ -244,6 +244,37 @@ mod tests {
         assert_eq!(serde_json::from_value::<Change>(wire).unwrap(), change);
     }
 
+    /// The origin keys its records by owner for sharding (`replication_changes.owner_id`) and
+    /// may send the key along as `"owner"`; a reader that does not know the field yet still
+    /// reads the record, whatever the kind's own fields are called.
+    #[test]
+    fn a_record_naming_its_owner_still_parses() {
+        let cases = [
+            (
+                json!({"version": 3, "owner": 1, "kind": "task.delete", "data": {"id": 9}}),
+                ChangeKind::TaskDelete { id: TaskId::new(9) },
+                "a deletion",
+            ),
+            (
+                json!({"version": 3, "owner": null, "kind": "product.delete", "data": {"id": 4}}),
+                ChangeKind::ProductDelete {
+                    id: ProductId::new(4),
+                },
+                "a global record with an explicit null",
+            ),
+            (
+                json!({"version": 3, "owner": 1, "kind": "user.upsert", "data": user()}),
+                ChangeKind::UserUpsert(user()),
+                "an upsert",
+            ),
+        ];
+        for (wire, kind, case) in cases {
+            let parsed: Change =
+                serde_json::from_value(wire).unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(parsed, Change { version: 3, kind }, "{case}");
+        }
+    }
+
     fn user() -> UserReplica {
         UserReplica {
             id: UserId::new(1),

@@ -23,7 +23,8 @@ use domain::replication::{ChangeKind, Entity};
 use domain::wire::{DenylistPage, MAX_VERSIONS_PAGE, RowVersions, VersionsRequest};
 use domain::{OrderId, ProductId, ProjectId, TaskId, UserId, paths};
 
-use crate::replication::{outbox, push};
+use crate::replication::outbox::{self, NewChange};
+use crate::replication::push;
 use crate::state::AppState;
 use crate::{attachments, auth, orders, projects};
 
@@ -322,12 +323,16 @@ pub async fn resync(
     let mut written = 0;
     for (entity, diff) in &report.tables {
         let upserts: Vec<i64> = diff.missing.iter().chain(&diff.stale).copied().collect();
-        for kind in upsert_kinds(&mut tx, *entity, &upserts).await? {
-            outbox::record(&mut tx, kind).await?;
+        for change in upserts_of(&mut tx, *entity, &upserts).await? {
+            outbox::record(&mut tx, change).await?;
             written += 1;
         }
-        for id in &diff.extra {
-            outbox::record(&mut tx, entity.delete(*id)).await?;
+        for (id, owner) in last_owners(&mut tx, *entity, &diff.extra).await? {
+            let delete = NewChange {
+                owner,
+                kind: entity.delete(id),
+            };
+            outbox::record(&mut tx, delete).await?;
             written += 1;
         }
         progress(&format!(
@@ -341,8 +346,19 @@ pub async fn resync(
         "denylist: {} to write",
         report.denials_missing.len()
     ));
+    let jtis: Vec<&str> = report
+        .denials_missing
+        .iter()
+        .map(|(jti, _)| jti.as_str())
+        .collect();
+    let owners = auth::store::token_owners(&mut tx, &jtis).await?;
     for (jti, expires_at) in report.denials_missing {
-        outbox::record(&mut tx, ChangeKind::TokenDeny { jti, expires_at }).await?;
+        // A token purged since the check has expired: its denial goes everywhere, harmlessly.
+        let deny = NewChange {
+            owner: owners.get(&jti).copied(),
+            kind: ChangeKind::TokenDeny { jti, expires_at },
+        };
+        outbox::record(&mut tx, deny).await?;
         written += 1;
     }
     tx.commit().await?;
@@ -351,13 +367,41 @@ pub async fn resync(
     Ok(written)
 }
 
-/// The upserts that rewrite these rows as Postgres holds them now (a row deleted meanwhile has
-/// none), read through the stores so each table's column list is spelled once.
-async fn upsert_kinds(
+/// The owner named by the last upsert record of each of these rows (D1 holds them, Postgres
+/// does not): the shard key of their deletion. `None` for a row no record names an owner of,
+/// whose deletion goes to every shard; deleting what a shard does not hold changes nothing.
+async fn last_owners(
     conn: &mut sqlx::PgConnection,
     entity: Entity,
     ids: &[i64],
-) -> anyhow::Result<Vec<ChangeKind>> {
+) -> anyhow::Result<Vec<(i64, Option<UserId>)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Each lookup is one probe of `replication_changes_row`.
+    let owners: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT x.id, (SELECT c.owner_id FROM replication_changes c \
+             WHERE c.change->>'kind' = $1 AND c.change->'data'->>'id' = x.id::text \
+             ORDER BY c.version DESC LIMIT 1) \
+         FROM unnest($2::bigint[]) AS x(id)",
+    )
+    .bind(entity.upsert_kind())
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(owners
+        .into_iter()
+        .map(|(id, owner)| (id, owner.map(UserId::new)))
+        .collect())
+}
+
+/// The upserts that rewrite these rows as Postgres holds them now (a row deleted meanwhile has
+/// none), read through the stores so each table's column list is spelled once.
+async fn upserts_of(
+    conn: &mut sqlx::PgConnection,
+    entity: Entity,
+    ids: &[i64],
+) -> anyhow::Result<Vec<NewChange>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -367,7 +411,7 @@ async fn upsert_kinds(
             auth::store::users_by_ids(conn, &ids)
                 .await?
                 .iter()
-                .map(|u| ChangeKind::UserUpsert(u.replica()))
+                .map(|u| NewChange::user(u.replica()))
                 .collect()
         }
         Entity::Project => {
@@ -375,7 +419,7 @@ async fn upsert_kinds(
             projects::store::projects_by_ids(conn, &ids)
                 .await?
                 .into_iter()
-                .map(|p| ChangeKind::ProjectUpsert(p.into()))
+                .map(|p| NewChange::project(p.into()))
                 .collect()
         }
         Entity::Task => {
@@ -383,7 +427,7 @@ async fn upsert_kinds(
             projects::store::tasks_by_ids(conn, &ids)
                 .await?
                 .into_iter()
-                .map(|t| ChangeKind::TaskUpsert(t.replica()))
+                .map(|t| NewChange::task(t.replica()))
                 .collect()
         }
         Entity::Attachment => {
@@ -391,7 +435,7 @@ async fn upsert_kinds(
             attachments::store::attachments_by_ids(conn, &ids)
                 .await?
                 .into_iter()
-                .map(|a| ChangeKind::AttachmentUpsert(a.replica()))
+                .map(|a| NewChange::attachment(a.replica()))
                 .collect()
         }
         Entity::Product => {
@@ -399,7 +443,7 @@ async fn upsert_kinds(
             orders::store::products_by_ids(conn, &ids, false)
                 .await?
                 .into_values()
-                .map(ChangeKind::ProductUpsert)
+                .map(NewChange::product)
                 .collect()
         }
         Entity::Order => {
@@ -407,7 +451,7 @@ async fn upsert_kinds(
             orders::store::orders_by_ids(conn, &ids)
                 .await?
                 .into_iter()
-                .map(ChangeKind::OrderUpsert)
+                .map(NewChange::order)
                 .collect()
         }
     })

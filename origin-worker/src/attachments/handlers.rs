@@ -16,6 +16,7 @@ use crate::http::reply::{Failure, Reply};
 use crate::http::signed::Signed;
 use crate::projects::handlers::{finish, not_found};
 use crate::projects::store::owns_project;
+use crate::replication::outbox::NewChange;
 use crate::state::AppState;
 
 /// A second row for one stored object (a create sent again without its `Idempotency-Key`):
@@ -66,7 +67,7 @@ pub async fn create_attachment(
         .map_err(key_taken)?;
     let replica = row.replica();
     let reply = Reply::new(StatusCode::CREATED, json!(replica.attachment));
-    finish(write, ChangeKind::AttachmentUpsert(replica), reply).await
+    finish(write, NewChange::attachment(replica), reply).await
 }
 
 /// `DELETE /api/v1/attachments/{id}/` → 204 for the owner of its project, 404 for anyone else.
@@ -81,11 +82,7 @@ pub async fn delete_attachment(
     store::attachment_for_update(&mut write.tx, owner, id)
         .await?
         .ok_or_else(|| not_found("Attachment"))?;
-    store::delete_attachment(&mut write.tx, id).await?;
-    finish(
-        write,
-        ChangeKind::AttachmentDelete { id },
-        Reply::no_content(),
-    )
-    .await
+    let owner = store::delete_attachment(&mut write.tx, id).await?;
+    let change = NewChange::owned_by(owner, ChangeKind::AttachmentDelete { id });
+    finish(write, change, Reply::no_content()).await
 }

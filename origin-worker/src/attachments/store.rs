@@ -108,10 +108,15 @@ pub async fn attachments_by_ids(
     .await
 }
 
-pub async fn delete_attachment(conn: &mut PgConnection, id: AttachmentId) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM attachments WHERE id = $1")
-        .bind(id.get())
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Deletes the attachment (the caller has locked it); answers its project's owner, the
+/// deletion's shard key.
+pub async fn delete_attachment(conn: &mut PgConnection, id: AttachmentId) -> sqlx::Result<UserId> {
+    let owner: i64 = sqlx::query_scalar(
+        "DELETE FROM attachments a USING projects p WHERE a.id = $1 AND p.id = a.project_id \
+         RETURNING p.owner_id",
+    )
+    .bind(id.get())
+    .fetch_one(conn)
+    .await?;
+    Ok(UserId::new(owner))
 }

@@ -17,7 +17,7 @@ use crate::http::reply::{Failure, Reply};
 use crate::http::signed::Signed;
 use crate::http::write::Write;
 use crate::orders;
-use crate::replication::outbox;
+use crate::replication::outbox::{self, NewChange};
 use crate::state::AppState;
 
 fn now() -> i64 {
@@ -54,8 +54,7 @@ pub async fn register(State(state): State<AppState>, signed: Signed) -> Result<R
         }
         other => other?,
     };
-    let changes =
-        outbox::publish(&mut write.tx, vec![ChangeKind::UserUpsert(user.replica())]).await?;
+    let changes = outbox::publish(&mut write.tx, vec![NewChange::user(user.replica())]).await?;
     let welcome = Email::welcome(user.user_id(), &user.username, &user.email);
     email::enqueue(&mut write.tx, &welcome).await?;
     tracing::info!(user_id = user.id, "registered");
@@ -121,17 +120,20 @@ fn blacklisted() -> Failure {
     Failure::Api(ApiError::TokenNotValid(TokenProblem::Blacklisted))
 }
 
-/// Blacklists the presented refresh token and returns its denial for the edge. A token already
-/// blacklisted is refused: of two concurrent requests with one token, the primary key lets
-/// exactly one through.
-async fn revoke(write: &mut Write, token: &Claims) -> Result<ChangeKind, Failure> {
+/// Blacklists the presented refresh token and returns its denial for the edge, keyed by the
+/// token's user. A token already blacklisted is refused: of two concurrent requests with one
+/// token, the primary key lets exactly one through.
+async fn revoke(write: &mut Write, token: &Claims) -> Result<NewChange, Failure> {
     if !store::blacklist(&mut write.tx, &token.jti, token.user_id(), token.exp).await? {
         return Err(blacklisted());
     }
-    Ok(ChangeKind::TokenDeny {
-        jti: token.jti.clone(),
-        expires_at: token.exp,
-    })
+    Ok(NewChange::owned_by(
+        token.user_id(),
+        ChangeKind::TokenDeny {
+            jti: token.jti.clone(),
+            expires_at: token.exp,
+        },
+    ))
 }
 
 /// `POST /api/token/refresh/` → 200 `{access, refresh}`; the presented token is blacklisted.
@@ -187,22 +189,27 @@ pub async fn delete_me(State(state): State<AppState>, signed: Signed) -> Result<
             "Password is incorrect.",
         ))));
     }
-    let mut kinds: Vec<ChangeKind> = store::blacklist_all_for_user(&mut write.tx, user_id)
+    let mut records: Vec<NewChange> = store::blacklist_all_for_user(&mut write.tx, user_id)
         .await?
         .into_iter()
-        .map(|(jti, expires_at)| ChangeKind::TokenDeny { jti, expires_at })
+        .map(|(jti, expires_at)| {
+            NewChange::owned_by(user_id, ChangeKind::TokenDeny { jti, expires_at })
+        })
         .collect();
-    let revoked = kinds.len();
+    let revoked = records.len();
     // Projects, tasks and attachments go with the user (foreign keys cascade); the edge
     // cascades the same way when it applies the user's deletion (and removes the files).
     // Orders stay, the shop's records, detached (`ON DELETE SET NULL`): replicated again
-    // without an owner, after the deletion.
+    // after the deletion, without an owner, so (like a guest's) to every shard.
     let orders = orders::store::order_ids_of(&mut write.tx, user_id).await?;
     store::delete_user(&mut write.tx, user_id).await?;
-    kinds.push(ChangeKind::UserDelete { id: user_id });
+    records.push(NewChange::owned_by(
+        user_id,
+        ChangeKind::UserDelete { id: user_id },
+    ));
     let detached = orders::store::orders_by_ids(&mut write.tx, &orders).await?;
-    kinds.extend(detached.into_iter().map(ChangeKind::OrderUpsert));
-    let changes = outbox::publish(&mut write.tx, kinds).await?;
+    records.extend(detached.into_iter().map(NewChange::order));
+    let changes = outbox::publish(&mut write.tx, records).await?;
     tracing::info!(
         user_id = user_id.get(),
         revoked,

@@ -1,6 +1,8 @@
 //! The SQL behind accounts and tokens. Every function takes a connection so callers decide the
 //! transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use domain::UserId;
 use domain::replication::UserReplica;
@@ -173,6 +175,22 @@ pub async fn blacklist(
     .fetch_optional(conn)
     .await?;
     Ok(inserted.is_some())
+}
+
+/// The users of these blacklisted tokens, by token id (a token purged since is not there).
+pub async fn token_owners(
+    conn: &mut PgConnection,
+    jtis: &[&str],
+) -> sqlx::Result<HashMap<String, UserId>> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT jti, user_id FROM blacklisted_tokens WHERE jti = ANY($1)")
+            .bind(jtis)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(jti, user)| (jti, UserId::new(user)))
+        .collect())
 }
 
 /// Blacklists every unexpired refresh token of a user; returns the ids and expiries newly

@@ -3,10 +3,9 @@
 
 use domain::ProductId;
 use domain::orders::{NewProduct, Product};
-use domain::replication::ChangeKind;
 
 use super::store;
-use crate::replication::outbox;
+use crate::replication::outbox::{self, NewChange};
 use crate::state::AppState;
 
 /// What `./dev run` puts on sale on its first start, so a newcomer can place an order at once.
@@ -20,7 +19,7 @@ const DEMO: [(&str, i64, &str); 4] = [
 pub async fn add(state: &AppState, product: &NewProduct) -> anyhow::Result<Product> {
     let mut tx = state.db.begin().await?;
     let added = store::insert_product(&mut tx, product).await?;
-    outbox::publish(&mut tx, vec![ChangeKind::ProductUpsert(added.clone())]).await?;
+    outbox::publish(&mut tx, vec![NewChange::product(added.clone())]).await?;
     tx.commit().await?;
     Ok(added)
 }
@@ -35,7 +34,7 @@ pub async fn set_active(
     let Some(product) = store::set_product_active(&mut tx, id, active).await? else {
         return Ok(None);
     };
-    outbox::publish(&mut tx, vec![ChangeKind::ProductUpsert(product.clone())]).await?;
+    outbox::publish(&mut tx, vec![NewChange::product(product.clone())]).await?;
     tx.commit().await?;
     Ok(Some(product))
 }
@@ -61,11 +60,7 @@ pub async fn seed_demo(state: &AppState) -> anyhow::Result<Vec<Product>> {
         let product = NewProduct::parse(name, price_cents, currency).map_err(anyhow::Error::msg)?;
         added.push(store::insert_product(&mut tx, &product).await?);
     }
-    let changes = added
-        .iter()
-        .cloned()
-        .map(ChangeKind::ProductUpsert)
-        .collect();
+    let changes = added.iter().cloned().map(NewChange::product).collect();
     outbox::publish(&mut tx, changes).await?;
     tx.commit().await?;
     Ok(added)

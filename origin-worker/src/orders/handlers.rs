@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use domain::input::messages;
 use domain::orders::{Currency, MAX_AMOUNT_CENTS, NewOrder, OrderItem, Product, token_digest};
-use domain::replication::ChangeKind;
 use domain::{ApiError, FieldErrors, ProductId};
 use rand::RngCore as _;
 use serde_json::json;
@@ -15,7 +14,7 @@ use super::store::{self, NewOrderRow};
 use crate::begin_write;
 use crate::http::reply::{Failure, Reply};
 use crate::http::signed::Signed;
-use crate::replication::outbox;
+use crate::replication::outbox::{self, NewChange};
 use crate::state::AppState;
 
 /// 256 random bits, hex: the guest's order token.
@@ -110,7 +109,7 @@ pub async fn create_order(State(state): State<AppState>, signed: Signed) -> Resu
     if let Some(token) = token {
         body["order_token"] = json!(token);
     }
-    let changes = outbox::publish(&mut write.tx, vec![ChangeKind::OrderUpsert(order)]).await?;
+    let changes = outbox::publish(&mut write.tx, vec![NewChange::order(order)]).await?;
     write
         .commit(Reply::new(StatusCode::CREATED, body).with_changes(changes))
         .await

@@ -9,7 +9,6 @@
 
 use domain::OrderId;
 use domain::orders::OrderStatus;
-use domain::replication::ChangeKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -18,7 +17,7 @@ use super::store;
 use crate::db;
 use crate::email::{self, Email};
 use crate::orders;
-use crate::replication::outbox;
+use crate::replication::outbox::{self, NewChange};
 use crate::state::AppState;
 
 pub const STRIPE_EVENT_QUEUE: &str = "stripe-event";
@@ -116,6 +115,6 @@ async fn settle(
         // dedupe key (`receipt:{id}`) sends it once whatever happens to the jobs.
         email::enqueue(conn, &Email::receipt(replica.order.clone())).await?;
     }
-    outbox::publish(conn, vec![ChangeKind::OrderUpsert(replica)]).await?;
+    outbox::publish(conn, vec![NewChange::order(replica)]).await?;
     Ok(format!("order {order_id} {}", to.as_str()))
 }

@@ -15,7 +15,7 @@ use crate::begin_write;
 use crate::http::reply::{Failure, Reply};
 use crate::http::signed::Signed;
 use crate::http::write::Write;
-use crate::replication::outbox;
+use crate::replication::outbox::{self, NewChange};
 use crate::state::AppState;
 
 /// The contract's 404 for an object that is not the caller's, or does not exist.
@@ -62,7 +62,7 @@ async fn owned_task(write: &mut Write, owner: UserId, id: TaskId) -> Result<Task
 /// Records the change, enqueues replication, commits, and answers with the change attached.
 pub(crate) async fn finish(
     mut write: Write,
-    change: ChangeKind,
+    change: NewChange,
     reply: Reply,
 ) -> Result<Reply, Failure> {
     let changes = outbox::publish(&mut write.tx, vec![change]).await?;
@@ -93,7 +93,7 @@ pub async fn create_project(
     let project = Project::from(row);
     let view = ProjectView::new(project.clone(), Vec::new());
     let reply = Reply::new(StatusCode::CREATED, json!(view));
-    finish(write, ChangeKind::ProjectUpsert(project), reply).await
+    finish(write, NewChange::project(project), reply).await
 }
 
 /// `PUT` / `PATCH /api/v1/projects/{id}/`.
@@ -117,7 +117,7 @@ pub async fn update_project(
     let project = Project::from(row);
     let view = project_view(&mut write, project.clone()).await?;
     let reply = Reply::new(StatusCode::OK, json!(view));
-    finish(write, ChangeKind::ProjectUpsert(project), reply).await
+    finish(write, NewChange::project(project), reply).await
 }
 
 /// `POST /api/v1/projects/{id}/archive/` → `{"status": "archived"}`.
@@ -133,7 +133,7 @@ pub async fn archive_project(
     let row =
         store::update_project(&mut write.tx, id, &current.name, &current.description, true).await?;
     let reply = Reply::new(StatusCode::OK, json!({"status": "archived"}));
-    finish(write, ChangeKind::ProjectUpsert(Project::from(row)), reply).await
+    finish(write, NewChange::project(Project::from(row)), reply).await
 }
 
 /// `DELETE /api/v1/projects/{id}/` → 204; its tasks and attachments go with it.
@@ -146,8 +146,9 @@ pub async fn delete_project(
     let id = project_id(&id)?;
     let mut write = begin_write!(&state, &signed);
     owned_project(&mut write, owner, id).await?;
-    store::delete_project(&mut write.tx, id).await?;
-    finish(write, ChangeKind::ProjectDelete { id }, Reply::no_content()).await
+    let owner = store::delete_project(&mut write.tx, id).await?;
+    let change = NewChange::owned_by(owner, ChangeKind::ProjectDelete { id });
+    finish(write, change, Reply::no_content()).await
 }
 
 /// DRF's answer for a task's `project` that is not one of the caller's: the same 400 whether
@@ -180,7 +181,7 @@ pub async fn create_task(State(state): State<AppState>, signed: Signed) -> Resul
     let row = store::insert_task(&mut write.tx, &fields).await?;
     let replica = row.replica();
     let reply = Reply::new(StatusCode::CREATED, json!(replica.task));
-    finish(write, ChangeKind::TaskUpsert(replica), reply).await
+    finish(write, NewChange::task(replica), reply).await
 }
 
 /// `PUT` / `PATCH /api/v1/tasks/{id}/`. Moving a task is allowed only into another project of
@@ -215,7 +216,7 @@ pub async fn update_task(
     let row = store::update_task(&mut write.tx, id, &fields).await?;
     let replica = row.replica();
     let reply = Reply::new(StatusCode::OK, json!(replica.task));
-    finish(write, ChangeKind::TaskUpsert(replica), reply).await
+    finish(write, NewChange::task(replica), reply).await
 }
 
 /// `DELETE /api/v1/tasks/{id}/` → 204.
@@ -228,6 +229,7 @@ pub async fn delete_task(
     let id = task_id(&id)?;
     let mut write = begin_write!(&state, &signed);
     owned_task(&mut write, owner, id).await?;
-    store::delete_task(&mut write.tx, id).await?;
-    finish(write, ChangeKind::TaskDelete { id }, Reply::no_content()).await
+    let owner = store::delete_task(&mut write.tx, id).await?;
+    let change = NewChange::owned_by(owner, ChangeKind::TaskDelete { id });
+    finish(write, change, Reply::no_content()).await
 }

@@ -170,12 +170,13 @@ pub async fn update_project(
     .await
 }
 
-pub async fn delete_project(conn: &mut PgConnection, id: ProjectId) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM projects WHERE id = $1")
+/// Deletes the project (the caller has locked it); answers its owner, the deletion's shard key.
+pub async fn delete_project(conn: &mut PgConnection, id: ProjectId) -> sqlx::Result<UserId> {
+    let owner: i64 = sqlx::query_scalar("DELETE FROM projects WHERE id = $1 RETURNING owner_id")
         .bind(id.get())
-        .execute(conn)
+        .fetch_one(conn)
         .await?;
-    Ok(())
+    Ok(UserId::new(owner))
 }
 
 /// A project's tasks, in id order (as the nested serializer lists them).
@@ -269,10 +270,15 @@ pub async fn update_task(
     .await
 }
 
-pub async fn delete_task(conn: &mut PgConnection, id: TaskId) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM tasks WHERE id = $1")
-        .bind(id.get())
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Deletes the task (the caller has locked it); answers its project's owner, the deletion's
+/// shard key.
+pub async fn delete_task(conn: &mut PgConnection, id: TaskId) -> sqlx::Result<UserId> {
+    let owner: i64 = sqlx::query_scalar(
+        "DELETE FROM tasks t USING projects p WHERE t.id = $1 AND p.id = t.project_id \
+         RETURNING p.owner_id",
+    )
+    .bind(id.get())
+    .fetch_one(conn)
+    .await?;
+    Ok(UserId::new(owner))
 }

@@ -1,0 +1,18 @@
+-- The shard key of every change record: the user whose data it is (their own account, their
+-- projects, tasks, attachments and orders, their refresh tokens' denials, and the deletion of
+-- any of these), or NULL for what every shard gets (the catalogue, and orders without an
+-- owner: a guest's, or one detached from a deleted account). The origin writes it with the
+-- record (`origin-worker/src/replication/outbox.rs`); once owners are spread over several D1
+-- databases, the push selects one shard's records by it. No foreign key: a user's deletion
+-- record outlives the user.
+--
+-- No index yet. Nothing reads the column today (the push reads pending records by version,
+-- through `replication_changes_pending`), and the index a per-shard push wants depends on how
+-- owners map to shards, which is not decided: an expression on the shard function for hashed
+-- owners, (owner_id, version) for a lookup table. Every write would pay for it meanwhile; it
+-- can be built CONCURRENTLY with the push that reads it.
+--
+-- Alone in its migration (each runs in its own transaction): adding a column without a default
+-- takes its lock for an instant, while the backfill (0011) runs under row locks only, so the
+-- previous release keeps writing records meanwhile.
+ALTER TABLE replication_changes ADD COLUMN owner_id BIGINT;
