@@ -63,6 +63,7 @@ fn seed(edge: &TestEdge, owner: i64, tasks: i64) {
         for p in 1..=10 {
             changes.push(Change {
                 version: p,
+                owner: None,
                 kind: ChangeKind::ProjectUpsert(Project {
                     id: ProjectId::new(p),
                     owner: UserId::new(owner),
@@ -76,6 +77,7 @@ fn seed(edge: &TestEdge, owner: i64, tasks: i64) {
         for id in 1..=tasks {
             changes.push(Change {
                 version: 100 + id,
+                owner: None,
                 kind: ChangeKind::TaskUpsert(TaskReplica {
                     owner: UserId::new(owner),
                     task: Task {

@@ -37,6 +37,7 @@ fn key(id: i64) -> String {
 fn attachment(version: i64, id: i64, project: i64, owner: i64) -> Change {
     Change {
         version,
+        owner: None,
         kind: ChangeKind::AttachmentUpsert(AttachmentReplica {
             attachment: Attachment {
                 id: AttachmentId::new(id),
@@ -56,6 +57,7 @@ fn attachment(version: i64, id: i64, project: i64, owner: i64) -> Change {
 fn delete(version: i64, entity: Entity, id: i64) -> Change {
     Change {
         version,
+        owner: None,
         kind: entity.delete(id),
     }
 }
@@ -72,6 +74,7 @@ async fn seeded() -> SqliteReplica {
     for (id, name) in [(ALICE, "alice"), (BOB, "bob")] {
         changes.push(Change {
             version: id,
+            owner: None,
             kind: ChangeKind::UserUpsert(UserReplica {
                 id: UserId::new(id),
                 username: name.into(),
@@ -84,6 +87,7 @@ async fn seeded() -> SqliteReplica {
     for (id, owner) in PROJECTS {
         changes.push(Change {
             version: id,
+            owner: None,
             kind: ChangeKind::ProjectUpsert(Project {
                 id: ProjectId::new(id),
                 owner: UserId::new(owner),

@@ -37,6 +37,7 @@ const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
 fn project(id: i64, owner: i64) -> Change {
     Change {
         version: id,
+        owner: None,
         kind: ChangeKind::ProjectUpsert(Project {
             id: ProjectId::new(id),
             owner: UserId::new(owner),
@@ -73,6 +74,7 @@ async fn edge_with(extra: &[(&str, &str)]) -> (TestEdge, String) {
                 body: None,
                 changes: vec![Change {
                     version: 1_000 + id,
+                    owner: None,
                     kind: Entity::Attachment.delete(id),
                 }],
                 headers: Vec::new(),
@@ -95,6 +97,7 @@ async fn edge_with(extra: &[(&str, &str)]) -> (TestEdge, String) {
             body: Some(serde_json::to_value(&attachment).unwrap()),
             changes: vec![Change {
                 version: next_id.get(),
+                owner: None,
                 kind: ChangeKind::AttachmentUpsert(AttachmentReplica {
                     attachment,
                     owner: UserId::new(ALICE),
@@ -783,6 +786,7 @@ async fn deleting_an_attachment_or_its_project_removes_the_blobs() {
         &ctx,
         &[Change {
             version: 5_000,
+            owner: None,
             kind: Entity::Project.delete(10),
         }],
     )

@@ -70,7 +70,11 @@ async fn seeded() -> (TestEdge, String, String) {
     ]
     .into_iter()
     .zip(100..)
-    .map(|(kind, version)| Change { version, kind })
+    .map(|(kind, version)| Change {
+        version,
+        owner: None,
+        kind,
+    })
     .collect();
     edge::replica::apply(&edge.replica, &changes).await.unwrap();
     (edge, alice, bob)
@@ -197,7 +201,11 @@ async fn an_order_outlives_its_users_deletion_detached() {
     ]
     .into_iter()
     .zip(200..)
-    .map(|(kind, version)| Change { version, kind })
+    .map(|(kind, version)| Change {
+        version,
+        owner: None,
+        kind,
+    })
     .collect::<Vec<_>>();
     edge::replica::apply(&edge.replica, &changes).await.unwrap();
     assert_eq!(

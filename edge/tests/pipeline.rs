@@ -273,6 +273,7 @@ async fn verify_checks_signature_expiry_and_the_denylist() {
         &edge.replica,
         &[Change {
             version: 1,
+            owner: None,
             kind: ChangeKind::TokenDeny {
                 jti: "r-7".into(),
                 expires_at: NOW + 10,
@@ -304,6 +305,7 @@ async fn a_registration_is_checked_signed_forwarded_and_written_through() {
         Some(json!({"id": 5, "username": "bob", "email": "bob@example.com"})),
         vec![Change {
             version: 3,
+            owner: None,
             kind: ChangeKind::UserUpsert(user),
         }],
     );
@@ -653,6 +655,7 @@ async fn a_bad_task_body_also_names_a_project_that_is_not_the_callers() {
     edge.user(2, "bob").await;
     let project = |id: i64, owner: i64| Change {
         version: 100 + id,
+        owner: None,
         kind: ChangeKind::ProjectUpsert(domain::projects::Project {
             id: domain::ProjectId::new(id),
             owner: domain::UserId::new(owner),

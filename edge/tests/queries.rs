@@ -10,11 +10,12 @@
 
 mod support;
 
-use domain::projects::{Project, Task};
-use domain::query::Date;
+use domain::projects::{Project, TASK_ORDERING, Task};
+use domain::query::{Date, Ordering, TaskFilters};
 use domain::replication::{Change, ChangeKind, TaskReplica};
 use domain::{ProjectId, TaskId, UserId};
 use edge::http::Request;
+use edge::projects::sql::{Window, task_list};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use support::{TestEdge, body};
@@ -25,6 +26,7 @@ const BOB: i64 = 2;
 fn project(id: i64, owner: i64, name: &str, description: &str, created: &str) -> Change {
     Change {
         version: id * 100,
+        owner: None,
         kind: ChangeKind::ProjectUpsert(Project {
             id: ProjectId::new(id),
             owner: UserId::new(owner),
@@ -49,6 +51,7 @@ fn task(
 ) -> Change {
     Change {
         version: 1000 + id,
+        owner: None,
         kind: ChangeKind::TaskUpsert(TaskReplica {
             task: Task {
                 id: TaskId::new(id),
@@ -371,6 +374,7 @@ async fn deleting_a_project_takes_its_tasks_and_late_updates_stay_dead() {
         &edge.replica,
         &[Change {
             version: 5000,
+            owner: None,
             kind: ChangeKind::ProjectDelete {
                 id: ProjectId::new(10),
             },
@@ -489,4 +493,63 @@ async fn a_bad_update_of_an_unseen_object_goes_to_the_origin() {
         .await;
     assert_eq!(response.status, 404);
     assert_eq!(edge.origin.received.borrow().len(), 1, "the origin decided");
+}
+
+fn list_count(filters: TaskFilters, terms: &[&str]) -> edge::platform::Statement {
+    let terms: Vec<String> = terms.iter().map(|t| (*t).to_owned()).collect();
+    let ordering = Ordering::parse(None, TASK_ORDERING, Task::DEFAULT_ORDERING);
+    let window = Window {
+        limit: 20,
+        offset: 0,
+    };
+    task_list(UserId::new(ALICE), &filters, &terms, &ordering, window).count
+}
+
+/// A list filtered only by owner, done and project is counted from `task_counts` (a few rows
+/// per project), not by walking an index entry per task; a due date range or a search is
+/// counted from the tasks it reads anyway. A project's `task_count` reads its own rows.
+#[test]
+fn list_counts_read_task_counts_when_the_filters_allow() {
+    let replica = support::SqliteReplica::new();
+    let filters =
+        |done, project: Option<i64>, min_due: Option<&str>, max_due: Option<&str>| TaskFilters {
+            done,
+            project: project.map(ProjectId::new),
+            min_due: min_due.and_then(Date::parse),
+            max_due: max_due.and_then(Date::parse),
+        };
+    let day = Some("2025-01-01");
+    let cases: &[(&str, TaskFilters, &[&str], bool)] = &[
+        ("no filter", filters(None, None, None, None), &[], true),
+        ("done", filters(Some(true), None, None, None), &[], true),
+        ("project", filters(None, Some(10), None, None), &[], true),
+        (
+            "both",
+            filters(Some(false), Some(10), None, None),
+            &[],
+            true,
+        ),
+        ("min_due", filters(None, None, day, None), &[], false),
+        ("max_due", filters(None, None, None, day), &[], false),
+        (
+            "short search",
+            filters(None, None, None, None),
+            &["ab"],
+            false,
+        ),
+        ("search", filters(None, None, None, None), &["abc"], false),
+    ];
+    for (label, filters, terms, stored) in cases {
+        let plan = replica.plan(&list_count(filters.clone(), terms));
+        let from_counts = plan.len() == 1 && plan[0].starts_with("SEARCH task_counts USING");
+        assert_eq!(from_counts, *stored, "{label}: {plan:?}");
+    }
+
+    let detail = edge::projects::sql::project_detail(UserId::new(ALICE), ProjectId::new(10));
+    let plan = replica.plan(&detail);
+    assert!(
+        plan.iter()
+            .any(|step| step == "SEARCH c USING INDEX task_counts_project (project_id=?)"),
+        "{plan:?}"
+    );
 }

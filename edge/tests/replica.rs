@@ -20,6 +20,7 @@ use support::{NOW, ORIGIN_SECRET, SqliteReplica, TestEdge, body};
 fn upsert(version: i64, id: i64, email: &str) -> Change {
     Change {
         version,
+        owner: None,
         kind: ChangeKind::UserUpsert(UserReplica {
             id: UserId::new(id),
             username: format!("user{id}"),
@@ -33,6 +34,7 @@ fn upsert(version: i64, id: i64, email: &str) -> Change {
 fn delete(version: i64, id: i64) -> Change {
     Change {
         version,
+        owner: None,
         kind: ChangeKind::UserDelete {
             id: UserId::new(id),
         },
@@ -96,6 +98,7 @@ async fn denylist_entries_are_idempotent() {
     let replica = SqliteReplica::new();
     let deny = Change {
         version: 9,
+        owner: None,
         kind: ChangeKind::TokenDeny {
             jti: "j1".into(),
             expires_at: 100,
@@ -135,6 +138,7 @@ async fn a_push_drops_denylist_entries_that_have_expired() {
     let edge = TestEdge::new();
     let deny = |version, jti: &str, expires_at| Change {
         version,
+        owner: None,
         kind: ChangeKind::TokenDeny {
             jti: jti.into(),
             expires_at,

@@ -55,11 +55,13 @@ async fn seeded() -> (TestEdge, String) {
     let (_, token) = edge.user(OWNER, "alice").await;
     let mut changes = vec![Change {
         version: 100,
+        owner: None,
         kind: ChangeKind::ProjectUpsert(project()),
     }];
     for task in tasks() {
         changes.push(Change {
             version: 100 + task.id.get(),
+            owner: None,
             kind: ChangeKind::TaskUpsert(TaskReplica {
                 task,
                 owner: UserId::new(OWNER),

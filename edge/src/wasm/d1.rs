@@ -1,18 +1,61 @@
 //! D1 behind the [`Replica`] port, in one session per request (see [`crate::sessions`]).
 
 use serde::de::DeserializeOwned;
-use worker::{D1DatabaseSession, wasm_bindgen::JsValue};
+use worker::{D1Database, D1DatabaseSession, wasm_bindgen::JsValue};
 
 use crate::platform::{PortError, Replica, Rows, SqlValue, Statement};
 
-pub struct D1(pub D1DatabaseSession);
+pub struct D1 {
+    session: D1DatabaseSession,
+    /// The binding itself, for the one retry [`D1::run`] makes outside the session.
+    database: D1Database,
+}
+
+/// What the local runtime (miniflare's D1, on workerd's SQLite) sometimes answers when several
+/// requests write at once: its storage could not give the session's bookmark, and it rolled the
+/// batch back. Production's D1 is another implementation; should it ever say this, the retry
+/// on the primary is as fresh as any session.
+const LOCAL_BOOKMARK_FAULT: &str = "Failed to get session commit token";
 
 impl D1 {
+    /// `database`'s queries in a session that starts at `anchor` (see [`crate::sessions`]).
+    pub fn new(database: D1Database, anchor: &str) -> worker::Result<Self> {
+        Ok(Self {
+            session: database.with_session(Some(anchor))?,
+            database,
+        })
+    }
+
     /// Where the session's reads and writes have brought it: the response's bookmark. `None`
     /// when it ran no query (or the runtime has none to give).
     pub fn bookmark(&self) -> Option<String> {
-        self.0.get_bookmark().ok().flatten()
+        self.session.get_bookmark().ok().flatten()
     }
+
+    /// `statements` as one batch (one transaction) in the session; once more on the database
+    /// itself, outside the session, when the session's bookmark could not be had
+    /// ([`LOCAL_BOOKMARK_FAULT`]: nothing was written).
+    async fn run(&self, statements: &[Statement]) -> Result<Vec<worker::D1Result>, PortError> {
+        let prepared = prepare_all(statements, |sql| self.session.prepare(sql))?;
+        match self.session.batch(prepared).await {
+            Err(e) if e.to_string().contains(LOCAL_BOOKMARK_FAULT) => {
+                let prepared = prepare_all(statements, |sql| self.database.prepare(sql))?;
+                self.database.batch(prepared).await.map_err(d1_error)
+            }
+            answer => answer.map_err(d1_error),
+        }
+    }
+}
+
+fn prepare_all(
+    statements: &[Statement],
+    prepare: impl Fn(&str) -> worker::D1PreparedStatement,
+) -> Result<Vec<worker::D1PreparedStatement>, PortError> {
+    statements
+        .iter()
+        .map(|s| prepare(&s.sql).bind(&bind_values(&s.params)))
+        .collect::<worker::Result<Vec<_>>>()
+        .map_err(d1_error)
 }
 
 fn bind_values(params: &[SqlValue]) -> Vec<JsValue> {
@@ -45,51 +88,23 @@ impl Rows for D1Rows {
     }
 }
 
-impl D1 {
-    fn prepare_all(
-        &self,
-        statements: &[Statement],
-    ) -> Result<Vec<worker::D1PreparedStatement>, PortError> {
-        statements
-            .iter()
-            .map(|s| self.0.prepare(&*s.sql).bind(&bind_values(&s.params)))
-            .collect::<worker::Result<Vec<_>>>()
-            .map_err(d1_error)
-    }
-}
-
 impl Replica for D1 {
     type Rows = D1Rows;
 
     async fn read_batch(&self, statements: Vec<Statement>) -> Result<Vec<D1Rows>, PortError> {
-        let prepared = self.prepare_all(&statements)?;
-        Ok(self
-            .0
-            .batch(prepared)
-            .await
-            .map_err(d1_error)?
-            .into_iter()
-            .map(D1Rows)
-            .collect())
+        Ok(self.run(&statements).await?.into_iter().map(D1Rows).collect())
     }
 
     async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError> {
-        let prepared = self
-            .0
-            .prepare(&*statement.sql)
-            .bind(&bind_values(&statement.params))
-            .map_err(d1_error)?;
-        prepared
-            .all()
-            .await
-            .map_err(d1_error)?
-            .results::<T>()
-            .map_err(d1_error)
+        let mut results = self.run(std::slice::from_ref(&statement)).await?;
+        let result = results
+            .pop()
+            .ok_or_else(|| PortError::new("D1 answered a statement with no result"))?;
+        result.results::<T>().map_err(d1_error)
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<(), PortError> {
-        let prepared = self.prepare_all(&statements)?;
-        self.0.batch(prepared).await.map_err(d1_error)?;
+        self.run(&statements).await?;
         Ok(())
     }
 }

@@ -38,27 +38,69 @@ pub struct SqliteReplica {
 
 impl SqliteReplica {
     pub fn new() -> Self {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let replica = Self::empty();
+        replica.migrate(|_| true);
+        replica
+    }
+
+    /// SQLite with the D1 migrations whose file names sort before `first_left_out` applied
+    /// (`migrate_from` applies the others), to test what a migration does to existing rows.
+    pub fn migrated_before(first_left_out: &str) -> Self {
+        let replica = Self::empty();
+        replica.migrate(|name| name < first_left_out);
+        replica
+    }
+
+    fn empty() -> Self {
+        Self {
+            conn: RefCell::new(rusqlite::Connection::open_in_memory().unwrap()),
+        }
+    }
+
+    /// Applies the migrations from `first` on.
+    pub fn migrate_from(&self, first: &str) {
+        self.migrate(|name| name >= first);
+    }
+
+    fn migrate(&self, wanted: impl Fn(&str) -> bool) {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/d1");
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
+            .filter(|path| wanted(&path.file_name().unwrap().to_string_lossy()))
             .collect();
         files.sort();
+        let conn = self.conn.borrow();
         for file in files {
             conn.execute_batch(&std::fs::read_to_string(&file).unwrap())
                 .unwrap_or_else(|e| panic!("migration {}: {e}", file.display()));
-        }
-        Self {
-            conn: RefCell::new(conn),
         }
     }
 
     /// A raw query for assertions.
     pub fn rows(&self, sql: &str) -> Vec<Value> {
+        self.rows_of(&Statement::new(sql.to_owned(), Vec::new()))
+    }
+
+    /// A statement's rows, as JSON objects.
+    pub fn rows_of(&self, statement: &Statement) -> Vec<Value> {
         let conn = self.conn.borrow();
-        let mut stmt = conn.prepare(sql).unwrap();
-        query_json(&mut stmt, &[]).unwrap()
+        let mut stmt = conn
+            .prepare(&statement.sql)
+            .unwrap_or_else(|e| panic!("{e}: {}", statement.sql));
+        query_json(&mut stmt, &statement.params).unwrap()
+    }
+
+    /// What SQLite plans for a statement: the details of `EXPLAIN QUERY PLAN`, in order.
+    pub fn plan(&self, statement: &Statement) -> Vec<String> {
+        let explain = Statement::new(
+            format!("EXPLAIN QUERY PLAN {}", statement.sql),
+            statement.params.clone(),
+        );
+        self.rows_of(&explain)
+            .into_iter()
+            .map(|row| row["detail"].as_str().unwrap().to_owned())
+            .collect()
     }
 }
 
@@ -302,6 +344,7 @@ impl TestEdge {
             &self.replica,
             &[Change {
                 version: id,
+                owner: None,
                 kind: ChangeKind::UserUpsert(user.clone()),
             }],
         )
