@@ -17,6 +17,11 @@ use crate::projects::{Attachment, Project, Task};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub version: i64,
+    /// The shard key: the user whose data this is, or `None` for what every shard gets (the
+    /// catalogue, and orders without an owner). Absent on the wire when `None`, so a record
+    /// written before the key existed reads as global.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<UserId>,
     #[serde(flatten)]
     pub kind: ChangeKind,
 }
@@ -231,6 +236,7 @@ mod tests {
     fn changes_have_a_stable_wire_format() {
         let change = Change {
             version: 42,
+            owner: None,
             kind: ChangeKind::TokenDeny {
                 jti: "abc".into(),
                 expires_at: 1_700_000_000,
@@ -244,35 +250,71 @@ mod tests {
         assert_eq!(serde_json::from_value::<Change>(wire).unwrap(), change);
     }
 
-    /// The origin keys its records by owner for sharding (`replication_changes.owner_id`) and
-    /// may send the key along as `"owner"`; a reader that does not know the field yet still
-    /// reads the record, whatever the kind's own fields are called.
+    /// The shard key sits beside `kind` and `data` and is left out when global, so records
+    /// written before it (and global ones) read as they always did.
     #[test]
-    fn a_record_naming_its_owner_still_parses() {
+    fn the_owner_is_on_the_wire_only_when_there_is_one() {
         let cases = [
             (
-                json!({"version": 3, "owner": 1, "kind": "task.delete", "data": {"id": 9}}),
-                ChangeKind::TaskDelete { id: TaskId::new(9) },
-                "a deletion",
+                json!({"version": 3, "kind": "task.delete", "data": {"id": 9}}),
+                Change {
+                    version: 3,
+                    owner: None,
+                    kind: ChangeKind::TaskDelete { id: TaskId::new(9) },
+                },
+                "a record without an owner",
             ),
             (
-                json!({"version": 3, "owner": null, "kind": "product.delete", "data": {"id": 4}}),
-                ChangeKind::ProductDelete {
-                    id: ProductId::new(4),
+                json!({"version": 3, "owner": 1, "kind": "task.delete", "data": {"id": 9}}),
+                Change {
+                    version: 3,
+                    owner: Some(UserId::new(1)),
+                    kind: ChangeKind::TaskDelete { id: TaskId::new(9) },
                 },
-                "a global record with an explicit null",
+                "a deletion's owner",
             ),
             (
                 json!({"version": 3, "owner": 1, "kind": "user.upsert", "data": user()}),
-                ChangeKind::UserUpsert(user()),
-                "an upsert",
+                Change {
+                    version: 3,
+                    owner: Some(UserId::new(1)),
+                    kind: ChangeKind::UserUpsert(user()),
+                },
+                "an upsert's owner, beside its data's own fields",
             ),
         ];
-        for (wire, kind, case) in cases {
+        for (wire, change, case) in cases {
             let parsed: Change =
-                serde_json::from_value(wire).unwrap_or_else(|e| panic!("{case}: {e}"));
-            assert_eq!(parsed, Change { version: 3, kind }, "{case}");
+                serde_json::from_value(wire.clone()).unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(parsed, change, "{case}: parsed");
+            assert_eq!(
+                serde_json::to_value(&change).unwrap(),
+                wire,
+                "{case}: written"
+            );
         }
+        // An explicit null is global too.
+        let null =
+            json!({"version": 3, "owner": null, "kind": "product.delete", "data": {"id": 4}});
+        assert_eq!(serde_json::from_value::<Change>(null).unwrap().owner, None);
+    }
+
+    /// A reader built before the key (an edge deployed before its origin) still reads records
+    /// that carry it.
+    #[test]
+    fn a_reader_without_the_owner_reads_records_with_one() {
+        #[derive(Debug, Deserialize)]
+        struct Before {
+            version: i64,
+            #[serde(flatten)]
+            kind: ChangeKind,
+        }
+        let wire = json!({"version": 3, "owner": 1, "kind": "task.delete", "data": {"id": 9}});
+        let read: Before = serde_json::from_value(wire).unwrap();
+        assert_eq!(
+            (read.version, read.kind),
+            (3, ChangeKind::TaskDelete { id: TaskId::new(9) })
+        );
     }
 
     fn user() -> UserReplica {
@@ -368,6 +410,7 @@ mod tests {
     fn an_attachment_record_is_its_metadata_and_owner() {
         let change = Change {
             version: 7,
+            owner: Some(UserId::new(1)),
             kind: ChangeKind::AttachmentUpsert(AttachmentReplica {
                 attachment: Attachment {
                     id: AttachmentId::new(3),
@@ -385,7 +428,7 @@ mod tests {
         let wire = serde_json::to_value(&change).unwrap();
         assert_eq!(
             wire,
-            json!({"version": 7, "kind": "attachment.upsert", "data": {
+            json!({"version": 7, "owner": 1, "kind": "attachment.upsert", "data": {
                 "id": 3, "project": 2,
                 "storage_key": "attachments/2025/01/0123456789abcdef0123456789abcdef",
                 "filename": "a.txt", "size": 12, "content_type": "text/plain",

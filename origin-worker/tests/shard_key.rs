@@ -17,13 +17,15 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
+use domain::UserId;
 use domain::orders::NewProduct;
 use domain::paths;
-use domain::replication::Entity;
+use domain::replication::{ChangeBatch, Entity};
 use domain::wire::VersionsRequest;
 use origin_worker::audit;
 use origin_worker::orders::catalogue;
 use origin_worker::payments;
+use origin_worker::replication::push;
 use serde_json::{Value, json};
 use support::{Answer, TestOrigin, now};
 
@@ -698,5 +700,65 @@ async fn a_denial_whose_token_was_purged_is_backfilled_as_every_shards() {
             ("user.upsert".to_owned(), Some(alice)),
             ("token.deny".to_owned(), None)
         ]
+    );
+}
+
+#[tokio::test]
+async fn the_shard_key_travels_with_each_record_in_the_reply_and_the_push() {
+    let received = Arc::new(Mutex::new(Vec::<ChangeBatch>::new()));
+    let seen = received.clone();
+    let app = Router::new().route(
+        paths::INTERNAL_REPLICATE,
+        post(move |body: Bytes| {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                axum::Json(json!({"applied": 0}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let edge = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let origin = TestOrigin::with_edge(&edge).await;
+    let (alice, _, _) = origin.user("alice").await;
+    catalogue::add(
+        &origin.state,
+        &NewProduct::parse("Mug", 1_250, "usd").unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let answer = origin
+        .signed("POST", paths::PROJECTS, &json!({"name": "P"}), Some(alice))
+        .await;
+
+    assert_eq!(answer.changes()[0]["owner"], json!(alice), "in the reply");
+    push::push_pending(&origin.state, &reqwest::Client::new())
+        .await
+        .unwrap();
+    let pushed: Vec<(String, Option<i64>)> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|batch| batch.changes.iter())
+        .map(|change| {
+            let kind = serde_json::to_value(&change.kind).unwrap()["kind"].clone();
+            (
+                kind.as_str().unwrap().to_owned(),
+                change.owner.map(UserId::get),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pushed,
+        [
+            ("user.upsert".to_owned(), Some(alice)),
+            ("product.upsert".to_owned(), None),
+            ("project.upsert".to_owned(), Some(alice)),
+        ],
+        "in the push"
     );
 }

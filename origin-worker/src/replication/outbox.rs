@@ -87,7 +87,11 @@ pub async fn record(conn: &mut PgConnection, change: NewChange) -> sqlx::Result<
     .bind(owner.map(UserId::get))
     .fetch_one(conn)
     .await?;
-    Ok(Change { version, kind })
+    Ok(Change {
+        version,
+        owner,
+        kind,
+    })
 }
 
 /// Queue name of the replication job.

@@ -5,9 +5,9 @@
 //! marked pushed only after the edge acknowledged it; a crash between the two re-sends it,
 //! which the edge's version guard makes harmless.
 
-use domain::paths;
 use domain::replication::{Change, ChangeBatch, ChangeKind, MAX_BATCH};
 use domain::signing::{self, Direction, SignedParts};
+use domain::{UserId, paths};
 use sqlx::Row;
 
 use crate::state::AppState;
@@ -25,7 +25,7 @@ pub async fn push_pending(state: &AppState, client: &reqwest::Client) -> anyhow:
             .execute(&mut *tx)
             .await?;
         let rows = sqlx::query(
-            "SELECT version, change FROM replication_changes WHERE pushed_at IS NULL \
+            "SELECT version, owner_id, change FROM replication_changes WHERE pushed_at IS NULL \
              ORDER BY version LIMIT $1",
         )
         .bind(i64::try_from(MAX_BATCH).unwrap_or(200))
@@ -37,8 +37,10 @@ pub async fn push_pending(state: &AppState, client: &reqwest::Client) -> anyhow:
         let mut changes = Vec::with_capacity(rows.len());
         for row in rows {
             let kind: ChangeKind = serde_json::from_value(row.try_get("change")?)?;
+            let owner: Option<i64> = row.try_get("owner_id")?;
             changes.push(Change {
                 version: row.try_get("version")?,
+                owner: owner.map(UserId::new),
                 kind,
             });
         }
