@@ -86,12 +86,14 @@ async fn owners_view(stack: &Stack, owner: &User, path: &str) -> String {
 }
 
 /// Headers that differ between any two answers whatever they say: the clock, the request id,
-/// and the rate limiter's running count.
+/// the rate limiter's running count, and D1's bookmark (the database's position in its own
+/// history, which every write anyone makes moves on).
 const VOLATILE: &[&str] = &[
     "date",
     "x-request-id",
     "ratelimit-remaining",
     "ratelimit-reset",
+    "x-d1-bookmark",
 ];
 
 /// The headers of an answer that could tell two objects apart, sorted.

@@ -92,7 +92,12 @@ impl Replica for D1 {
     type Rows = D1Rows;
 
     async fn read_batch(&self, statements: Vec<Statement>) -> Result<Vec<D1Rows>, PortError> {
-        Ok(self.run(&statements).await?.into_iter().map(D1Rows).collect())
+        Ok(self
+            .run(&statements)
+            .await?
+            .into_iter()
+            .map(D1Rows)
+            .collect())
     }
 
     async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError> {
