@@ -6,14 +6,16 @@
 //! authentication as DRF does) → handler (`route.handler`) → one error log line, the envelope,
 //! and the headers every response wears (`RateLimit-*` when the request was counted).
 
+use std::cell::Cell;
+
 use domain::input::JsonBody;
 use domain::limits::{MAX_HEADER_BYTES, MAX_QUERY_BYTES, MAX_REQUEST_ID_CHARS};
 use domain::orders::{NewOrder, ORDER_TOKEN_HEADER, PaymentIntentRequest};
-use domain::{ApiError, OrderId, ProjectId, TaskId};
+use domain::{ApiError, OrderId, ProjectId, TaskId, UserId};
 
 use crate::accounts;
 use crate::attachments;
-use crate::auth::{self, AuthUser};
+use crate::auth::{self, AuthUser, Bearer, Owner};
 use crate::cors;
 use crate::ctx::Ctx;
 use crate::error::{EdgeError, EdgeResult};
@@ -102,8 +104,66 @@ fn oversized(request: &Request) -> Option<ApiError> {
 #[derive(Debug)]
 enum Caller {
     Anyone,
+    /// A verified token whose account was read.
     User(AuthUser),
+    /// A verified token whose account a folded read confirms in its own batch.
+    Owed(Bearer),
     Origin,
+}
+
+impl Caller {
+    fn user_id(&self) -> Option<UserId> {
+        match self {
+            Self::User(user) => Some(user.user.id),
+            Self::Owed(bearer) => Some(bearer.user_id()),
+            Self::Anyone | Self::Origin => None,
+        }
+    }
+
+    /// Reads the account of an [`Caller::Owed`] caller now.
+    async fn confirm<P: Platform>(self, ctx: &Ctx<'_, P>) -> EdgeResult<Self> {
+        match self {
+            Self::Owed(bearer) => Ok(Self::User(bearer.confirm(ctx).await?)),
+            caller => Ok(caller),
+        }
+    }
+}
+
+/// The hot reads, which carry the account lookup in their own D1 batch: one round trip where
+/// confirming first would make two. Every other handler gets an account already read.
+const fn folds_account_check(handler: Handler) -> bool {
+    matches!(
+        handler,
+        Handler::ListProjects
+            | Handler::ShowProject
+            | Handler::ListTasks
+            | Handler::ShowTask
+            | Handler::ListOrders
+    )
+}
+
+/// Authenticates as `access` says. A verified token's account is read here, unless the handler
+/// folds that read into its own ([`folds_account_check`]).
+async fn caller<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    request: &Request,
+    access: Access,
+    handler: Handler,
+) -> EdgeResult<Caller> {
+    let bearer = match access {
+        Access::Public => return Ok(Caller::Anyone),
+        Access::Origin => {
+            internal::verify_origin(ctx, request)?;
+            return Ok(Caller::Origin);
+        }
+        Access::User => Some(auth::require_bearer(ctx, request)?),
+        Access::UserOrGuest => auth::authenticate(ctx, request)?,
+    };
+    match bearer {
+        None => Ok(Caller::Anyone),
+        Some(bearer) if folds_account_check(handler) => Ok(Caller::Owed(bearer)),
+        Some(bearer) => Ok(Caller::User(bearer.confirm(ctx).await?)),
+    }
 }
 
 /// Finds the row and runs the steps it names. Answers whether the response is private (the
@@ -146,39 +206,23 @@ async fn route_and_run<P: Platform>(
             Limited::default(),
         );
     }
-    let caller = match route.access {
-        Access::Public => Caller::Anyone,
-        Access::User => match auth::require_user(ctx, request).await {
-            Ok(user) => Caller::User(user),
-            Err(error) => return (Err(error), false, Limited::default()),
-        },
-        Access::UserOrGuest => match auth::authenticate(ctx, request).await {
-            Ok(Some(user)) => Caller::User(user),
-            Ok(None) => Caller::Anyone,
-            Err(error) => return (Err(error), false, Limited::default()),
-        },
-        Access::Origin => match internal::verify_origin(ctx, request) {
-            Ok(()) => Caller::Origin,
-            Err(error) => return (Err(error), false, Limited::default()),
-        },
+    let caller = match caller(ctx, request, route.access, route.handler).await {
+        Ok(caller) => caller,
+        Err(error) => return (Err(error), false, Limited::default()),
     };
     // A guest's order (and its token) is as private as a user's data.
-    let private =
-        credentials || matches!(caller, Caller::User(_)) || route.access == Access::UserOrGuest;
-    let user = match &caller {
-        Caller::User(user) => Some(user.user.id),
-        Caller::Anyone | Caller::Origin => None,
-    };
-    let limited = throttle::check(ctx, request, route.throttle, user).await;
+    let private = credentials || caller.user_id().is_some() || route.access == Access::UserOrGuest;
+    let limited = throttle::check(ctx, request, route.throttle, caller.user_id()).await;
     if let Some(refusal) = limited.refusal.clone() {
-        return (Err(refusal.into()), private, limited);
+        // simplejwt reads the account before DRF throttles: a deleted account is 401, not 429.
+        let answer = match caller.confirm(ctx).await {
+            Ok(_) => refusal.into(),
+            Err(error) => error,
+        };
+        return (Err(answer), private, limited);
     }
     let id = matched.id.as_deref();
-    (
-        run(ctx, request, route, id, &caller).await,
-        private,
-        limited,
-    )
+    (run(ctx, request, route, id, caller).await, private, limited)
 }
 
 /// The detail path's id; anything but a positive integer is simply not found.
@@ -204,11 +248,14 @@ async fn run<P: Platform>(
     request: &Request,
     route: &Route,
     id: Option<&str>,
-    caller: &Caller,
+    caller: Caller,
 ) -> EdgeResult<Response> {
-    let user = match caller {
+    if let Caller::Owed(bearer) = caller {
+        return run_owed(ctx, request, route.handler, id, bearer).await;
+    }
+    let user = match &caller {
         Caller::User(user) => Some(user),
-        Caller::Anyone | Caller::Origin => None,
+        Caller::Anyone | Caller::Owed(_) | Caller::Origin => None,
     };
     // Every `Access::User` row has a user by now (checked by a test over the table).
     let owner = || {
@@ -227,8 +274,13 @@ async fn run<P: Platform>(
         Handler::TokenVerify => accounts::verify(ctx, request).await,
         Handler::Me => Ok(accounts::me(user.ok_or(ApiError::NotAuthenticated)?)),
         Handler::DeleteMe => forward(ctx, request, Some(owner()?)).await,
-        Handler::ListProjects => reads::list_projects(ctx, request, owner()?).await,
-        Handler::ShowProject => reads::project(ctx, owner()?, project_id(id)?).await,
+        Handler::ListProjects
+        | Handler::ShowProject
+        | Handler::ListTasks
+        | Handler::ShowTask
+        | Handler::ListOrders => {
+            folded_read(ctx, request, route.handler, id, Owner::confirmed(owner()?)).await
+        }
         Handler::CreateProject => {
             writes::check_project(request)?;
             forward(ctx, request, Some(owner()?)).await
@@ -242,8 +294,6 @@ async fn run<P: Platform>(
             project_id(id)?;
             forward(ctx, request, Some(owner()?)).await
         }
-        Handler::ListTasks => reads::list_tasks(ctx, request, owner()?).await,
-        Handler::ShowTask => reads::task(ctx, owner()?, task_id(id)?).await,
         Handler::CreateTask => {
             writes::check_task(ctx, request, owner()?).await??;
             forward(ctx, request, Some(owner()?)).await
@@ -266,7 +316,6 @@ async fn run<P: Platform>(
         }
         Handler::Download => attachments::download::download(ctx, request).await,
         Handler::ListProducts => orders::reads::list_products(ctx, request).await,
-        Handler::ListOrders => orders::reads::list_orders(ctx, request, owner()?).await,
         Handler::CreateOrder => {
             NewOrder::from_body(&JsonBody::parse(
                 request.header("content-type"),
@@ -300,5 +349,44 @@ async fn run<P: Platform>(
         Handler::Isolate => internal::isolate(),
         Handler::Blobs => internal::blobs(ctx, request).await,
         Handler::Sweep => internal::sweep(ctx).await,
+    }
+}
+
+/// Runs a read that folds the account check into its batch. One that fails before its batch
+/// read the account (a bad filter, say) reads it then, so that a deleted account is 401
+/// whatever else is wrong, as in DRF, where authentication comes first.
+async fn run_owed<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    request: &Request,
+    handler: Handler,
+    id: Option<&str>,
+    bearer: Bearer,
+) -> EdgeResult<Response> {
+    let owed = Cell::new(true);
+    let answer = folded_read(ctx, request, handler, id, Owner::owed(&bearer, &owed)).await;
+    if answer.is_err() && owed.get() {
+        bearer.confirm(ctx).await?;
+    }
+    answer
+}
+
+/// The reads [`folds_account_check`] names, for `owner`.
+async fn folded_read<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    request: &Request,
+    handler: Handler,
+    id: Option<&str>,
+    owner: Owner<'_>,
+) -> EdgeResult<Response> {
+    match handler {
+        Handler::ListProjects => reads::list_projects(ctx, request, owner).await,
+        Handler::ShowProject => reads::project(ctx, owner, project_id(id)?).await,
+        Handler::ListTasks => reads::list_tasks(ctx, request, owner).await,
+        Handler::ShowTask => reads::task(ctx, owner, task_id(id)?).await,
+        Handler::ListOrders => orders::reads::list_orders(ctx, request, owner).await,
+        _ => Err(EdgeError::fault(
+            "dispatching a read",
+            "the handler does not fold the account check",
+        )),
     }
 }

@@ -42,6 +42,43 @@ pub struct Settings {
     /// `API_SERVERS`: the URLs the OpenAPI document names as its servers (comma-separated);
     /// none, and it names `/`, wherever it was fetched from.
     pub api_servers: Vec<String>,
+    pub access_log: AccessLog,
+}
+
+/// `ACCESS_LOG`: which requests the edge writes its access line for. Every request is a data
+/// point in Analytics Engine and an invocation in Workers' own logs either way; the line adds
+/// the request and trace ids, and costs about a quarter of a trivial request's CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLog {
+    /// `all`: every request.
+    All,
+    /// `problems` (the default): answers of 400 and above, and requests slower than
+    /// [`AccessLog::SLOW_MS`].
+    Problems,
+}
+
+impl AccessLog {
+    /// How long a request may take before its line is written whatever its status.
+    pub const SLOW_MS: u64 = 1_000;
+
+    /// Whether a request that answered `status` after `millis` gets its line.
+    pub const fn wants(self, status: u16, millis: u64) -> bool {
+        match self {
+            Self::All => true,
+            Self::Problems => status >= 400 || millis >= Self::SLOW_MS,
+        }
+    }
+
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
+        match vars.optional("ACCESS_LOG").as_deref() {
+            None | Some("problems") => Ok(Self::Problems),
+            Some("all") => Ok(Self::All),
+            Some(other) => Err(ConfigError::new(
+                "ACCESS_LOG",
+                format!("must be all or problems, not `{other}`"),
+            )),
+        }
+    }
 }
 
 /// Rate limiting ([`crate::throttle`]).
@@ -180,6 +217,7 @@ impl Settings {
             .unwrap_or(10_000),
             throttle: ThrottleSettings::from_vars(&vars)?,
             api_servers: vars.urls("API_SERVERS")?,
+            access_log: AccessLog::from_vars(&vars)?,
         })
     }
 }
@@ -210,6 +248,7 @@ mod tests {
         assert_eq!(settings.environment, Environment::Production);
         assert_eq!(settings.token_lifetimes, TokenLifetimes::default());
         assert_eq!(settings.cors_origins, CorsOrigins::List(Vec::new()));
+        assert_eq!(settings.access_log, AccessLog::Problems);
         assert!(
             !format!("{settings:?}").contains("0123456789abcdef"),
             "secrets must not print"
@@ -237,6 +276,7 @@ mod tests {
                 "ACCESS_TOKEN_LIFETIME_SECS",
             ),
             ("bad environment", &[("ENVIRONMENT", "prod")], "ENVIRONMENT"),
+            ("bad access log", &[("ACCESS_LOG", "some")], "ACCESS_LOG"),
             (
                 "any origin outside development",
                 &[("CORS_ALLOWED_ORIGINS", "*")],
@@ -287,5 +327,30 @@ mod tests {
         pairs.push(("ENVIRONMENT", "development"));
         let settings = Settings::from_lookup(lookup(&pairs)).unwrap();
         assert_eq!(settings.cors_origins, CorsOrigins::Any);
+    }
+
+    #[test]
+    fn the_access_line_is_written_for_problems_and_slow_requests_unless_all_are_asked_for() {
+        let quick = AccessLog::SLOW_MS - 1;
+        let cases = [
+            (200, quick, false),
+            (304, quick, false),
+            (200, AccessLog::SLOW_MS, true),
+            (400, 0, true),
+            (429, 0, true),
+            (503, quick, true),
+        ];
+        for (status, millis, wanted) in cases {
+            assert_eq!(
+                AccessLog::Problems.wants(status, millis),
+                wanted,
+                "{status} in {millis} ms"
+            );
+            assert!(AccessLog::All.wants(status, millis));
+        }
+        let mut pairs = GOOD.to_vec();
+        pairs.push(("ACCESS_LOG", "all"));
+        let settings = Settings::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(settings.access_log, AccessLog::All);
     }
 }

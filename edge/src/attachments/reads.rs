@@ -10,6 +10,7 @@ use domain::{ApiError, FieldErrors, ProjectId, UserId};
 use serde_json::Value;
 
 use super::{represent, sql};
+use crate::auth::Owner;
 use crate::ctx::Ctx;
 use crate::error::{Context as _, EdgeResult};
 use crate::http::{Request, Response};
@@ -48,8 +49,14 @@ pub async fn list<P: Platform>(
     );
     let pages = PageRequest::parse(&params);
     let statements = |window| sql::attachment_list(owner, project, &ordering, window);
-    let (count, results, project_found) =
-        run_paged(ctx, &pages, statements, project.map(project_exists)).await?;
+    let (count, results, project_found) = run_paged(
+        ctx,
+        Some(Owner::confirmed(owner)),
+        &pages,
+        statements,
+        project.map(project_exists),
+    )
+    .await?;
     if project_found == Some(0) {
         return Err(ApiError::Validation(FieldErrors::single("project", INVALID_CHOICE)).into());
     }

@@ -5,6 +5,7 @@ use domain::query::{PageRequest, QueryParams};
 use domain::{ApiError, OrderId, UserId};
 
 use super::sql;
+use crate::auth::Owner;
 use crate::ctx::Ctx;
 use crate::error::EdgeResult;
 use crate::http::{Request, Response};
@@ -18,7 +19,7 @@ pub async fn list_products<P: Platform>(
 ) -> EdgeResult<Response> {
     let params = QueryParams::parse(request.query.as_deref());
     let pages = PageRequest::parse(&params);
-    let (count, results, _) = run_paged(ctx, &pages, sql::product_list, None).await?;
+    let (count, results, _) = run_paged(ctx, None, &pages, sql::product_list, None).await?;
     paginated(request, &params, &pages, count, &results)
 }
 
@@ -26,12 +27,12 @@ pub async fn list_products<P: Platform>(
 pub async fn list_orders<P: Platform>(
     ctx: &Ctx<'_, P>,
     request: &Request,
-    owner: UserId,
+    owner: Owner<'_>,
 ) -> EdgeResult<Response> {
     let params = QueryParams::parse(request.query.as_deref());
     let pages = PageRequest::parse(&params);
-    let statements = |window| sql::order_list(owner, window);
-    let (count, results, _) = run_paged(ctx, &pages, statements, None).await?;
+    let statements = |window| sql::order_list(owner.id, window);
+    let (count, results, _) = run_paged(ctx, Some(owner), &pages, statements, None).await?;
     paginated(request, &params, &pages, count, &results)
 }
 
@@ -66,5 +67,5 @@ pub async fn order<P: Platform>(
         }
         Reader::Guest { token: Some(token) } => sql::order_of_token(&token_digest(token), id),
     };
-    detail(ctx, statement, "Order").await
+    detail(ctx, None, statement, "Order").await
 }

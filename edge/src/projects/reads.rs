@@ -5,11 +5,12 @@ use domain::projects::{PROJECT_ORDERING, Project, TASK_ORDERING, Task};
 use domain::query::filters::INVALID_CHOICE;
 use domain::query::search::{MAX_SEARCH_CHARS, MAX_TERMS};
 use domain::query::{Ordering, PageRequest, QueryParams, TaskFilters, search_terms};
-use domain::{ApiError, FieldErrors, ProjectId, TaskId, UserId};
+use domain::{ApiError, FieldErrors, ProjectId, TaskId};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::sql::{self, CountRow, JsonRow, ListStatements, Window};
+use crate::auth::Owner;
 use crate::ctx::Ctx;
 use crate::error::{Context as _, EdgeError, EdgeResult};
 use crate::http::{Request, Response};
@@ -61,9 +62,37 @@ fn first_count(rows: impl Rows) -> EdgeResult<i64> {
     Ok(rows.first().map_or(0, |row| row.n))
 }
 
+/// Runs `batch` as one D1 call, with `owner`'s account lookup first while that is unread (no
+/// account is 401), and answers the batch's own results.
+async fn read_as<P: Platform>(
+    ctx: &Ctx<'_, P>,
+    owner: Option<Owner<'_>>,
+    batch: Vec<Statement>,
+    doing: &'static str,
+) -> EdgeResult<impl Iterator<Item = <P::Replica as Replica>::Rows>> {
+    let check = owner.and_then(Owner::check);
+    let checked = check.is_some();
+    let mut results = ctx
+        .replica()
+        .read_batch(check.into_iter().chain(batch).collect())
+        .await
+        .context(doing)?
+        .into_iter();
+    if let Some(owner) = owner
+        && checked
+    {
+        let rows = results
+            .next()
+            .ok_or_else(|| EdgeError::fault(doing, "a batch result is missing"))?;
+        owner.settle(rows)?;
+    }
+    Ok(results)
+}
+
 /// The count, the page, and (for task lists filtered by project) whether that project exists.
 async fn run_list<P: Platform>(
     ctx: &Ctx<'_, P>,
+    owner: Option<Owner<'_>>,
     statements: ListStatements,
     extra: Option<Statement>,
 ) -> EdgeResult<(i64, Box<RawValue>, Option<i64>)> {
@@ -71,12 +100,7 @@ async fn run_list<P: Platform>(
     let has_extra = extra.is_some();
     let mut batch = vec![statements.count, statements.page];
     batch.extend(extra);
-    let mut results = ctx
-        .replica()
-        .read_batch(batch)
-        .await
-        .context("reading a list")?
-        .into_iter();
+    let mut results = read_as(ctx, owner, batch, "reading a list").await?;
     let count = first_count(results.next().ok_or_else(missing)?)?;
     let page = json_text(results.next().ok_or_else(missing)?)?.ok_or_else(missing)?;
     let extra = if has_extra {
@@ -87,11 +111,12 @@ async fn run_list<P: Platform>(
     Ok((count, page, extra))
 }
 
-/// Runs a filtered list: the window first (counting ahead only for `page=last`; a number is
-/// used as given and checked against the count afterwards), then the count, the page and
-/// `extra` in one batch.
+/// Runs a filtered list for `owner` (`None` for public lists): the window first (counting
+/// ahead only for `page=last`; a number is used as given and checked against the count
+/// afterwards), then the count, the page and `extra` in one batch.
 pub(crate) async fn run_paged<P: Platform>(
     ctx: &Ctx<'_, P>,
+    owner: Option<Owner<'_>>,
     pages: &PageRequest,
     statements: impl Fn(Window) -> ListStatements,
     extra: Option<Statement>,
@@ -100,19 +125,19 @@ pub(crate) async fn run_paged<P: Platform>(
     let offset = if let Some(number) = pages.requested_number() {
         (number - 1) * u64::from(size)
     } else {
-        let rows: Vec<CountRow> = ctx
-            .replica()
-            .query(statements(Window::FIRST).count)
-            .await
-            .context("counting")?;
-        let count = u64::try_from(rows.first().map_or(0, |r| r.n)).unwrap_or(0);
+        let count = vec![statements(Window::FIRST).count];
+        let mut results = read_as(ctx, owner, count, "counting").await?;
+        let rows = results
+            .next()
+            .ok_or_else(|| EdgeError::fault("counting", "the batch result is missing"))?;
+        let count = u64::try_from(first_count(rows)?).unwrap_or(0);
         pages.resolve(count)?.offset()
     };
     let window = Window {
         limit: size,
         offset,
     };
-    run_list(ctx, statements(window), extra).await
+    run_list(ctx, owner, statements(window), extra).await
 }
 
 /// The page checked against the count, as DRF's paginated body.
@@ -137,7 +162,7 @@ pub(crate) fn paginated(
 pub async fn list_tasks<P: Platform>(
     ctx: &Ctx<'_, P>,
     request: &Request,
-    owner: UserId,
+    owner: Owner<'_>,
 ) -> EdgeResult<Response> {
     let params = QueryParams::parse(request.query.as_deref());
     let filters = TaskFilters::parse(&params)?;
@@ -148,9 +173,10 @@ pub async fn list_tasks<P: Platform>(
         Task::DEFAULT_ORDERING,
     );
     let pages = PageRequest::parse(&params);
-    let statements = |window| sql::task_list(owner, &filters, &terms, &ordering, window);
+    let statements = |window| sql::task_list(owner.id, &filters, &terms, &ordering, window);
     let exists = filters.project.map(sql::project_exists);
-    let (count, results, project_found) = run_paged(ctx, &pages, statements, exists).await?;
+    let (count, results, project_found) =
+        run_paged(ctx, Some(owner), &pages, statements, exists).await?;
     if project_found == Some(0) {
         return Err(ApiError::Validation(FieldErrors::single("project", INVALID_CHOICE)).into());
     }
@@ -161,7 +187,7 @@ pub async fn list_tasks<P: Platform>(
 pub async fn list_projects<P: Platform>(
     ctx: &Ctx<'_, P>,
     request: &Request,
-    owner: UserId,
+    owner: Owner<'_>,
 ) -> EdgeResult<Response> {
     let params = QueryParams::parse(request.query.as_deref());
     let terms = search(&params)?;
@@ -171,22 +197,20 @@ pub async fn list_projects<P: Platform>(
         Project::DEFAULT_ORDERING,
     );
     let pages = PageRequest::parse(&params);
-    let statements = |window| sql::project_list(owner, &terms, &ordering, window);
-    let (count, results, _) = run_paged(ctx, &pages, statements, None).await?;
+    let statements = |window| sql::project_list(owner.id, &terms, &ordering, window);
+    let (count, results, _) = run_paged(ctx, Some(owner), &pages, statements, None).await?;
     paginated(request, &params, &pages, count, &results)
 }
 
+/// One object as JSON, or 404 naming `resource`; `owner` as for [`run_paged`].
 pub(crate) async fn detail<P: Platform>(
     ctx: &Ctx<'_, P>,
+    owner: Option<Owner<'_>>,
     statement: Statement,
     resource: &'static str,
 ) -> EdgeResult<Response> {
-    let rows = ctx
-        .replica()
-        .read_batch(vec![statement])
-        .await
-        .context("reading an object")?
-        .into_iter()
+    let mut results = read_as(ctx, owner, vec![statement], "reading an object").await?;
+    let rows = results
         .next()
         .ok_or_else(|| EdgeError::fault("reading an object", "the batch result is missing"))?;
     let object = json_text(rows)?.ok_or(ApiError::NotFound(Some(resource)))?;
@@ -196,17 +220,23 @@ pub(crate) async fn detail<P: Platform>(
 /// `GET /api/v1/projects/{id}/`.
 pub async fn project<P: Platform>(
     ctx: &Ctx<'_, P>,
-    owner: UserId,
+    owner: Owner<'_>,
     id: ProjectId,
 ) -> EdgeResult<Response> {
-    detail(ctx, sql::project_detail(owner, id), "Project").await
+    detail(
+        ctx,
+        Some(owner),
+        sql::project_detail(owner.id, id),
+        "Project",
+    )
+    .await
 }
 
 /// `GET /api/v1/tasks/{id}/`.
 pub async fn task<P: Platform>(
     ctx: &Ctx<'_, P>,
-    owner: UserId,
+    owner: Owner<'_>,
     id: TaskId,
 ) -> EdgeResult<Response> {
-    detail(ctx, sql::task_detail(owner, id), "Task").await
+    detail(ctx, Some(owner), sql::task_detail(owner.id, id), "Task").await
 }

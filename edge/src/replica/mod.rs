@@ -21,7 +21,7 @@ use domain::replication::{
 };
 use serde::{Deserialize, Deserializer};
 
-use crate::platform::{PortError, Replica, SqlValue, Statement};
+use crate::platform::{PortError, Replica, Rows, SqlValue, Statement};
 
 /// SQLite keeps booleans as 0/1; D1 hands them back as numbers.
 pub fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
@@ -58,24 +58,40 @@ struct UserRow {
     date_joined: String,
 }
 
+impl UserRow {
+    fn into_replica(self) -> UserReplica {
+        UserReplica {
+            id: UserId::new(self.id),
+            username: self.username,
+            email: self.email,
+            is_staff: self.is_staff,
+            date_joined: self.date_joined,
+        }
+    }
+}
+
+/// The statement that reads the user with this id; [`user_from`] reads its answer. A read may
+/// carry it in its own batch (see [`crate::auth::Owner`]).
+pub fn user_lookup(id: UserId) -> Statement {
+    Statement::new(
+        "SELECT id, username, email, is_staff, date_joined FROM users WHERE id = ?1",
+        vec![id.into()],
+    )
+}
+
+/// The user [`user_lookup`] found, if the replica has them.
+pub fn user_from(rows: impl Rows) -> Result<Option<UserReplica>, PortError> {
+    let rows: Vec<UserRow> = rows.decode()?;
+    Ok(rows.into_iter().next().map(UserRow::into_replica))
+}
+
 /// The user with this id, if the replica has them.
 pub async fn find_user(
     replica: &impl Replica,
     id: UserId,
 ) -> Result<Option<UserReplica>, PortError> {
-    let rows: Vec<UserRow> = replica
-        .query(Statement::new(
-            "SELECT id, username, email, is_staff, date_joined FROM users WHERE id = ?1",
-            vec![id.into()],
-        ))
-        .await?;
-    Ok(rows.into_iter().next().map(|row| UserReplica {
-        id: UserId::new(row.id),
-        username: row.username,
-        email: row.email,
-        is_staff: row.is_staff,
-        date_joined: row.date_joined,
-    }))
+    let rows: Vec<UserRow> = replica.query(user_lookup(id)).await?;
+    Ok(rows.into_iter().next().map(UserRow::into_replica))
 }
 
 #[derive(Deserialize)]

@@ -1,14 +1,19 @@
 //! D1 behind the [`Replica`] port, in one session per request (see [`crate::sessions`]).
 
+use std::cell::OnceCell;
+
 use serde::de::DeserializeOwned;
 use worker::{D1Database, D1DatabaseSession, wasm_bindgen::JsValue};
 
 use crate::platform::{PortError, Replica, Rows, SqlValue, Statement};
 
 pub struct D1 {
-    session: D1DatabaseSession,
-    /// The binding itself, for the one retry [`D1::run`] makes outside the session.
+    /// The binding itself, for the session and for the one retry [`D1::run`] makes outside it.
     database: D1Database,
+    /// Where the session starts (see [`crate::sessions`]).
+    anchor: String,
+    /// Opened by the first query: a request that reads nothing (`/health/`) opens none.
+    session: OnceCell<D1DatabaseSession>,
 }
 
 /// What the local runtime (miniflare's D1, on workerd's SQLite) sometimes answers when several
@@ -18,26 +23,40 @@ pub struct D1 {
 const LOCAL_BOOKMARK_FAULT: &str = "Failed to get session commit token";
 
 impl D1 {
-    /// `database`'s queries in a session that starts at `anchor` (see [`crate::sessions`]).
-    pub fn new(database: D1Database, anchor: &str) -> worker::Result<Self> {
-        Ok(Self {
-            session: database.with_session(Some(anchor))?,
+    /// `database`'s queries in a session that starts at `anchor` (see [`crate::sessions`]),
+    /// opened when the first query runs.
+    pub fn new(database: D1Database, anchor: &str) -> Self {
+        Self {
             database,
-        })
+            anchor: anchor.to_owned(),
+            session: OnceCell::new(),
+        }
+    }
+
+    fn session(&self) -> Result<&D1DatabaseSession, PortError> {
+        if let Some(session) = self.session.get() {
+            return Ok(session);
+        }
+        let session = self
+            .database
+            .with_session(Some(&self.anchor))
+            .map_err(|e| PortError::caused_by("opening a D1 session", e))?;
+        Ok(self.session.get_or_init(|| session))
     }
 
     /// Where the session's reads and writes have brought it: the response's bookmark. `None`
     /// when it ran no query (or the runtime has none to give).
     pub fn bookmark(&self) -> Option<String> {
-        self.session.get_bookmark().ok().flatten()
+        self.session.get()?.get_bookmark().ok().flatten()
     }
 
     /// `statements` as one batch (one transaction) in the session; once more on the database
     /// itself, outside the session, when the session's bookmark could not be had
     /// ([`LOCAL_BOOKMARK_FAULT`]: nothing was written).
     async fn run(&self, statements: &[Statement]) -> Result<Vec<worker::D1Result>, PortError> {
-        let prepared = prepare_all(statements, |sql| self.session.prepare(sql))?;
-        match self.session.batch(prepared).await {
+        let session = self.session()?;
+        let prepared = prepare_all(statements, |sql| session.prepare(sql))?;
+        match session.batch(prepared).await {
             Err(e) if e.to_string().contains(LOCAL_BOOKMARK_FAULT) => {
                 let prepared = prepare_all(statements, |sql| self.database.prepare(sql))?;
                 self.database.batch(prepared).await.map_err(d1_error)

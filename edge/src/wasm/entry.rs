@@ -1,6 +1,6 @@
 //! `#[event(fetch)]`: a `worker::Request` becomes a plain [`Request`] (its body read as its
 //! route declares), [`app::handle`] answers it over [`WasmPlatform`], and the answer goes back
-//! as a `worker::Response`, with one access log line.
+//! as a `worker::Response`, with an access log line when [`Settings::access_log`] wants one.
 
 use std::cell::OnceCell;
 use std::rc::Rc;
@@ -95,16 +95,20 @@ async fn fetch(
             u32::try_from(millis).unwrap_or(u32::MAX),
         ),
     );
-    let line = serde_json::json!({
-        "level": "info",
-        "request_id": request_id,
-        "trace_id": trace.trace_id(),
-        "method": method,
-        "path": path,
-        "status": response.status,
-        "ms": millis,
-    });
-    console_log!("{line}");
+    // Unreadable settings answered a 500, which is a problem worth its line.
+    let wanted = settings(&env).map_or(true, |s| s.access_log.wants(response.status, millis));
+    if wanted {
+        let line = serde_json::json!({
+            "level": "info",
+            "request_id": request_id,
+            "trace_id": trace.trace_id(),
+            "method": method,
+            "path": path,
+            "status": response.status,
+            "ms": millis,
+        });
+        console_log!("{line}");
+    }
     worker_response(response)
 }
 

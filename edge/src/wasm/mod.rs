@@ -46,7 +46,7 @@ impl<'a> WasmPlatform<'a> {
     ) -> worker::Result<Self> {
         Ok(Self {
             env,
-            replica: d1::D1::new(env.d1("DB")?, anchor)?,
+            replica: d1::D1::new(env.d1("DB")?, anchor),
             origin: origin::FetchOrigin {
                 base: &settings.origin_url,
                 timeout_ms: settings.origin_timeout_ms,
