@@ -70,12 +70,12 @@ new_user() {
   echo "$id $token"
 }
 
-# seed_tasks PROJECT_IDS COUNT: inserts COUNT tasks spread over the projects, straight into
-# Postgres (the API would take minutes); resync-edge then replicates them to D1.
-seed_tasks() {
+# task_rows PROJECT_IDS COUNT: the SELECT of the bench's COUNT tasks, spread over the
+# projects, as (project_id, title, detail, done, due_date, created_at). Ours and DRF's tables
+# are both seeded from it, so that both sides serve the same rows.
+task_rows() {
   local projects="$1" count="$2"
-  psql_app "
-    INSERT INTO tasks (project_id, title, detail, done, due_date, created_at)
+  echo "
     SELECT (ARRAY[$projects])[1 + g % array_length(ARRAY[$projects], 1)],
            'Task ' || g || CASE WHEN g % 50 = 0 THEN ' release notes' ELSE '' END,
            'detail ' || md5(g::text),
@@ -83,6 +83,12 @@ seed_tasks() {
            CASE WHEN g % 7 = 0 THEN NULL ELSE date '2025-01-01' + (g % 365) END,
            now() - make_interval(secs => g)
     FROM generate_series(1, $count) g"
+}
+
+# seed_tasks PROJECT_IDS COUNT: inserts the tasks straight into Postgres (the API would take
+# minutes); resync-edge then replicates them to D1.
+seed_tasks() {
+  psql_app "INSERT INTO tasks (project_id, title, detail, done, due_date, created_at) $(task_rows "$1" "$2")"
 }
 
 # resync [WRAPPER...]: the origin's `resync-edge` (run through WRAPPER, when given), which

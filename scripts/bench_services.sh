@@ -174,18 +174,9 @@ drf_token() {
   drf_api POST /api/token/ "{\"username\":\"$1\",\"password\":\"bench-password-1\"}" | json_field '["access"]'
 }
 
-# drf_seed_tasks PROJECT_IDS COUNT: the same rows seed_tasks writes on our side, into DRF's
-# table (projects_task: id, title, detail, done, due_date, created_at, project_id).
+# drf_seed_tasks PROJECT_IDS COUNT: the rows seed_tasks writes on our side (task_rows, in
+# bench.sh), into DRF's table (projects_task).
 drf_seed_tasks() {
-  local projects="$1" count="$2"
-  psql_drf "
-    INSERT INTO projects_task (project_id, title, detail, done, due_date, created_at)
-    SELECT (ARRAY[$projects])[1 + g % array_length(ARRAY[$projects], 1)],
-           'Task ' || g || CASE WHEN g % 50 = 0 THEN ' release notes' ELSE '' END,
-           'detail ' || md5(g::text),
-           g % 3 = 0,
-           CASE WHEN g % 7 = 0 THEN NULL ELSE date '2025-01-01' + (g % 365) END,
-           now() - make_interval(secs => g)
-    FROM generate_series(1, $count) g;
+  psql_drf "INSERT INTO projects_task (project_id, title, detail, done, due_date, created_at) $(task_rows "$1" "$2");
     ANALYZE projects_task"
 }

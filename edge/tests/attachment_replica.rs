@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::cell::Cell;
 use std::collections::BTreeSet;
 
 use domain::ids::AttachmentId;
@@ -19,11 +18,9 @@ use domain::signing::{self, Direction, SignedParts};
 use domain::wire::{RowVersions, VersionsRequest};
 use domain::{ProjectId, UserId, paths};
 use edge::http::Request;
-use edge::platform::{PortError, Replica, Statement};
 use pretty_assertions::assert_eq;
-use serde::de::DeserializeOwned;
 use serde_json::json;
-use support::{JsonRows, NOW, ORIGIN_SECRET, SqliteReplica, TestEdge, body};
+use support::{CountingReplica, NOW, ORIGIN_SECRET, SqliteReplica, TestEdge, body};
 
 const ALICE: i64 = 1;
 const BOB: i64 = 2;
@@ -318,37 +315,10 @@ async fn an_upsert_that_will_not_stand_is_doomed_too() {
     assert!(ids(&replica).contains(&7));
 }
 
-/// A replica that counts the reads it is asked for.
-struct Counting<'a> {
-    inner: &'a SqliteReplica,
-    reads: Cell<usize>,
-}
-
-impl Replica for Counting<'_> {
-    type Rows = JsonRows;
-
-    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError> {
-        self.reads.set(self.reads.get() + 1);
-        self.inner.query(statement).await
-    }
-
-    async fn read_batch(&self, statements: Vec<Statement>) -> Result<Vec<JsonRows>, PortError> {
-        self.reads.set(self.reads.get() + 1);
-        self.inner.read_batch(statements).await
-    }
-
-    async fn batch(&self, statements: Vec<Statement>) -> Result<(), PortError> {
-        self.inner.batch(statements).await
-    }
-}
-
 #[tokio::test]
 async fn doomed_keys_cost_one_read_and_none_for_a_batch_without_attachments() {
     let replica = seeded().await;
-    let counting = Counting {
-        inner: &replica,
-        reads: Cell::new(0),
-    };
+    let counting = CountingReplica::new(&replica);
     let unrelated = [
         delete(200, Entity::Task, 1),
         delete(201, Entity::Product, 1),

@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use domain::ids::AttachmentId;
-use domain::projects::{Attachment, Project};
+use domain::projects::Attachment;
 use domain::replication::{AttachmentReplica, Change, ChangeKind, Entity};
 use domain::trace::TraceContext;
 use domain::wire::OriginReply;
@@ -27,27 +27,12 @@ use edge::platform::PART_BYTES;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use support::{NOW, TestEdge, body, settings};
+use support::{NOW, TestEdge, body, project, settings};
 
 const ALICE: i64 = 1;
 const BOB: i64 = 2;
 const BOUNDARY: &str = "----edge-test-boundary-7MA4YWxkTrZu0gW";
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
-
-fn project(id: i64, owner: i64) -> Change {
-    Change {
-        version: id,
-        owner: None,
-        kind: ChangeKind::ProjectUpsert(Project {
-            id: ProjectId::new(id),
-            owner: UserId::new(owner),
-            name: format!("Project {id}"),
-            description: String::new(),
-            is_archived: false,
-            created_at: "2025-01-01T00:00:00.000000Z".into(),
-        }),
-    }
-}
 
 /// An edge where Alice owns project 10 and Bob project 20, with an origin that stores what
 /// the edge sends it (ids from 1) and replicates it back, as the real one does.

@@ -16,7 +16,7 @@ use domain::signing::{self, Direction, Received};
 use edge::http::Request;
 use pretty_assertions::assert_eq;
 use serde_json::json;
-use support::{NOW, ORIGIN_SECRET, TestEdge, body, settings};
+use support::{CountingReplica, NOW, ORIGIN_SECRET, TestEdge, body, settings};
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")
@@ -788,4 +788,69 @@ async fn a_forwarded_call_continues_the_clients_trace_under_the_edges_span() {
 
     let started = forwarded_traceparent(register().with_header("traceparent", "garbage")).await;
     assert_ne!(started.trace_id(), continued.trace_id(), "a new trace");
+}
+
+#[tokio::test]
+async fn a_hot_read_reads_the_account_in_its_own_d1_call_and_a_deleted_account_is_401_first() {
+    let edge = TestEdge::new();
+    let (_, alice) = edge.user(7, "alice").await;
+    let (_, ghost) = edge.tokens(99, "ghost");
+    let counting = CountingReplica::new(&edge.replica);
+    let get = |path: &str, token: &str| {
+        Request::new("GET", path).with_header("authorization", &bearer(token))
+    };
+    // (path, alice's status, D1 calls): one call each, the account's lookup included; a
+    // `page=last` counts ahead, in a call that carries the lookup.
+    let reads = [
+        ("/api/v1/tasks/?done=true&ordering=-created_at", 200, 1),
+        ("/api/v1/tasks/?page=last", 200, 2),
+        ("/api/v1/projects/", 200, 1),
+        ("/api/v1/orders/", 200, 1),
+        ("/api/v1/tasks/5/", 404, 1),
+        ("/api/v1/projects/5/", 404, 1),
+        // Refused by what the batch found (no such page), or before it (a bad filter, a path
+        // id that is no id), when the account is read alone on the way out.
+        ("/api/v1/tasks/?page=9", 404, 1),
+        ("/api/v1/tasks/?project=nope", 400, 1),
+        ("/api/v1/tasks/abc/", 404, 1),
+    ];
+    for (path, status, calls) in reads {
+        let response = edge.send_through(&counting, get(path, &alice)).await;
+        assert_eq!(
+            (response.status, counting.take()),
+            (status, calls),
+            "alice: {path}"
+        );
+        let response = edge.send_through(&counting, get(path, &ghost)).await;
+        assert_eq!(
+            (response.status, body(&response)["errors"]["code"].clone()),
+            (401, json!("user_not_found")),
+            "ghost: {path}"
+        );
+        counting.take();
+    }
+    // Every other handler reads the account before it runs.
+    let me = edge
+        .send_through(&counting, get("/api/v1/auth/me/", &alice))
+        .await;
+    assert_eq!((me.status, counting.take()), (200, 1));
+}
+
+#[tokio::test]
+async fn a_deleted_account_over_its_rate_is_401_not_429() {
+    let edge = TestEdge::with_settings(settings(&[
+        ("THROTTLE_RATE_USER", "1/day"),
+        ("THROTTLE_LEASE", "1"),
+    ]));
+    let (_, alice) = edge.user(7, "alice").await;
+    let (_, ghost) = edge.tokens(99, "ghost");
+    for (token, statuses) in [(&alice, [200, 429]), (&ghost, [401, 401])] {
+        let mut seen = Vec::new();
+        for _ in statuses {
+            let request =
+                Request::new("GET", "/api/v1/tasks/").with_header("authorization", &bearer(token));
+            seen.push(edge.send(request).await.status);
+        }
+        assert_eq!(seen, statuses);
+    }
 }

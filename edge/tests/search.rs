@@ -11,7 +11,7 @@
 
 mod support;
 
-use domain::projects::{Project, TASK_ORDERING, Task};
+use domain::projects::{TASK_ORDERING, Task};
 use domain::query::{Ordering, TaskFilters, search_terms};
 use domain::replication::{Change, ChangeKind, TaskReplica};
 use domain::{ProjectId, TaskId, UserId};
@@ -24,7 +24,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestRunner;
 use serde_json::Value;
-use support::{SqliteReplica, TestEdge, body};
+use support::{SqliteReplica, TestEdge, body, project};
 
 const ALICE: i64 = 1;
 const BOB: i64 = 2;
@@ -50,21 +50,6 @@ const TEXTS: &[(&str, &str)] = &[
     ("", "only a detail"),
     ("x", "y"),
 ];
-
-fn project(id: i64, owner: i64) -> Change {
-    Change {
-        version: id,
-        owner: None,
-        kind: ChangeKind::ProjectUpsert(Project {
-            id: ProjectId::new(id),
-            owner: UserId::new(owner),
-            name: format!("Project {id}"),
-            description: String::new(),
-            is_archived: false,
-            created_at: "2025-01-01T00:00:00.000000Z".into(),
-        }),
-    }
-}
 
 fn task(id: i64, version: i64, project: i64, owner: i64, title: &str, detail: &str) -> Change {
     Change {

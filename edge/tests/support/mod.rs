@@ -6,14 +6,15 @@
     reason = "each test binary uses a different part of the support"
 )]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 
-use domain::UserId;
 use domain::auth::{Claims, TokenLifetimes, TokenSubject};
+use domain::projects::Project;
 use domain::replication::{Change, ChangeKind, UserReplica};
 use domain::trace::{TRACEPARENT, TraceContext};
 use domain::wire::{OriginReply, REPLY_HEADER};
+use domain::{ProjectId, UserId};
 use edge::app;
 use edge::attachments::MemoryBlobs;
 use edge::ctx::Ctx;
@@ -193,6 +194,60 @@ impl Replica for SqliteReplica {
                 .map_err(|e| PortError::new(format!("{e}: {}", statement.sql)))?;
         }
         tx.commit().map_err(|e| PortError::caused_by("sqlite", e))
+    }
+}
+
+/// A replica that counts the D1 calls (queries and read batches) it is asked for.
+pub struct CountingReplica<'a> {
+    pub inner: &'a SqliteReplica,
+    pub reads: Cell<usize>,
+}
+
+impl<'a> CountingReplica<'a> {
+    pub fn new(inner: &'a SqliteReplica) -> Self {
+        Self {
+            inner,
+            reads: Cell::new(0),
+        }
+    }
+
+    /// The calls counted since the last take.
+    pub fn take(&self) -> usize {
+        self.reads.replace(0)
+    }
+}
+
+impl Replica for CountingReplica<'_> {
+    type Rows = JsonRows;
+
+    async fn query<T: DeserializeOwned>(&self, statement: Statement) -> Result<Vec<T>, PortError> {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.query(statement).await
+    }
+
+    async fn read_batch(&self, statements: Vec<Statement>) -> Result<Vec<JsonRows>, PortError> {
+        self.reads.set(self.reads.get() + 1);
+        self.inner.read_batch(statements).await
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<(), PortError> {
+        self.inner.batch(statements).await
+    }
+}
+
+/// The record of project `id` (at version `id`), owned by `owner`, named "Project {id}".
+pub fn project(id: i64, owner: i64) -> Change {
+    Change {
+        version: id,
+        owner: None,
+        kind: ChangeKind::ProjectUpsert(Project {
+            id: ProjectId::new(id),
+            owner: UserId::new(owner),
+            name: format!("Project {id}"),
+            description: String::new(),
+            is_archived: false,
+            created_at: "2025-01-01T00:00:00.000000Z".into(),
+        }),
     }
 }
 
