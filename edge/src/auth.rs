@@ -74,14 +74,14 @@ impl<'a> Owner<'a> {
     pub fn check(self) -> Option<Statement> {
         self.owed
             .is_some_and(Cell::get)
-            .then(|| replica::user_lookup(self.id))
+            .then(|| replica::account_lookup(self.id))
     }
 
     /// Reads the answer to [`Owner::check`]: no row is 401, as [`Bearer::confirm`].
     pub fn settle(self, rows: impl Rows) -> EdgeResult<()> {
-        replica::user_from(rows)
-            .context("reading the user")?
-            .ok_or(ApiError::UserNotFound)?;
+        if !replica::account_found(rows).context("reading the user")? {
+            return Err(ApiError::UserNotFound.into());
+        }
         if let Some(owed) = self.owed {
             owed.set(false);
         }

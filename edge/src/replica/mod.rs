@@ -19,22 +19,42 @@ use domain::projects::Project;
 use domain::replication::{
     AttachmentReplica, Change, ChangeKind, Entity, TaskReplica, UserReplica,
 };
+use std::fmt;
+
+use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::platform::{PortError, Replica, Rows, SqlValue, Statement};
 
-/// SQLite keeps booleans as 0/1; D1 hands them back as numbers.
+/// SQLite keeps booleans as 0/1; D1 hands them back as numbers. A visitor, not an untagged
+/// enum: on Workers each variant an untagged enum tries and rejects costs a JS `Error` (with its
+/// stack), which a profile put at a tenth of a task list's CPU.
 pub fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Flag {
-        Bool(bool),
-        Number(f64),
+    struct Flag;
+    impl Visitor<'_> for Flag {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a boolean, or a number (0 is false)")
+        }
+
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<bool, E> {
+            Ok(value)
+        }
+
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<bool, E> {
+            Ok(value != 0)
+        }
+
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<bool, E> {
+            Ok(value != 0)
+        }
+
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<bool, E> {
+            Ok(value != 0.0)
+        }
     }
-    Ok(match Flag::deserialize(deserializer)? {
-        Flag::Bool(b) => b,
-        Flag::Number(n) => n != 0.0,
-    })
+    deserializer.deserialize_any(Flag)
 }
 
 /// D1 returns every number as a JS double; ids stay well inside 2^53.
@@ -70,19 +90,19 @@ impl UserRow {
     }
 }
 
-/// The statement that reads the user with this id; [`user_from`] reads its answer. A read may
-/// carry it in its own batch (see [`crate::auth::Owner`]).
-pub fn user_lookup(id: UserId) -> Statement {
+/// Whether the account with this id exists, as a statement a read carries in its own batch
+/// (see [`crate::auth::Owner`]); [`account_found`] reads its answer.
+pub fn account_lookup(id: UserId) -> Statement {
     Statement::new(
-        "SELECT id, username, email, is_staff, date_joined FROM users WHERE id = ?1",
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1) AS found",
         vec![id.into()],
     )
 }
 
-/// The user [`user_lookup`] found, if the replica has them.
-pub fn user_from(rows: impl Rows) -> Result<Option<UserReplica>, PortError> {
-    let rows: Vec<UserRow> = rows.decode()?;
-    Ok(rows.into_iter().next().map(UserRow::into_replica))
+/// The answer to [`account_lookup`].
+pub fn account_found(rows: impl Rows) -> Result<bool, PortError> {
+    let rows: Vec<Exists> = rows.decode()?;
+    Ok(rows.first().is_some_and(|row| row.found != 0))
 }
 
 /// The user with this id, if the replica has them.
@@ -90,7 +110,12 @@ pub async fn find_user(
     replica: &impl Replica,
     id: UserId,
 ) -> Result<Option<UserReplica>, PortError> {
-    let rows: Vec<UserRow> = replica.query(user_lookup(id)).await?;
+    let rows: Vec<UserRow> = replica
+        .query(Statement::new(
+            "SELECT id, username, email, is_staff, date_joined FROM users WHERE id = ?1",
+            vec![id.into()],
+        ))
+        .await?;
     Ok(rows.into_iter().next().map(UserRow::into_replica))
 }
 
@@ -382,4 +407,30 @@ fn upsert_order(replica: &OrderReplica, v: i64) -> Result<Statement, PortError> 
             v.into(),
         ],
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Row {
+        #[serde(deserialize_with = "super::flag")]
+        flag: bool,
+    }
+
+    fn flag(json: &str) -> Result<bool, serde_json::Error> {
+        serde_json::from_str::<Row>(&format!(r#"{{"flag": {json}}}"#)).map(|row| row.flag)
+    }
+
+    #[test]
+    fn a_flag_is_a_boolean_or_a_number_and_nothing_else() {
+        for (json, expected) in [("true", true), ("false", false), ("1", true), ("0", false)] {
+            assert_eq!(flag(json).unwrap(), expected, "{json}");
+        }
+        assert!(flag("1.0").unwrap() && !flag("0.0").unwrap() && flag("-1").unwrap());
+        for refused in [r#""1""#, "null", "[]"] {
+            assert!(flag(refused).is_err(), "{refused}");
+        }
+    }
 }

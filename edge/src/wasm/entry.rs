@@ -8,6 +8,7 @@ use std::rc::Rc;
 use domain::ApiError;
 use domain::trace::{Randomness, TRACEPARENT, TraceContext};
 use futures_util::StreamExt as _;
+use worker::worker_sys::web_sys;
 use worker::{
     AnalyticsEngineDataPointBuilder, Context, Date, Env, Headers, ScheduleContext, ScheduledEvent,
     console_error, console_log, event,
@@ -66,21 +67,33 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// Takes the runtime's own request: `worker::Request` reads `request.cf` as it is made, a getter
+/// that builds a fresh object each time (a tenth of `/health/`'s CPU in a profile), so it is
+/// made only for a request that carries a body.
 #[event(fetch)]
 async fn fetch(
-    mut incoming: worker::Request,
+    incoming: web_sys::Request,
     env: Env,
     context: Context,
-) -> worker::Result<worker::Response> {
+) -> worker::Result<web_sys::Response> {
     let started = Date::now().as_millis();
     let mut request = plain_request(&incoming)?;
     let request_id = app::request_id(&request, random_id);
     let trace = TraceContext::continue_or_start(request.header(TRACEPARENT), trace_randomness());
     let (method, path) = (request.method.clone(), request.path.clone());
-    let response = match read_body(&mut incoming, &request).await {
-        Ok(body) => {
+    // No stream is no body (a GET's); a body of unknown length (chunked, HTTP/2) has one.
+    let body = if incoming.body().is_some() {
+        let mut incoming = worker::Request::from(incoming);
+        read_body(&mut incoming, &request)
+            .await
+            .map(|body| (body, streamed(&mut incoming, &request)))
+    } else {
+        Ok((Vec::new(), None))
+    };
+    let response = match body {
+        Ok((body, stream)) => {
             request.body = body;
-            request.stream = streamed(&mut incoming, &request);
+            request.stream = stream;
             handle(&env, &context, request, &request_id, trace).await
         }
         Err(limit) => too_large(&env, &request, &request_id, limit),
@@ -252,19 +265,18 @@ fn unix_now() -> i64 {
     i64::try_from(Date::now().as_millis() / 1000).unwrap_or_default()
 }
 
-fn plain_request(incoming: &worker::Request) -> worker::Result<Request> {
-    let url = incoming.inner().url();
+fn plain_request(incoming: &web_sys::Request) -> worker::Result<Request> {
+    let url = incoming.url();
     let (origin, path, query) = http::split_url(&url)
         .ok_or_else(|| worker::Error::RustError(format!("not an absolute URL: {url}")))?;
     Ok(Request {
         base_url: origin,
         // The raw method: `worker::Method` turns every method it does not know (`QUERY`,
         // `PROPFIND`…) into `GET`, which would serve them as reads.
-        method: incoming.inner().method().to_ascii_uppercase(),
+        method: incoming.method().to_ascii_uppercase(),
         path: path.to_owned(),
         query: query.map(str::to_owned),
-        headers: incoming
-            .headers()
+        headers: Headers(incoming.headers())
             .entries()
             .map(|(n, v)| (n.to_ascii_lowercase(), v))
             .collect(),
@@ -273,24 +285,32 @@ fn plain_request(incoming: &worker::Request) -> worker::Result<Request> {
     })
 }
 
-fn worker_response(response: Response) -> worker::Result<worker::Response> {
-    let headers = Headers::new();
+/// The runtime's own response, made directly: one `Headers`, one `ResponseInit`, the body
+/// handed over as a view of the wasm memory (`worker::Response` makes a second `Headers` and copies
+/// the body twice).
+fn worker_response(response: Response) -> worker::Result<web_sys::Response> {
+    let headers = web_sys::Headers::new()?;
     for (name, value) in &response.headers {
         headers.append(name, value)?;
     }
-    let out = if let Some(body) = response.stream {
-        match body.take::<worker::ResponseBody>() {
-            Some(body) => worker::Response::from_body(body)?,
-            None => {
-                return Err(worker::Error::RustError(
-                    "a body of another platform".into(),
-                ));
-            }
-        }
-    } else if response.body.is_empty() {
-        worker::Response::empty()?
-    } else {
-        worker::Response::from_bytes(response.body)?
+    let init = web_sys::ResponseInit::new();
+    init.set_status(response.status);
+    init.set_headers(&headers);
+    let body = match response.stream {
+        Some(stream) => stream.take::<worker::ResponseBody>().ok_or_else(|| {
+            worker::Error::RustError("a streamed body of another platform".into())
+        })?,
+        None if response.body.is_empty() => worker::ResponseBody::Empty,
+        None => worker::ResponseBody::Body(response.body),
     };
-    Ok(out.with_status(response.status).with_headers(headers))
+    let out = match body {
+        worker::ResponseBody::Stream(stream) => {
+            web_sys::Response::new_with_opt_readable_stream_and_init(Some(&stream), &init)?
+        }
+        worker::ResponseBody::Body(mut bytes) => {
+            web_sys::Response::new_with_opt_u8_array_and_init(Some(&mut bytes), &init)?
+        }
+        worker::ResponseBody::Empty => web_sys::Response::new_with_opt_str_and_init(None, &init)?,
+    };
+    Ok(out)
 }
