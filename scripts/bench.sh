@@ -106,6 +106,9 @@ resync() {
 # words skipped).
 bench_stack_args() {
   printf '%s\n' --origin-bin "$root/target/release/origin-worker"
+  # The access line as deployed (for problems only; development's default writes one for every
+  # request).
+  printf '%s\n' --wrangler-var ACCESS_LOG:problems
   local var
   for var in ${EXTRA_WRANGLER_VARS:-}; do
     [[ $var == --var ]] || printf '%s\n' --wrangler-var "$var"
@@ -582,8 +585,8 @@ cmd_bench_measure() {
     if [[ -n $first ]]; then
       # Once, at the first size: they read users of their own.
       scenario 0 health "" /health/ "${READ_TARGETS[@]}"
-      # The ceiling again, writing one log line per request as the edge does: what that line
-      # costs under wrangler dev, where it travels to wrangler's terminal.
+      # The ceiling again, writing one log line per request: what the edge's access line would
+      # cost on every request (ACCESS_LOG=all) under wrangler dev, where it travels to the terminal.
       scenario 0 health-log "" "/health/?log=1" "${CEILING_TARGETS[@]}"
       scenario 200 projects projects /api/v1/projects/ "${READ_TARGETS[@]}"
       scenario 2000 nested nested /api/v1/projects/ "${READ_TARGETS[@]}"

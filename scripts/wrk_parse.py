@@ -249,8 +249,8 @@ def targets(results):
     plain, with_line = results.get(0, "health", "ceiling"), results.get(0, "health-log", "ceiling")
     if plain and with_line:
         rows.append(check(
-            "(context, not a target) the ceiling's /health/ with one log line per request, as the edge "
-            "writes, against without", f"{percent(with_line / plain)} ({with_line:,.0f} against {plain:,.0f} req/s)", "-"))
+            "(context, not a target) the ceiling's /health/ with one log line per request (the edge writes "
+            "one only for problems when deployed, `ACCESS_LOG`), against without", f"{percent(with_line / plain)} ({with_line:,.0f} against {plain:,.0f} req/s)", "-"))
     add("Search at the runtime socket: at least 2x DRF at every size",
         ratios(["search"], "drf", 2.0, times))
     no_million = None if 1_000_000 in sizes and 10_000 in sizes else "needs 10k and 1M (a quick run has 10k only)"
@@ -418,7 +418,8 @@ def report(folder):
         f"-c{meta.get('connections', '?')} --timeout 30s`, after a {meta.get('warmup', '?')} s "
         f"warm-up per target{' (once, before its first scenario)' if quick else ' and scenario'}. The rate "
         "limiter is on (every request counted), as deployed. The ceiling's /health/ is also measured with "
-        "one log line per request, as the edge writes one, to show what that line costs locally.",
+        "one log line per request, to show what the edge's access line would cost on every request "
+        "(deployed, `ACCESS_LOG=problems` writes it for 4xx, 5xx and slow requests only; the bench runs so).",
         "",
     ]
     body = comparison_tables(results) + [""] + targets(results) + [""] + cpu_table(results) + [""] + setup_section(results)

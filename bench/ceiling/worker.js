@@ -175,8 +175,8 @@ export default {
     const url = new URL(request.url);
     const path = url.pathname;
     if (path === "/health/") {
-      // ?log=1: plus one log line, as the edge writes one per request (what a line costs
-      // locally, where wrangler dev carries it to its terminal).
+      // ?log=1: plus one log line, what the edge's access line costs when written for every
+      // request (ACCESS_LOG=all; locally, wrangler dev carries it to its terminal).
       if (url.search === "?log=1") console.log(`{"level":"info","message":"GET /health/ 200","path":"${path}"}`);
       return reply(200, '{"status":"ok"}');
     }

@@ -45,15 +45,15 @@ pub struct Settings {
     pub access_log: AccessLog,
 }
 
-/// `ACCESS_LOG`: which requests the edge writes its access line for. Every request is a data
-/// point in Analytics Engine and an invocation in Workers' own logs either way; the line adds
-/// the request and trace ids, and costs about a quarter of a trivial request's CPU.
+/// `ACCESS_LOG`: which requests the edge writes its access line for: `all` by default in
+/// development, where the line is how a request's ids are found; `problems` when deployed, where
+/// every request is a data point in Analytics Engine and an invocation in Workers' own logs
+/// anyway, and the line would cost about a quarter of a trivial request's CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessLog {
     /// `all`: every request.
     All,
-    /// `problems` (the default): answers of 400 and above, and requests slower than
-    /// [`AccessLog::SLOW_MS`].
+    /// `problems`: answers of 400 and above, and requests slower than [`AccessLog::SLOW_MS`].
     Problems,
 }
 
@@ -71,6 +71,7 @@ impl AccessLog {
 
     fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, ConfigError> {
         match vars.optional("ACCESS_LOG").as_deref() {
+            None if vars.environment() == Environment::Development => Ok(Self::All),
             None | Some("problems") => Ok(Self::Problems),
             Some("all") => Ok(Self::All),
             Some(other) => Err(ConfigError::new(
@@ -327,6 +328,7 @@ mod tests {
         pairs.push(("ENVIRONMENT", "development"));
         let settings = Settings::from_lookup(lookup(&pairs)).unwrap();
         assert_eq!(settings.cors_origins, CorsOrigins::Any);
+        assert_eq!(settings.access_log, AccessLog::All);
     }
 
     #[test]
@@ -352,5 +354,9 @@ mod tests {
         pairs.push(("ACCESS_LOG", "all"));
         let settings = Settings::from_lookup(lookup(&pairs)).unwrap();
         assert_eq!(settings.access_log, AccessLog::All);
+        pairs.extend([("ENVIRONMENT", "development"), ("ACCESS_LOG", "problems")]);
+        pairs.retain(|pair| *pair != ("ACCESS_LOG", "all"));
+        let settings = Settings::from_lookup(lookup(&pairs)).unwrap();
+        assert_eq!(settings.access_log, AccessLog::Problems);
     }
 }
