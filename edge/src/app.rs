@@ -352,9 +352,10 @@ async fn run<P: Platform>(
     }
 }
 
-/// Runs a read that folds the account check into its batch. One that fails before its batch
-/// read the account (a bad filter, say) reads it then, so that a deleted account is 401
-/// whatever else is wrong, as in DRF, where authentication comes first.
+/// Runs a read that folds the account check into its batch. One refused before its batch read
+/// the account (a bad filter, say) reads it then, so that a deleted account is 401 whatever
+/// else is wrong, as in DRF, where authentication comes first. A fault is answered as it is:
+/// D1 failing once is enough.
 async fn run_owed<P: Platform>(
     ctx: &Ctx<'_, P>,
     request: &Request,
@@ -364,7 +365,7 @@ async fn run_owed<P: Platform>(
 ) -> EdgeResult<Response> {
     let owed = Cell::new(true);
     let answer = folded_read(ctx, request, handler, id, Owner::owed(&bearer, &owed)).await;
-    if answer.is_err() && owed.get() {
+    if matches!(answer, Err(EdgeError::Api(_))) && owed.get() {
         bearer.confirm(ctx).await?;
     }
     answer
