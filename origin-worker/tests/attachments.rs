@@ -22,7 +22,7 @@ use domain::wire::VersionsRequest;
 use origin_worker::audit;
 use origin_worker::replication::push;
 use serde_json::{Value, json};
-use support::{Answer, TestOrigin, now, signed_request};
+use support::{Answer, TestOrigin, now, recording_edge, signed_request};
 
 const SUM: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -402,29 +402,6 @@ async fn only_the_owner_deletes_an_attachment() {
         .signed("DELETE", &path(id), &json!({}), Some(alice))
         .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND, "gone");
-}
-
-/// A stand-in edge that records every batch pushed to it (the signature is the replication
-/// tests' concern).
-async fn recording_edge() -> (String, Arc<Mutex<Vec<ChangeBatch>>>) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let seen = received.clone();
-    let app = Router::new().route(
-        paths::INTERNAL_REPLICATE,
-        post(move |body: Bytes| {
-            let seen = seen.clone();
-            async move {
-                seen.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
-                StatusCode::OK
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
 }
 
 /// What the edge was sent, in order, as `(kind, id)`.

@@ -20,14 +20,14 @@ use axum::routing::post;
 use domain::UserId;
 use domain::orders::NewProduct;
 use domain::paths;
-use domain::replication::{ChangeBatch, Entity};
+use domain::replication::Entity;
 use domain::wire::VersionsRequest;
 use origin_worker::audit;
 use origin_worker::orders::catalogue;
 use origin_worker::payments;
 use origin_worker::replication::push;
 use serde_json::{Value, json};
-use support::{Answer, TestOrigin, now};
+use support::{Answer, TestOrigin, now, recording_edge};
 
 const PASSWORD: &str = "a-fine-password";
 
@@ -705,23 +705,7 @@ async fn a_denial_whose_token_was_purged_is_backfilled_as_every_shards() {
 
 #[tokio::test]
 async fn the_shard_key_travels_with_each_record_in_the_reply_and_the_push() {
-    let received = Arc::new(Mutex::new(Vec::<ChangeBatch>::new()));
-    let seen = received.clone();
-    let app = Router::new().route(
-        paths::INTERNAL_REPLICATE,
-        post(move |body: Bytes| {
-            let seen = seen.clone();
-            async move {
-                seen.lock()
-                    .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
-                axum::Json(json!({"applied": 0}))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let edge = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (edge, received) = recording_edge().await;
     let origin = TestOrigin::with_edge(&edge).await;
     let (alice, _, _) = origin.user("alice").await;
     catalogue::add(

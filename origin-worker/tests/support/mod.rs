@@ -6,11 +6,17 @@
     reason = "each test binary uses a different part of the support"
 )]
 
+use std::sync::{Arc, Mutex};
+
 use axum::Router;
+use axum::body::Bytes;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode};
+use axum::routing::post;
 use domain::UserId;
 use domain::auth::{Claims, TokenType};
+use domain::paths;
+use domain::replication::ChangeBatch;
 use domain::signing::{self, Direction, SignedParts};
 use domain::wire::REPLY_HEADER;
 use origin_worker::settings::Settings;
@@ -238,4 +244,27 @@ impl Answer {
     pub fn changes(&self) -> &Vec<Value> {
         self.json["changes"].as_array().unwrap()
     }
+}
+
+/// A stand-in edge that records every batch pushed to it (the signature is the replication
+/// tests' concern).
+pub async fn recording_edge() -> (String, Arc<Mutex<Vec<ChangeBatch>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let seen = received.clone();
+    let app = Router::new().route(
+        paths::INTERNAL_REPLICATE,
+        post(move |body: Bytes| {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
 }
